@@ -1,0 +1,83 @@
+"""Connecting to Ray: a local instance, or an existing cluster (``--address``), and what the user needs to watch it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuner.errors import TunerError
+
+# Tune's default CSV/JSON/TensorBoard loggers cost time on every result and duplicate what MLflow gets.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    address: str
+    remote: bool
+    cpus: float
+    gpus: float
+    nodes: int
+    dashboard_url: str | None
+
+    def describe(self) -> str:
+        where = f"cluster at {self.address}" if self.remote else "local instance"
+        return f"{where}: {self.nodes} node(s), {self.cpus:g} CPUs, {self.gpus:g} GPUs"
+
+    def dashboard_help(self) -> str:
+        if not self.dashboard_url:
+            return "dashboard off (start without --no-dashboard, needs ray[default])"
+        url = self.dashboard_url if self.dashboard_url.startswith("http") else f"http://{self.dashboard_url}"
+        return (
+            f"{url}  (token auth: run `ray get-auth-token` on the head node and paste the token at the login "
+            f"prompt; HTTP clients send 'Authorization: Bearer <token>')"
+        )
+
+
+def connect(address: str | None, dashboard: bool = True, num_cpus: int | None = None) -> ClusterInfo:
+    """Start or join Ray. An address that cannot be reached is a one-line error, not a hang or a traceback."""
+    import ray
+
+    if not ray.is_initialized():
+        kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": True}
+        if address:
+            kwargs["address"] = address
+            # The code travels to the cluster's workers; results and MLflow stay with this driver.
+            kwargs["runtime_env"] = {
+                "working_dir": str(PROJECT_ROOT),
+                "excludes": ["results/", ".venv/", ".git/", "*.db", "__pycache__/"],
+            }
+        else:
+            kwargs["include_dashboard"] = dashboard
+            kwargs["dashboard_host"] = "127.0.0.1"
+            if num_cpus is not None:
+                kwargs["num_cpus"] = num_cpus
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TunerError(f"cannot connect to Ray at --address {address or '(local)'}: {first}") from None
+    resources = ray.cluster_resources()
+    context = ray.get_runtime_context()
+    dashboard_url = None
+    try:
+        from ray._private.worker import global_worker
+
+        dashboard_url = global_worker.node.address_info.get("webui_url") or None
+    except Exception:  # the URL is informational; a Ray-internal change must not stop the study
+        dashboard_url = None
+    return ClusterInfo(
+        address=address or context.gcs_address,
+        remote=bool(address),
+        cpus=float(resources.get("CPU", 0)),
+        gpus=float(resources.get("GPU", 0)),
+        nodes=len([n for n in ray.nodes() if n.get("Alive")]),
+        dashboard_url=dashboard_url,
+    )

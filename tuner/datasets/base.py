@@ -1,0 +1,57 @@
+"""What a dataset loader hands to the driver: arrays, fixed splits, and where they came from."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A dataset loaded once per run and shipped to every trial through Ray's object store.
+
+    ``splits`` maps ``train``/``val``/``test`` to row indices into the arrays; they are fixed by the run's
+    seed so every trial of a study sees the same split and the test rows are never searched on.
+    """
+
+    arrays: dict[str, np.ndarray]
+    splits: dict[str, np.ndarray]
+    meta: dict[str, Any]
+    source: str
+    synthetic: bool
+    fingerprint: str
+    summary: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def split(self, name: str) -> dict[str, np.ndarray]:
+        idx = self.splits[name]
+        return {key: value[idx] for key, value in self.arrays.items()}
+
+
+def file_fingerprint(*paths: Path) -> str:
+    """sha256 over the files' bytes (first 16 hex digits): names a dataset in MLflow and the export."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file so that a reader never sees it half-written (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

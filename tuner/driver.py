@@ -1,0 +1,399 @@
+"""One study, end to end: spec -> data -> Ray Tune -> MLflow -> test evaluation -> best_config.json.
+
+Everything the user can get wrong is checked before anything is written: a bad option, a bad config file or a
+bad dataset leaves no run folder and no MLflow run behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuner.datasets import LoadedData, load_dataset
+from tuner.errors import TunerError
+from tuner.export import BEST_CONFIG_FILE, RUN_FILE, config_from_file, git_commit, library_versions, write_json
+from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec
+
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass
+class RunOptions:
+    trials: int = 20
+    searcher: str | None = None
+    scheduler: str | None = None
+    max_epochs: int | None = None
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    max_concurrent: int | None = None
+    time_budget: float | None = None
+    seed: int = 0
+    data: Path | None = None
+    address: str | None = None
+    tracking_uri: str | None = None
+    name: str | None = None
+    config_file: Path | None = None
+    results_dir: Path = Path("results")
+    dashboard: bool = True
+    report_start: bool = True
+    """Evaluate the report's own config as the first trial (searchers that take starting points)."""
+    num_cpus: int | None = None
+    """CPUs of a local Ray instance (default: all); ignored with --address."""
+
+
+@dataclass
+class StudyResult:
+    run_dir: Path
+    export: dict[str, Any]
+    counts: dict[str, int]
+    parent_run_id: str
+    first_trial_after_s: float | None
+    wall_s: float
+
+
+def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, dict[str, Any] | None]:
+    """Check every option; return the spec with CLI overrides applied, the options and a fixed config if any."""
+    if opts.trials < 1:
+        raise TunerError(f"--trials must be at least 1, got {opts.trials}")
+    searcher = opts.searcher or spec.default_searcher
+    if searcher not in SEARCHERS:
+        raise TunerError(f"--searcher {searcher!r} is not one of: {', '.join(SEARCHERS)}")
+    scheduler = opts.scheduler or spec.default_scheduler
+    if scheduler not in SCHEDULERS:
+        raise TunerError(f"--scheduler {scheduler!r} is not one of: {', '.join(SCHEDULERS)}")
+    cpus = spec.resources.cpus if opts.cpus_per_trial is None else opts.cpus_per_trial
+    gpus = spec.resources.gpus if opts.gpus_per_trial is None else opts.gpus_per_trial
+    if not (math.isfinite(cpus) and cpus > 0):
+        raise TunerError(f"--cpus-per-trial must be a positive number, got {cpus:g}")
+    if not (math.isfinite(gpus) and gpus >= 0):
+        raise TunerError(f"--gpus-per-trial must be 0 or positive (fractions like 0.25 allowed), got {gpus:g}")
+    if gpus > 1 and gpus != int(gpus):
+        raise TunerError(f"--gpus-per-trial above 1 must be a whole number, got {gpus:g}")
+    if opts.max_concurrent is not None and opts.max_concurrent < 1:
+        raise TunerError(f"--max-concurrent must be at least 1, got {opts.max_concurrent}")
+    if opts.time_budget is not None and not opts.time_budget > 0:
+        raise TunerError(f"--time-budget must be a positive number of seconds, got {opts.time_budget:g}")
+    if opts.max_epochs is not None and opts.max_epochs < 1:
+        raise TunerError(f"--max-epochs must be at least 1, got {opts.max_epochs}")
+    if opts.name is not None and not RUN_NAME.match(opts.name):
+        raise TunerError(f"--name {opts.name!r}: use letters, digits, '_', '.', '-' (at most 100, no '/')")
+    if opts.data is not None and not Path(opts.data).exists():
+        raise TunerError(f"--data {opts.data}: no such file or folder")
+    fixed = None
+    if opts.config_file is not None:
+        config, payload = config_from_file(Path(opts.config_file))
+        if payload.get("space") not in (None, spec.name):
+            raise TunerError(f"{opts.config_file}: exported for space {payload['space']!r}, not {spec.name!r}")
+        fixed = spec.validate_config(config, source=str(opts.config_file))
+    if opts.max_epochs is not None:
+        spec = dataclasses.replace(
+            spec, max_epochs=opts.max_epochs, grace_period=min(spec.grace_period, opts.max_epochs)
+        )
+    opts = dataclasses.replace(opts, searcher=searcher, scheduler=scheduler, cpus_per_trial=cpus, gpus_per_trial=gpus)
+    return spec, opts, fixed
+
+
+def _prepare_results(results_dir: Path, space: str, name: str) -> Path:
+    run_dir = results_dir / space / name
+    if run_dir.exists():
+        raise TunerError(f"run {name!r} already exists in {run_dir.parent}; choose another --name")
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        probe = results_dir / f".write-probe-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise TunerError(f"results folder {results_dir} is not writable: {exc.strerror}") from None
+    return run_dir
+
+
+def _load_data(spec: SpaceSpec, opts: RunOptions) -> LoadedData | None:
+    if not spec.dataset:
+        return None
+    return load_dataset(spec.dataset, opts.data, spec.data_options, opts.results_dir / ".data")
+
+
+def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = print) -> StudyResult:
+    started = time.monotonic()
+    gpus_asked = opts.gpus_per_trial is not None
+    spec, opts, fixed_config = validate(spec, opts)
+    name = opts.name or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results_dir = opts.results_dir.resolve()
+    opts = dataclasses.replace(opts, results_dir=results_dir)
+    run_dir = _prepare_results(results_dir, spec.name, name)
+    data = _load_data(spec, opts)
+
+    from tuner.cluster import connect
+
+    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus)
+    gpus = opts.gpus_per_trial
+    if gpus > 0 and cluster.gpus == 0 and not gpus_asked:
+        echo(f"note: space {spec.name} asks for {gpus:g} GPU per trial but the cluster has none; training on CPUs")
+        opts = dataclasses.replace(opts, gpus_per_trial=0.0)
+    elif gpus > 0 and cluster.gpus == 0:
+        raise TunerError(
+            f"--gpus-per-trial {gpus:g} asked for GPUs but the Ray cluster has none ({cluster.describe()}); "
+            f"use --gpus-per-trial 0 to train on CPUs"
+        )
+    if opts.cpus_per_trial > cluster.cpus:
+        raise TunerError(
+            f"--cpus-per-trial {opts.cpus_per_trial:g} is more than the cluster's {cluster.cpus:g} CPUs; no trial could start"
+        )
+
+    from tuner.tracking import StudyTracker, default_tracking_uri, ui_command
+
+    tracking_uri = opts.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
+    default_store = tracking_uri == default_tracking_uri(results_dir)
+    run_dir.mkdir(parents=True)
+    run_info = {
+        "space": spec.name,
+        "name": name,
+        "status": "running",
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(opts).items()},
+        "tracking_uri": tracking_uri,
+    }
+    write_json(run_dir / RUN_FILE, run_info)
+    tracker = None
+    try:
+        tracker = StudyTracker(tracking_uri, spec.name, results_dir / "mlartifacts" if default_store else None)
+        commit = git_commit()
+        parent_tags = {
+            "tuner.space": spec.name,
+            "tuner.report": spec.report,
+            "searcher": opts.searcher,
+            "scheduler": opts.scheduler,
+            "seed": str(opts.seed),
+            "git_commit": commit,
+            "data_fingerprint": data.fingerprint if data else "none",
+            "data_synthetic": str(data.synthetic if data else False).lower(),
+            "data_source": data.source if data else "none",
+            "mode": "fixed-config" if fixed_config else "search",
+        }
+        parent_params = {
+            "trials": opts.trials, "max_epochs": spec.max_epochs, "cpus_per_trial": opts.cpus_per_trial,
+            "gpus_per_trial": opts.gpus_per_trial, "max_concurrent": opts.max_concurrent,
+            "time_budget_s": opts.time_budget, "metric": spec.metric, "mode": spec.mode,
+        }  # fmt: skip
+        parent_id = tracker.start_parent(name, parent_params, parent_tags)
+        run_info["mlflow"] = {"experiment_id": tracker.experiment_id, "parent_run_id": parent_id}
+        write_json(run_dir / RUN_FILE, run_info)
+        _print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, ui_command(tracking_uri), fixed_config)
+
+        monitor, results, plan_note = _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo)
+        best = monitor.best()
+        counts = dict(monitor.counts())
+        if best is None:
+            raise TunerError(
+                f"no trial produced a finite {spec.metric} ({_tally(counts)}); see {run_dir} and the MLflow runs"
+            )
+        test = _evaluate_best(spec, opts, data, results, best)
+        export = {
+            "space": spec.name,
+            "run": name,
+            "config": best.config,
+            "metric": {"name": spec.metric, "mode": spec.mode, "value": best.score},
+            "best_epoch": best.best_epoch,
+            "trial_id": best.trial_id,
+            "trial_number": best.number,
+            "seed": opts.seed,
+            "git_commit": commit,
+            "data": {"fingerprint": data.fingerprint if data else None, "synthetic": data.synthetic if data else None,
+                     "source": data.source if data else None},  # fmt: skip
+            "library_versions": library_versions(),
+            "test": test,
+            "report": {"config": spec.active_config(spec.report_config), "results": spec.report_results},
+            "mlflow": {"tracking_uri": tracking_uri, "experiment_id": tracker.experiment_id,
+                       "parent_run_id": parent_id, "child_run_id": None},  # fmt: skip
+            "search": {"searcher": opts.searcher, "scheduler": opts.scheduler, "note": plan_note,
+                       "trials": len(monitor.outcomes), "statuses": counts},  # fmt: skip
+        }
+        tracker.flush()
+        export["mlflow"]["child_run_id"] = tracker.child_run_id(best.trial_id)
+        write_json(run_dir / BEST_CONFIG_FILE, export)
+        (run_dir / "trials.csv").write_text(_trials_csv(spec, monitor))
+        parent_metrics = {f"best_{spec.metric}": best.score, **{k: v for k, v in (test or {}).items()}}
+        parent_metrics.update({f"trials_{k}": v for k, v in counts.items()})
+        tracker.end_parent(
+            "FINISHED",
+            parent_metrics,
+            {"best_trial_id": best.trial_id, "best_child_run_id": export["mlflow"]["child_run_id"] or ""},
+            {"best_config.json": export, "trials.csv": (run_dir / "trials.csv").read_text()},
+        )
+        tracker.close()
+        wall = time.monotonic() - started
+        run_info.update(status="finished", ended=dt.datetime.now().isoformat(timespec="seconds"), counts=counts,
+                        wall_s=round(wall, 2), first_trial_after_s=monitor.first_trial_after)  # fmt: skip
+        write_json(run_dir / RUN_FILE, run_info)
+        _print_summary(echo, spec, monitor, export, run_dir, wall)
+        return StudyResult(run_dir, export, counts, parent_id, monitor.first_trial_after, wall)
+    except BaseException as exc:
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        run_info.update(status=reason, ended=dt.datetime.now().isoformat(timespec="seconds"), error=str(exc)[:2000])
+        write_json(run_dir / RUN_FILE, run_info)
+        if tracker is not None and tracker.parent_id is not None:
+            try:
+                tracker.flush()
+                tracker.client.set_tag(tracker.parent_id, "tuner.error", str(exc)[:5000])
+                tracker.client.set_terminated(tracker.parent_id, "KILLED" if reason == "interrupted" else "FAILED")
+            except Exception as close_error:  # report the original failure; say the close failed too
+                echo(f"warning: could not close the MLflow parent run: {close_error}")
+        raise
+
+
+def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
+    from ray import tune
+
+    from trainables.reporting import SCORE
+    from tuner.monitor import StudyMonitor
+    from tuner.search import PruneLog, build_scheduler, build_search
+    from tuner.trial import run_trial
+
+    prune_log = PruneLog()
+    if fixed_config is not None:
+        plan = build_search(spec, "random", 1, opts.seed, None, [fixed_config])
+        scheduler = build_scheduler(spec, "fifo", prune_log)
+    else:
+        starts = [spec.report_config] if opts.report_start and spec.report_config else []
+        plan = build_search(spec, opts.searcher, opts.trials, opts.seed, opts.max_concurrent, starts)
+        scheduler = build_scheduler(spec, opts.scheduler, prune_log)
+    slots = max(1, int(cluster.cpus // opts.cpus_per_trial))
+    if opts.gpus_per_trial > 0:
+        slots = min(slots, int(cluster.gpus / opts.gpus_per_trial + 1e-9))
+    max_concurrent = opts.max_concurrent or slots
+    monitor = StudyMonitor(spec, tracker, prune_log, plan.num_samples, echo)
+    trainable = tune.with_parameters(
+        run_trial,
+        data=data,
+        spec=spec,
+        seed=opts.seed,
+        threads=max(1, int(opts.cpus_per_trial)),
+        gpus=opts.gpus_per_trial,
+    )
+    trainable = tune.with_resources(trainable, {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
+    tuner = tune.Tuner(
+        trainable,
+        param_space=plan.param_space,
+        tune_config=tune.TuneConfig(
+            metric=SCORE,
+            mode=spec.mode,
+            search_alg=plan.search_alg,
+            scheduler=scheduler,
+            num_samples=plan.num_samples,
+            max_concurrent_trials=max_concurrent,
+            time_budget_s=opts.time_budget,
+            reuse_actors=True,
+            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name="ray",
+            storage_path=str(run_dir),
+            callbacks=[monitor],
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute=SCORE, checkpoint_score_order=spec.mode
+            ),
+        ),
+    )
+    results = tuner.fit()
+    return monitor, results, plan.note
+
+
+def _evaluate_best(spec: SpaceSpec, opts: RunOptions, data, results, best) -> dict[str, float] | None:
+    """Score the best trial's best-epoch weights once on the held-out test split."""
+    if data is None or "test" not in data.splits:
+        return None
+    from trainables.reporting import CHECKPOINT_FILE
+    from tuner.trial import make_context
+
+    checkpoint = None
+    for result in results:
+        if result.metrics.get("trial_id") == best.trial_id:
+            checkpoint = result.checkpoint
+    if checkpoint is None:
+        raise TunerError(f"the best trial {best.trial_id} left no checkpoint; cannot evaluate it on the test split")
+    family = importlib.import_module(spec.trainable)
+    ctx = make_context(spec, opts.seed, "cpu", report=lambda row, ckpt: None)
+    with checkpoint.as_directory() as folder:
+        return family.evaluate(best.config, data, ctx, Path(folder) / CHECKPOINT_FILE, split="test")
+
+
+def _tally(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "no trials"
+
+
+def _trials_csv(spec: SpaceSpec, monitor) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    params = list(spec.param_names)
+    writer = csv.writer(out)
+    writer.writerow(["trial", "trial_id", "status", f"best_{spec.metric}", "best_epoch", "epochs", *params, "message"])
+    for o in sorted(monitor.outcomes.values(), key=lambda o: o.number):
+        writer.writerow([o.number, o.trial_id, o.status, o.score, o.best_epoch, o.epochs,
+                         *[o.config.get(p, "") for p in params], o.message])  # fmt: skip
+    return out.getvalue()
+
+
+def _print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, ui, fixed_config) -> None:
+    echo(f"tuner run {spec.name}  (run {name})  - report {spec.report}")
+    if data is None:
+        echo("  data      : none (this space needs no dataset)")
+    elif data.synthetic:
+        echo(f"  data      : SYNTHETIC - generated in the real file layout at {data.source}")
+        echo("              figures are NOT comparable to the report's; pass --data PATH for the real dataset")
+    else:
+        echo(f"  data      : {data.source} (fingerprint {data.fingerprint})")
+    if data is not None:
+        echo(f"              {data.summary}")
+    echo(f"  results   : {run_dir}")
+    echo(f"  mlflow    : {tracking_uri}")
+    echo(f"              UI: {ui}")
+    echo(f"  ray       : {cluster.describe()}")
+    echo(f"  dashboard : {cluster.dashboard_help()}")
+    if fixed_config is not None:
+        echo(f"  mode      : one trial of the config in {opts.config_file}, then the test split")
+    else:
+        echo(
+            f"  search    : {opts.trials} trials, searcher {opts.searcher}, scheduler {opts.scheduler}, "
+            f"{spec.max_epochs} max epochs, {opts.cpus_per_trial:g} CPU + {opts.gpus_per_trial:g} GPU per trial, "
+            f"seed {opts.seed}" + (f", time budget {opts.time_budget:g}s" if opts.time_budget else "")
+        )
+
+
+def _print_summary(echo, spec, monitor, export, run_dir, wall) -> None:
+    counts = monitor.counts()
+    echo("")
+    echo(f"finished in {wall:.1f}s: {_tally(dict(counts))}; first trial started after {monitor.first_trial_after or 0:.1f}s")
+    scored = [o for o in monitor.outcomes.values() if o.score is not None]
+    scored.sort(key=lambda o: o.score, reverse=spec.mode == "max")
+    echo(f"top trials by best {spec.metric}:")
+    echo(f"  {'trial':>5}  {'status':<13} {spec.metric:>20}  {'best ep':>7}  config")
+    for o in scored[:5]:
+        shown = json.dumps(o.config, separators=(",", ":"))
+        echo(f"  {o.number:>5}  {o.status:<13} {o.score:>20.4f}  {o.best_epoch:>7}  {shown[:120]}")
+    echo(f"best config: {json.dumps(export['config'])}")
+    test = export.get("test")
+    if test:
+        report = spec.report_results
+        echo("test split (best config, best-epoch weights)   ours      report")
+        for key, value in test.items():
+            theirs = report.get(key)
+            echo(f"  {key:<44} {value:8.4f}  {theirs:8.4f}" if theirs is not None else f"  {key:<44} {value:8.4f}")
+        if export["data"]["synthetic"]:
+            echo("  (synthetic data: the report's figures are shown for reference only)")
+    echo(f"best config written to {run_dir / BEST_CONFIG_FILE}")
+
+
+__all__ = ["RunOptions", "StudyResult", "run_study", "validate"]

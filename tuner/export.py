@@ -1,0 +1,104 @@
+"""The best config of a study as JSON, and finding finished studies under the results folder."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tuner.datasets.base import write_atomically
+from tuner.errors import TunerError
+
+BEST_CONFIG_FILE = "best_config.json"
+RUN_FILE = "run.json"
+PACKAGES = ("torch", "ray", "mlflow", "optuna", "hyperopt", "scikit-learn", "pandas", "numpy", "timm")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def library_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def git_commit() -> str:
+    """The project's commit, with ``-dirty`` when tracked files have uncommitted changes; ``unknown`` outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        )  # fmt: skip
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    write_atomically(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TunerError(f"{path}: no such file ({what})") from None
+    except json.JSONDecodeError as exc:
+        raise TunerError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except OSError as exc:
+        raise TunerError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not isinstance(payload, dict):
+        raise TunerError(f"{path}: expected a JSON object ({what})")
+    return payload
+
+
+def finished_runs(results_dir: Path, space: str) -> list[Path]:
+    """Run folders of ``space`` that finished with a best config, oldest first."""
+    space_dir = results_dir / space
+    runs = []
+    for run_file in space_dir.glob(f"*/{RUN_FILE}"):
+        try:
+            info = json.loads(run_file.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if info.get("status") == "finished" and (run_file.parent / BEST_CONFIG_FILE).exists():
+            runs.append((info.get("ended", ""), run_file.parent))
+    return [path for _, path in sorted(runs)]
+
+
+def find_best_config(results_dir: Path, space: str, name: str | None) -> Path:
+    """The best_config.json of the named run, or of the latest finished run of ``space``."""
+    if name is not None:
+        run_dir = results_dir / space / name
+        if not (run_dir / RUN_FILE).exists():
+            known = [p.name for p in finished_runs(results_dir, space)]
+            raise TunerError(
+                f"no run named {name!r} for space {space} under {results_dir}; finished runs: {', '.join(known) or 'none'}"
+            )
+        status = json.loads((run_dir / RUN_FILE).read_text()).get("status")
+        if status != "finished" or not (run_dir / BEST_CONFIG_FILE).exists():
+            raise TunerError(f"run {name!r} of {space} has status {status!r}; only finished runs have a best config")
+        return run_dir / BEST_CONFIG_FILE
+    runs = finished_runs(results_dir, space)
+    if not runs:
+        raise TunerError(f"no finished run of space {space} under {results_dir}; start one with: tuner run {space}")
+    return runs[-1] / BEST_CONFIG_FILE
+
+
+def config_from_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config, whole file) from an exported best_config.json or a bare JSON object of parameters."""
+    payload = read_json(path, "a best_config.json from `tuner export`, or a JSON object of parameters")
+    if "config" in payload and isinstance(payload["config"], dict):
+        return payload["config"], payload
+    return payload, {}

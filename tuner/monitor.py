@@ -1,0 +1,141 @@
+"""A Ray Tune callback in the driver: each trial's final status, its MLflow child run, and progress lines."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray.tune import Callback
+
+from trainables.reporting import BEST_EPOCH, END_MESSAGE, END_REASON, EPOCH, SCORE
+from tuner.search import PruneLog
+from tuner.spec import SpaceSpec
+from tuner.tracking import StudyTracker
+
+STATUSES = ("completed", "early_stopped", "pruned", "diverged", "failed", "stopped")
+
+
+@dataclass
+class TrialOutcome:
+    trial_id: str
+    number: int
+    config: dict[str, Any]
+    status: str = "running"
+    score: float | None = None
+    best_epoch: int = 0
+    epochs: int = 0
+    message: str = ""
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+class StudyMonitor(Callback):
+    def __init__(
+        self,
+        spec: SpaceSpec,
+        tracker: StudyTracker | None,
+        prune_log: PruneLog,
+        total: int,
+        echo: Callable[[str], None] = print,
+    ):
+        self.spec = spec
+        self.tracker = tracker
+        self.prune_log = prune_log
+        self.total = total
+        self.echo = echo
+        self.outcomes: dict[str, TrialOutcome] = {}
+        self.started = time.monotonic()
+        self.first_trial_after: float | None = None
+        self._logged_keys = (*spec.metrics, SCORE, "lr")
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        if self.first_trial_after is None:
+            self.first_trial_after = time.monotonic() - self.started
+        number = len(self.outcomes) + 1
+        config = self.spec.active_config(trial.config)
+        self.outcomes[trial.trial_id] = TrialOutcome(trial.trial_id, number, config)
+        if self.tracker:
+            self.tracker.start_child(
+                trial.trial_id, f"trial-{number:03d}", config, {"tuner.space": self.spec.name}
+            )
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        outcome = self.outcomes[trial.trial_id]
+        outcome.last = result
+        outcome.epochs = int(result.get(EPOCH, outcome.epochs))
+        if self.tracker:
+            metrics = {k: result.get(k) for k in self._logged_keys if _finite(result.get(k))}
+            self.tracker.log_epoch(trial.trial_id, metrics, step=outcome.epochs)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        outcome = self.outcomes[trial.trial_id]
+        reason = outcome.last.get(END_REASON) or ""
+        if reason:
+            outcome.status, outcome.message = reason, outcome.last.get(END_MESSAGE, "")
+        elif trial.trial_id in self.prune_log.pruned:
+            outcome.status = "pruned"
+            outcome.message = f"stopped by the scheduler after epoch {self.prune_log.pruned[trial.trial_id]}"
+        else:
+            outcome.status, outcome.message = "stopped", "stopped before finishing (time budget or interrupt)"
+        self._finish(outcome)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        outcome = self.outcomes.get(trial.trial_id) or TrialOutcome(
+            trial.trial_id, len(self.outcomes) + 1, self.spec.active_config(trial.config)
+        )
+        self.outcomes[trial.trial_id] = outcome
+        outcome.status = "failed"
+        outcome.message = _error_text(trial)
+        self._finish(outcome)
+
+    def _finish(self, outcome: TrialOutcome) -> None:
+        score = outcome.last.get(SCORE)
+        outcome.score = score if _finite(score) and abs(score) < 1e11 else None
+        outcome.best_epoch = int(outcome.last.get(BEST_EPOCH, 0) or 0)
+        if self.tracker:
+            final = {f"best_{self.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,
+                     "epochs_run": outcome.epochs}  # fmt: skip
+            self.tracker.end_child(outcome.trial_id, outcome.status, final, {"tuner.end_message": outcome.message[:5000]})
+        self.echo(self._progress_line(outcome))
+
+    def counts(self) -> Counter:
+        return Counter(o.status for o in self.outcomes.values())
+
+    def best(self) -> TrialOutcome | None:
+        scored = [o for o in self.outcomes.values() if o.score is not None]
+        if not scored:
+            return None
+        pick = max if self.spec.mode == "max" else min
+        return pick(scored, key=lambda o: o.score)
+
+    def _progress_line(self, outcome: TrialOutcome) -> str:
+        counts = self.counts()
+        done = sum(counts[s] for s in STATUSES)
+        running = counts["running"]
+        best = self.best()
+        score = f"{outcome.score:.4f}" if outcome.score is not None else "-"
+        tally = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+        best_text = f"best {best.score:.4f} (trial {best.number})" if best else "best -"
+        return (
+            f"[{time.monotonic() - self.started:7.1f}s] trial {outcome.number:3d} {outcome.status:<13} "
+            f"epochs {outcome.epochs:3d} {self.spec.metric}={score} | {done}/{self.total} done ({tally}), "
+            f"{running} running, {best_text}"
+        )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _error_text(trial) -> str:
+    path = getattr(trial, "error_file", None)
+    try:
+        if path:
+            lines = [line for line in open(path).read().strip().splitlines() if line.strip()]
+            return lines[-1][:2000] if lines else "unknown error"
+    except OSError:
+        pass
+    return str(getattr(trial, "error_msg", None) or "unknown error")[:2000]

@@ -1,0 +1,138 @@
+"""Spec -> Ray Tune search algorithm, parameter space and scheduler.
+
+Searchers are built lazily (hyperopt and optuna are imported only when chosen). Every searcher is seeded from
+the run's seed in its own way (Ray's searchers name the seed differently), and every searcher that can take
+starting points evaluates the report's own config first unless told not to.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trainables.reporting import EPOCH, SCORE
+from tuner.spec import SCHEDULERS, SEARCHERS, Choice, IntUniform, LogUniform, SpaceSpec, Uniform
+
+
+@dataclass
+class SearchPlan:
+    search_alg: Any
+    param_space: dict[str, Any]
+    num_samples: int
+    note: str = ""
+
+
+def tune_domain(domain):
+    from ray import tune
+
+    if isinstance(domain, LogUniform):
+        return tune.loguniform(domain.low, domain.high)
+    if isinstance(domain, Uniform):
+        return tune.uniform(domain.low, domain.high)
+    if isinstance(domain, IntUniform):
+        return tune.randint(domain.low, domain.high + 1)
+    if isinstance(domain, Choice):
+        return tune.choice(list(domain.values))
+    raise TypeError(f"unsupported domain {domain!r}")
+
+
+def tune_param_space(spec: SpaceSpec) -> dict[str, Any]:
+    return {p.name: tune_domain(p.domain) for p in spec.params}
+
+
+def grid_configs(spec: SpaceSpec) -> list[dict[str, Any]]:
+    """Every point of the spec's grid, conditional parameters expanded only where they are active."""
+    seen, configs = set(), []
+    for values in itertools.product(*(p.grid_points() for p in spec.params)):
+        active = spec.active_config(dict(zip(spec.param_names, values, strict=True)))
+        key = tuple(sorted((k, repr(v)) for k, v in active.items()))
+        if key not in seen:
+            seen.add(key)
+            configs.append(spec.complete_config(active))
+    return configs
+
+
+def build_search(
+    spec: SpaceSpec,
+    searcher: str,
+    trials: int,
+    seed: int,
+    max_concurrent: int | None,
+    start_points: list[dict[str, Any]],
+) -> SearchPlan:
+    """The search algorithm for ``searcher``; ``start_points`` are evaluated first (e.g. the report's config)."""
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    if searcher not in SEARCHERS:
+        raise ValueError(f"unknown searcher {searcher!r}; accepted: {', '.join(SEARCHERS)}")
+    space = tune_param_space(spec)
+    points = [spec.complete_config(p) for p in start_points]
+    if searcher == "grid":
+        grid = grid_configs(spec)
+        note = f"grid of {len(grid)} points"
+        if trials < len(grid):
+            chosen = np.random.default_rng(seed).choice(len(grid), size=trials, replace=False)
+            grid = [grid[i] for i in sorted(chosen)]
+            note += f"; running a seeded subset of {trials}"
+        elif trials > len(grid):
+            note += f"; --trials {trials} is more than the grid, running all {len(grid)}"
+        return SearchPlan(BasicVariantGenerator(points_to_evaluate=grid), space, len(grid), note)
+    if searcher == "random":
+        alg = BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed)
+        return SearchPlan(alg, space, trials, "random sampling")
+    if searcher == "hyperopt":
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        startup = min(20, max(2, trials // 3))
+        alg = HyperOptSearch(points_to_evaluate=points or None, random_state_seed=seed, n_initial_points=startup)
+        note = f"HyperOpt TPE ({startup} random start-up trials)"
+    else:
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        startup = min(10, max(2, trials // 4))
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+        alg = OptunaSearch(points_to_evaluate=points or None, sampler=sampler)
+        note = f"Optuna TPE ({startup} random start-up trials)"
+    if max_concurrent:
+        alg = ConcurrencyLimiter(alg, max_concurrent=max_concurrent)
+    return SearchPlan(alg, space, trials, note)
+
+
+class PruneLog:
+    """Remembers which trials a scheduler stopped before they ended on their own."""
+
+    def __init__(self) -> None:
+        self.pruned: dict[str, int] = {}
+
+
+def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog):
+    """ASHA, median stopping or FIFO, acting on the per-epoch running best (``score``) over ``epoch``."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
+
+    if scheduler not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {scheduler!r}; accepted: {', '.join(SCHEDULERS)}")
+    if scheduler == "fifo":
+        return FIFOScheduler()
+    base = ASHAScheduler if scheduler == "asha" else MedianStoppingRule
+
+    class Recording(base):
+        def on_trial_result(self, tune_controller, trial, result):
+            decision = super().on_trial_result(tune_controller, trial, result)
+            if decision == TrialScheduler.STOP and not result.get("end_reason"):
+                prune_log.pruned[trial.trial_id] = int(result.get(EPOCH, 0))
+            return decision
+
+    Recording.__name__ = base.__name__
+    if scheduler == "asha":
+        return Recording(
+            time_attr=EPOCH, max_t=spec.max_epochs, grace_period=spec.grace_period, reduction_factor=3
+        )
+    return Recording(time_attr=EPOCH, grace_period=spec.grace_period, min_samples_required=3)
+
+
+__all__ = ["SCORE", "PruneLog", "SearchPlan", "build_scheduler", "build_search", "grid_configs", "tune_param_space"]

@@ -1,0 +1,162 @@
+"""MLflow: one experiment per space, one parent run per study, one nested child run per trial.
+
+Only the driver writes, and it writes from ONE background thread fed by a queue: SQLite allows one writer at a
+time ("database is locked" under concurrency), and a slow store must not stall Ray Tune's event loop. ``close``
+drains the queue, so no write is lost; the first write error is raised there rather than swallowed.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+TRIAL_STATUS_TAG = "tuner.trial_status"
+SPACE_TAG = "tuner.space"
+MLFLOW_STATUS = {
+    "completed": "FINISHED",
+    "early_stopped": "FINISHED",
+    "pruned": "KILLED",
+    "stopped": "KILLED",
+    "diverged": "FAILED",
+    "failed": "FAILED",
+}
+
+
+def default_tracking_uri(results_dir: Path) -> str:
+    return f"sqlite:///{(results_dir / 'mlflow.db').resolve()}"
+
+
+def ui_command(tracking_uri: str) -> str:
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {tracking_uri} in a browser"
+    return f"mlflow ui --backend-store-uri {tracking_uri} --port 5000   (then open http://127.0.0.1:5000)"
+
+
+def _param_value(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
+
+
+class StudyTracker:
+    """Writes one study to MLflow through a single writer thread."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None):
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            location = (artifact_root / experiment).resolve().as_uri() if artifact_root else None
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+        else:
+            self.experiment_id = found.experiment_id
+        self.parent_id: str | None = None
+        self._children: dict[str, str] = {}
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="mlflow-writer", daemon=True)
+        self._thread.start()
+
+    # --- parent run (synchronous: the driver needs its id before trials start) ---
+    def start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self.parent_id = run.info.run_id
+        self._log_params(self.parent_id, params)
+        return self.parent_id
+
+    # --- child runs (queued) ---
+    def start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        self._queue.put((self._start_child, (trial_id, run_name, params, tags)))
+
+    def log_epoch(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
+        self._queue.put((self._log_metrics, (trial_id, metrics, step)))
+
+    def end_child(self, trial_id: str, status: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        self._queue.put((self._end_child, (trial_id, status, metrics, tags)))
+
+    def child_run_id(self, trial_id: str) -> str | None:
+        return self._children.get(trial_id)
+
+    def end_parent(
+        self, status: str, metrics: dict[str, float], tags: dict[str, str], artifacts: dict[str, Any]
+    ) -> None:
+        """Drain every queued trial write, then close the parent with its summary and artifacts."""
+        self.flush()
+        from mlflow.entities import Metric, RunTag
+
+        now = _now_ms()
+        self.client.log_batch(
+            self.parent_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, payload in artifacts.items():
+                path = Path(tmp) / name
+                path.write_text(payload if isinstance(payload, str) else json.dumps(payload, indent=2))
+                self.client.log_artifact(self.parent_id, str(path))
+        self.client.set_terminated(self.parent_id, status)
+
+    def flush(self) -> None:
+        self._queue.join()
+        if self._error is not None:
+            raise RuntimeError(f"an MLflow write failed: {self._error}") from self._error
+
+    def close(self) -> None:
+        self.flush()
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    # --- writer thread ---
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    fn, args = item
+                    fn(*args)
+            except BaseException as exc:  # kept and raised by flush(): a lost write must not pass silently
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        all_tags = {"mlflow.parentRunId": self.parent_id, "tuner.trial_id": trial_id, **tags}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+        self._children[trial_id] = run.info.run_id
+        self._log_params(run.info.run_id, params)
+
+    def _log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        rows = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+        if rows:
+            self.client.log_batch(self._children[trial_id], metrics=rows)
+
+    def _end_child(self, trial_id: str, status: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        run_id = self._children[trial_id]
+        self._log_metrics(trial_id, metrics, step=0)
+        self.client.log_batch(run_id, tags=[RunTag(TRIAL_STATUS_TAG, status)] + [RunTag(k, v) for k, v in tags.items()])
+        self.client.set_terminated(run_id, MLFLOW_STATUS[status])
+
+    def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, _param_value(v)[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
