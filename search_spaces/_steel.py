@@ -9,9 +9,7 @@ COMMON_PARAMS = (
     Param("n_layers", Choice((2, 3)), "number of hidden layers (report: 3)"),
     Param("width_1", Choice((128, 256, 512, 1024)), "units of hidden layer 1 (report: 512)"),
     Param("width_2", Choice((64, 128, 256, 512)), "units of hidden layer 2 (report: 256)"),
-    Param(
-        "width_3", Choice((32, 64, 128, 256)), "units of hidden layer 3 (report: 128)", active_if=("n_layers", (3,))
-    ),
+    Param("width_3", Choice((32, 64, 128, 256)), "units of hidden layer 3 (report: 128)", active_if=("n_layers", (3,))),
     Param("weight_decay", Choice((0.0, 1e-6, 1e-5, 1e-4, 1e-3)), "Adam weight decay (report: none)"),
     Param(
         "scaling",

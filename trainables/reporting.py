@@ -70,7 +70,9 @@ class EpochReporter:
         self._monitor_best: float | None = None
         self._epochs_without_improvement = 0
 
-    def epoch(self, epoch: int, metrics: dict[str, float], save_checkpoint: Callable[[Path], None]) -> bool:
+    def epoch(self, epoch: int, metrics: dict[str, float], save_checkpoint: Callable[[Path], None] | None) -> bool:
+        """Report one epoch. ``save_checkpoint(path)`` writes the model; it is called only for a new best epoch
+        (None: the family keeps no checkpoints)."""
         ctx = self.ctx
         row = {k: float(v) for k, v in metrics.items()}
         row[EPOCH] = epoch
@@ -83,6 +85,7 @@ class EpochReporter:
         value = row[ctx.metric]
         if better(value, self.best, ctx.mode):
             self.best, self.best_epoch = value, epoch
+        if self.best_epoch == epoch and save_checkpoint is not None:
             checkpoint_dir = Path(tempfile.mkdtemp(prefix="tuner-ckpt-"))
             save_checkpoint(checkpoint_dir / CHECKPOINT_FILE)
 
@@ -114,4 +117,3 @@ class EpochReporter:
         row[END_REASON] = reason
         row[END_MESSAGE] = message
         self.ctx.report(row, checkpoint_dir)
-

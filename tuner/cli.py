@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 import search_spaces
@@ -164,3 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an environment failure: one line here, the traceback in a file
+        log = Path(tempfile.gettempdir()) / f"tuner-error-{os.getpid()}.log"
+        log.write_text(traceback.format_exc())
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: {type(exc).__name__}: {first[:300]} (traceback in {log})", file=sys.stderr)
+        return 1

@@ -14,6 +14,9 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+# Keeping one checkpoint per trial (its best epoch) makes Tune snapshot the experiment after checkpoints; that
+# is wanted (it is what a resumed study restarts from), so its "may become a bottleneck" warning is noise here.
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +29,8 @@ class ClusterInfo:
     gpus: float
     nodes: int
     dashboard_url: str | None
+    gpus_per_trial: float = 0.0
+    """The GPU share each trial gets here (set by the driver once it knows what the cluster has)."""
 
     def describe(self) -> str:
         where = f"cluster at {self.address}" if self.remote else "local instance"
@@ -46,7 +51,9 @@ def connect(address: str | None, dashboard: bool = True, num_cpus: int | None = 
     import ray
 
     if not ray.is_initialized():
-        kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": True}
+        # Trial output stays in Ray's worker logs (dashboard, /tmp/ray/session_latest/logs): the driver's own
+        # progress lines stay readable; a failing trial's error reaches MLflow and the summary.
+        kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address:
             kwargs["address"] = address
             # The code travels to the cluster's workers; results and MLflow stay with this driver.
@@ -64,6 +71,9 @@ def connect(address: str | None, dashboard: bool = True, num_cpus: int | None = 
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise TunerError(f"cannot connect to Ray at --address {address or '(local)'}: {first}") from None
+    for noisy in ("ray.tune.analysis.experiment_analysis", "ray.tune.result_grid"):
+        # Tune's ResultGrid looks for result.json files that tuner does not write (metrics go to MLflow).
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     resources = ray.cluster_resources()
     context = ray.get_runtime_context()
     dashboard_url = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuner import PROCESS_START
 from tuner.datasets import LoadedData, load_dataset
 from tuner.errors import TunerError
 from tuner.export import BEST_CONFIG_FILE, RUN_FILE, config_from_file, git_commit, library_versions, write_json
@@ -133,27 +134,18 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
     run_dir = _prepare_results(results_dir, spec.name, name)
     data = _load_data(spec, opts)
 
-    from tuner.cluster import connect
-
-    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus)
-    gpus = opts.gpus_per_trial
-    if gpus > 0 and cluster.gpus == 0 and not gpus_asked:
-        echo(f"note: space {spec.name} asks for {gpus:g} GPU per trial but the cluster has none; training on CPUs")
-        opts = dataclasses.replace(opts, gpus_per_trial=0.0)
-    elif gpus > 0 and cluster.gpus == 0:
-        raise TunerError(
-            f"--gpus-per-trial {gpus:g} asked for GPUs but the Ray cluster has none ({cluster.describe()}); "
-            f"use --gpus-per-trial 0 to train on CPUs"
-        )
-    if opts.cpus_per_trial > cluster.cpus:
-        raise TunerError(
-            f"--cpus-per-trial {opts.cpus_per_trial:g} is more than the cluster's {cluster.cpus:g} CPUs; no trial could start"
-        )
-
     from tuner.tracking import StudyTracker, default_tracking_uri, ui_command
 
     tracking_uri = opts.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
     default_store = tracking_uri == default_tracking_uri(results_dir)
+    # The store opens on the tracker's own thread while Ray starts (both mostly wait on other processes).
+    tracker = StudyTracker(tracking_uri, spec.name, results_dir / "mlartifacts" if default_store else None)
+    try:
+        cluster = _connect_checked(spec, opts, gpus_asked, echo)
+    except BaseException:
+        tracker.close(raise_errors=False)
+        raise
+    opts = dataclasses.replace(opts, gpus_per_trial=cluster.gpus_per_trial)
     run_dir.mkdir(parents=True)
     run_info = {
         "space": spec.name,
@@ -164,9 +156,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
         "tracking_uri": tracking_uri,
     }
     write_json(run_dir / RUN_FILE, run_info)
-    tracker = None
     try:
-        tracker = StudyTracker(tracking_uri, spec.name, results_dir / "mlartifacts" if default_store else None)
         commit = git_commit()
         parent_tags = {
             "tuner.space": spec.name,
@@ -185,19 +175,19 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
             "gpus_per_trial": opts.gpus_per_trial, "max_concurrent": opts.max_concurrent,
             "time_budget_s": opts.time_budget, "metric": spec.metric, "mode": spec.mode,
         }  # fmt: skip
-        parent_id = tracker.start_parent(name, parent_params, parent_tags)
-        run_info["mlflow"] = {"experiment_id": tracker.experiment_id, "parent_run_id": parent_id}
-        write_json(run_dir / RUN_FILE, run_info)
-        _print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, ui_command(tracking_uri), fixed_config)
+        tracker.start_parent(name, parent_params, parent_tags)
+        _print_header(
+            echo, spec, opts, name, run_dir, data, cluster, tracking_uri, ui_command(tracking_uri), fixed_config
+        )
 
-        monitor, results, plan_note = _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo)
+        monitor, plan_note = _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo)
         best = monitor.best()
         counts = dict(monitor.counts())
         if best is None:
             raise TunerError(
                 f"no trial produced a finite {spec.metric} ({_tally(counts)}); see {run_dir} and the MLflow runs"
             )
-        test = _evaluate_best(spec, opts, data, results, best)
+        test = _evaluate_best(spec, opts, data, best)
         export = {
             "space": spec.name,
             "run": name,
@@ -208,18 +198,27 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
             "trial_number": best.number,
             "seed": opts.seed,
             "git_commit": commit,
-            "data": {"fingerprint": data.fingerprint if data else None, "synthetic": data.synthetic if data else None,
-                     "source": data.source if data else None},  # fmt: skip
+            "data": {
+                "fingerprint": data.fingerprint if data else None,
+                "synthetic": data.synthetic if data else None,
+                "source": data.source if data else None,
+            },  # fmt: skip
             "library_versions": library_versions(),
             "test": test,
             "report": {"config": spec.active_config(spec.report_config), "results": spec.report_results},
-            "mlflow": {"tracking_uri": tracking_uri, "experiment_id": tracker.experiment_id,
-                       "parent_run_id": parent_id, "child_run_id": None},  # fmt: skip
-            "search": {"searcher": opts.searcher, "scheduler": opts.scheduler, "note": plan_note,
-                       "trials": len(monitor.outcomes), "statuses": counts},  # fmt: skip
+            "mlflow": {"tracking_uri": tracking_uri},
+            "search": {
+                "searcher": opts.searcher,
+                "scheduler": opts.scheduler,
+                "note": plan_note,
+                "trials": len(monitor.outcomes),
+                "statuses": counts,
+            },  # fmt: skip
         }
         tracker.flush()
-        export["mlflow"]["child_run_id"] = tracker.child_run_id(best.trial_id)
+        parent_id = tracker.parent_id
+        export["mlflow"].update(experiment_id=tracker.experiment_id, parent_run_id=parent_id,
+                                child_run_id=tracker.child_run_id(best.trial_id))  # fmt: skip
         write_json(run_dir / BEST_CONFIG_FILE, export)
         (run_dir / "trials.csv").write_text(_trials_csv(spec, monitor))
         parent_metrics = {f"best_{spec.metric}": best.score, **{k: v for k, v in (test or {}).items()}}
@@ -232,6 +231,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
         )
         tracker.close()
         wall = time.monotonic() - started
+        run_info["mlflow"] = {"experiment_id": tracker.experiment_id, "parent_run_id": parent_id}
         run_info.update(status="finished", ended=dt.datetime.now().isoformat(timespec="seconds"), counts=counts,
                         wall_s=round(wall, 2), first_trial_after_s=monitor.first_trial_after)  # fmt: skip
         write_json(run_dir / RUN_FILE, run_info)
@@ -241,14 +241,37 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         run_info.update(status=reason, ended=dt.datetime.now().isoformat(timespec="seconds"), error=str(exc)[:2000])
         write_json(run_dir / RUN_FILE, run_info)
-        if tracker is not None and tracker.parent_id is not None:
-            try:
-                tracker.flush()
+        try:
+            tracker.close(raise_errors=False)
+            if tracker.parent_id is not None:
                 tracker.client.set_tag(tracker.parent_id, "tuner.error", str(exc)[:5000])
                 tracker.client.set_terminated(tracker.parent_id, "KILLED" if reason == "interrupted" else "FAILED")
-            except Exception as close_error:  # report the original failure; say the close failed too
-                echo(f"warning: could not close the MLflow parent run: {close_error}")
+        except Exception as close_error:  # report the original failure; say the close failed too
+            echo(f"warning: could not close the MLflow parent run: {close_error}")
         raise
+
+
+def _connect_checked(spec: SpaceSpec, opts: RunOptions, gpus_asked: bool, echo):
+    """Start or join Ray and check the per-trial request fits it. GPUs asked for on the command line but absent
+    are an error; a space's default GPU share falls back to CPUs with a note."""
+    from tuner.cluster import connect
+
+    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus)
+    gpus = opts.gpus_per_trial
+    if gpus > 0 and cluster.gpus == 0:
+        if gpus_asked:
+            raise TunerError(
+                f"--gpus-per-trial {gpus:g} asked for GPUs but the Ray cluster has none ({cluster.describe()}); "
+                f"use --gpus-per-trial 0 to train on CPUs"
+            )
+        echo(f"note: space {spec.name} asks for {gpus:g} GPU per trial but the cluster has none; training on CPUs")
+        gpus = 0.0
+    if opts.cpus_per_trial > cluster.cpus:
+        raise TunerError(
+            f"--cpus-per-trial {opts.cpus_per_trial:g} is more than the cluster's {cluster.cpus:g} CPUs; "
+            f"no trial could start"
+        )
+    return dataclasses.replace(cluster, gpus_per_trial=gpus)
 
 
 def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
@@ -271,7 +294,7 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
     if opts.gpus_per_trial > 0:
         slots = min(slots, int(cluster.gpus / opts.gpus_per_trial + 1e-9))
     max_concurrent = opts.max_concurrent or slots
-    monitor = StudyMonitor(spec, tracker, prune_log, plan.num_samples, echo)
+    monitor = StudyMonitor(spec, tracker, prune_log, plan.num_samples, echo, started=PROCESS_START)
     trainable = tune.with_parameters(
         run_trial,
         data=data,
@@ -305,27 +328,22 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
             ),
         ),
     )
-    results = tuner.fit()
-    return monitor, results, plan.note
+    tuner.fit()
+    return monitor, plan.note
 
 
-def _evaluate_best(spec: SpaceSpec, opts: RunOptions, data, results, best) -> dict[str, float] | None:
+def _evaluate_best(spec: SpaceSpec, opts: RunOptions, data, best) -> dict[str, float] | None:
     """Score the best trial's best-epoch weights once on the held-out test split."""
     if data is None or "test" not in data.splits:
         return None
     from trainables.reporting import CHECKPOINT_FILE
     from tuner.trial import make_context
 
-    checkpoint = None
-    for result in results:
-        if result.metrics.get("trial_id") == best.trial_id:
-            checkpoint = result.checkpoint
-    if checkpoint is None:
+    if best.checkpoint_path is None:
         raise TunerError(f"the best trial {best.trial_id} left no checkpoint; cannot evaluate it on the test split")
     family = importlib.import_module(spec.trainable)
     ctx = make_context(spec, opts.seed, "cpu", report=lambda row, ckpt: None)
-    with checkpoint.as_directory() as folder:
-        return family.evaluate(best.config, data, ctx, Path(folder) / CHECKPOINT_FILE, split="test")
+    return family.evaluate(best.config, data, ctx, Path(best.checkpoint_path) / CHECKPOINT_FILE, split="test")
 
 
 def _tally(counts: dict[str, int]) -> str:
@@ -375,7 +393,10 @@ def _print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, 
 def _print_summary(echo, spec, monitor, export, run_dir, wall) -> None:
     counts = monitor.counts()
     echo("")
-    echo(f"finished in {wall:.1f}s: {_tally(dict(counts))}; first trial started after {monitor.first_trial_after or 0:.1f}s")
+    echo(
+        f"finished in {wall:.1f}s: {_tally(dict(counts))}; "
+        f"first trial started {monitor.first_trial_after or 0:.1f}s after the command started"
+    )
     scored = [o for o in monitor.outcomes.values() if o.score is not None]
     scored.sort(key=lambda o: o.score, reverse=spec.mode == "max")
     echo(f"top trials by best {spec.metric}:")

@@ -84,7 +84,8 @@ def find_best_config(results_dir: Path, space: str, name: str | None) -> Path:
         if not (run_dir / RUN_FILE).exists():
             known = [p.name for p in finished_runs(results_dir, space)]
             raise TunerError(
-                f"no run named {name!r} for space {space} under {results_dir}; finished runs: {', '.join(known) or 'none'}"
+                f"no run named {name!r} for space {space} under {results_dir}; "
+                f"finished runs: {', '.join(known) or 'none'}"
             )
         status = json.loads((run_dir / RUN_FILE).read_text()).get("status")
         if status != "finished" or not (run_dir / BEST_CONFIG_FILE).exists():

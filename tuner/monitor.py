@@ -30,6 +30,7 @@ class TrialOutcome:
     epochs: int = 0
     message: str = ""
     last: dict[str, Any] = field(default_factory=dict)
+    checkpoint_path: str | None = None
 
 
 class StudyMonitor(Callback):
@@ -40,6 +41,7 @@ class StudyMonitor(Callback):
         prune_log: PruneLog,
         total: int,
         echo: Callable[[str], None] = print,
+        started: float | None = None,
     ):
         self.spec = spec
         self.tracker = tracker
@@ -47,9 +49,16 @@ class StudyMonitor(Callback):
         self.total = total
         self.echo = echo
         self.outcomes: dict[str, TrialOutcome] = {}
-        self.started = time.monotonic()
+        self.started = time.monotonic() if started is None else started
         self.first_trial_after: float | None = None
         self._logged_keys = (*spec.metrics, SCORE, "lr")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray Tune pickles its callbacks into the experiment state; the MLflow writer thread and the printer
+        # belong to this driver process only.
+        state = dict(self.__dict__)
+        state.update(tracker=None, echo=print)
+        return state
 
     def on_trial_start(self, iteration, trials, trial, **info):
         if self.first_trial_after is None:
@@ -58,9 +67,7 @@ class StudyMonitor(Callback):
         config = self.spec.active_config(trial.config)
         self.outcomes[trial.trial_id] = TrialOutcome(trial.trial_id, number, config)
         if self.tracker:
-            self.tracker.start_child(
-                trial.trial_id, f"trial-{number:03d}", config, {"tuner.space": self.spec.name}
-            )
+            self.tracker.start_child(trial.trial_id, f"trial-{number:03d}", config, {"tuner.space": self.spec.name})
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         outcome = self.outcomes[trial.trial_id]
@@ -80,7 +87,7 @@ class StudyMonitor(Callback):
             outcome.message = f"stopped by the scheduler after epoch {self.prune_log.pruned[trial.trial_id]}"
         else:
             outcome.status, outcome.message = "stopped", "stopped before finishing (time budget or interrupt)"
-        self._finish(outcome)
+        self._finish(outcome, trial)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         outcome = self.outcomes.get(trial.trial_id) or TrialOutcome(
@@ -89,16 +96,22 @@ class StudyMonitor(Callback):
         self.outcomes[trial.trial_id] = outcome
         outcome.status = "failed"
         outcome.message = _error_text(trial)
-        self._finish(outcome)
+        self._finish(outcome, trial)
 
-    def _finish(self, outcome: TrialOutcome) -> None:
+    def _finish(self, outcome: TrialOutcome, trial) -> None:
+        if self.tracker is not None and self.tracker.error is not None:
+            raise RuntimeError(f"MLflow store {self.tracker.tracking_uri} failed: {self.tracker.error}")
+        checkpoint = getattr(trial, "checkpoint", None)
+        outcome.checkpoint_path = checkpoint.path if checkpoint is not None else None
         score = outcome.last.get(SCORE)
         outcome.score = score if _finite(score) and abs(score) < 1e11 else None
         outcome.best_epoch = int(outcome.last.get(BEST_EPOCH, 0) or 0)
         if self.tracker:
             final = {f"best_{self.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,
                      "epochs_run": outcome.epochs}  # fmt: skip
-            self.tracker.end_child(outcome.trial_id, outcome.status, final, {"tuner.end_message": outcome.message[:5000]})
+            self.tracker.end_child(
+                outcome.trial_id, outcome.status, final, {"tuner.end_message": outcome.message[:5000]}
+            )
         self.echo(self._progress_line(outcome))
 
     def counts(self) -> Counter:

@@ -129,9 +129,7 @@ def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog):
 
     Recording.__name__ = base.__name__
     if scheduler == "asha":
-        return Recording(
-            time_attr=EPOCH, max_t=spec.max_epochs, grace_period=spec.grace_period, reduction_factor=3
-        )
+        return Recording(time_attr=EPOCH, max_t=spec.max_epochs, grace_period=spec.grace_period, reduction_factor=3)
     return Recording(time_attr=EPOCH, grace_period=spec.grace_period, min_samples_required=3)
 
 

@@ -44,29 +44,41 @@ class StudyTracker:
     """Writes one study to MLflow through a single writer thread."""
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None):
-        from mlflow.tracking import MlflowClient
-
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri)
-        found = self.client.get_experiment_by_name(experiment)
-        if found is None:
-            location = (artifact_root / experiment).resolve().as_uri() if artifact_root else None
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
-        else:
-            self.experiment_id = found.experiment_id
+        self.client = None
+        self.experiment_id: str | None = None
         self.parent_id: str | None = None
         self._children: dict[str, str] = {}
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="mlflow-writer", daemon=True)
         self._thread.start()
+        # Importing mlflow and creating a fresh SQLite store take seconds: they run on the writer thread while
+        # Ray Tune starts the first trials.
+        self._queue.put((self._open, (experiment, artifact_root)))
 
-    # --- parent run (synchronous: the driver needs its id before trials start) ---
-    def start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        self._queue.put((self._start_parent, (run_name, params, tags)))
+
+    def _open(self, experiment: str, artifact_root: Path | None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            location = (artifact_root / experiment).resolve().as_uri() if artifact_root else None
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+        else:
+            self.experiment_id = found.experiment_id
+
+    def _start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.parent_id = run.info.run_id
         self._log_params(self.parent_id, params)
-        return self.parent_id
 
     # --- child runs (queued) ---
     def start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
@@ -106,10 +118,12 @@ class StudyTracker:
         if self._error is not None:
             raise RuntimeError(f"an MLflow write failed: {self._error}") from self._error
 
-    def close(self) -> None:
-        self.flush()
+    def close(self, raise_errors: bool = True) -> None:
+        self._queue.join()
         self._queue.put(None)
         self._thread.join(timeout=10)
+        if raise_errors and self._error is not None:
+            raise RuntimeError(f"an MLflow write failed: {self._error}") from self._error
 
     # --- writer thread ---
     def _drain(self) -> None:

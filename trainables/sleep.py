@@ -1,0 +1,32 @@
+"""A model-free family for measuring the service itself: each epoch sleeps, then reports a known score.
+
+The score is a smooth function of the config (best at ``x = 0.7``), so searchers have something to find and
+tests can predict the best trial. ``fail_above`` makes trials raise and ``diverge_above`` makes them report
+NaN, to exercise the failed and diverged paths without a model.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from trainables.reporting import EpochReporter, TrialContext
+
+SCORE_METRIC = "val_score"
+
+
+def score_of(x: float, epoch: int) -> float:
+    return 1.0 - (x - 0.7) ** 2 - 0.5 / (epoch + 1)
+
+
+def train(config: dict[str, Any], data: Any, ctx: TrialContext) -> None:
+    x = float(config["x"])
+    reporter = EpochReporter(ctx)
+    save = (lambda path: path.write_text(f"{x}")) if ctx.fixed.get("checkpoint", True) else None
+    for epoch in range(1, ctx.max_epochs + 1):
+        time.sleep(float(ctx.fixed.get("sleep_s", 0.0)))
+        if x > ctx.fixed.get("fail_above", 2.0):
+            raise RuntimeError(f"x={x:.3f} is above fail_above={ctx.fixed['fail_above']}")
+        loss = float("nan") if x > ctx.fixed.get("diverge_above", 2.0) else 1.0 - score_of(x, epoch)
+        if reporter.epoch(epoch, {"val_loss": loss, SCORE_METRIC: score_of(x, epoch)}, save):
+            return
