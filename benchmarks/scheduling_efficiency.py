@@ -16,30 +16,9 @@ import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
+from search_spaces._sleep import sleep_spec
 from tuner.cluster import connect
 from tuner.driver import RunOptions, run_study
-from tuner.spec import EarlyStopping, Param, SpaceSpec, Uniform
-
-
-def sleep_spec(seconds: float) -> SpaceSpec:
-    return SpaceSpec(
-        name="bench_sleep",
-        report="benchmark",
-        summary="sleeps, reports once",
-        dataset="",
-        data_options={},
-        trainable="trainables.sleep",
-        model="none",
-        metric="val_score",
-        mode="max",
-        metrics=("val_loss", "val_score"),
-        max_epochs=1,
-        params=(Param("x", Uniform(0.0, 1.0), "where the score peaks at 0.7"),),
-        fixed={"sleep_s": seconds, "checkpoint": False},
-        early_stopping=EarlyStopping("val_loss", "min", patience=100),
-        default_searcher="random",
-        default_scheduler="fifo",
-    )
 
 
 def plain_ray(trials: int, seconds: float, storage: Path) -> float:
@@ -77,7 +56,7 @@ def main() -> None:
                           report_start=False, name="bench")  # fmt: skip
         start = time.monotonic()
         with redirect_stdout(io.StringIO()):
-            result = run_study(sleep_spec(args.sleep), opts)
+            result = run_study(sleep_spec(sleep_s=args.sleep), opts)
         tuner_wall = time.monotonic() - start
         assert result.counts.get("completed") == args.trials, result.counts
         plain_wall = plain_ray(args.trials, args.sleep, Path(tmp) / "plain")

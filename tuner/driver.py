@@ -283,17 +283,18 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
     from tuner.trial import run_trial
 
     prune_log = PruneLog()
+    slots = max(1, int(cluster.cpus // opts.cpus_per_trial))
+    if opts.gpus_per_trial > 0:
+        slots = min(slots, int(cluster.gpus / opts.gpus_per_trial + 1e-9))
+    # Model-based searchers should see results before suggesting more: never more pending than can run.
+    max_concurrent = opts.max_concurrent or slots
     if fixed_config is not None:
         plan = build_search(spec, "random", 1, opts.seed, None, [fixed_config])
         scheduler = build_scheduler(spec, "fifo", prune_log)
     else:
         starts = [spec.report_config] if opts.report_start and spec.report_config else []
-        plan = build_search(spec, opts.searcher, opts.trials, opts.seed, opts.max_concurrent, starts)
+        plan = build_search(spec, opts.searcher, opts.trials, opts.seed, max_concurrent, starts)
         scheduler = build_scheduler(spec, opts.scheduler, prune_log)
-    slots = max(1, int(cluster.cpus // opts.cpus_per_trial))
-    if opts.gpus_per_trial > 0:
-        slots = min(slots, int(cluster.gpus / opts.gpus_per_trial + 1e-9))
-    max_concurrent = opts.max_concurrent or slots
     monitor = StudyMonitor(spec, tracker, prune_log, plan.num_samples, echo, started=PROCESS_START)
     trainable = tune.with_parameters(
         run_trial,
@@ -313,7 +314,6 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
             search_alg=plan.search_alg,
             scheduler=scheduler,
             num_samples=plan.num_samples,
-            max_concurrent_trials=max_concurrent,
             time_budget_s=opts.time_budget,
             reuse_actors=True,
             trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",

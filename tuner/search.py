@@ -8,6 +8,7 @@ starting points evaluates the report's own config first unless told not to.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ import numpy as np
 
 from trainables.reporting import EPOCH, SCORE
 from tuner.spec import SCHEDULERS, SEARCHERS, Choice, IntUniform, LogUniform, SpaceSpec, Uniform
+
+MAX_GRID = 100_000
 
 
 @dataclass
@@ -45,6 +48,9 @@ def tune_param_space(spec: SpaceSpec) -> dict[str, Any]:
 
 def grid_configs(spec: SpaceSpec) -> list[dict[str, Any]]:
     """Every point of the spec's grid, conditional parameters expanded only where they are active."""
+    size = math.prod(len(p.grid_points()) for p in spec.params)
+    if size > MAX_GRID:
+        raise ValueError(f"grid of space {spec.name} has {size} points (> {MAX_GRID}); give its params smaller grids")
     seen, configs = set(), []
     for values in itertools.product(*(p.grid_points() for p in spec.params)):
         active = spec.active_config(dict(zip(spec.param_names, values, strict=True)))
@@ -66,6 +72,7 @@ def build_search(
     """The search algorithm for ``searcher``; ``start_points`` are evaluated first (e.g. the report's config)."""
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
+    # Concurrency is limited here for every searcher: Tune's max_concurrent_trials ignores BasicVariantGenerator.
     if searcher not in SEARCHERS:
         raise ValueError(f"unknown searcher {searcher!r}; accepted: {', '.join(SEARCHERS)}")
     space = tune_param_space(spec)
@@ -79,9 +86,11 @@ def build_search(
             note += f"; running a seeded subset of {trials}"
         elif trials > len(grid):
             note += f"; --trials {trials} is more than the grid, running all {len(grid)}"
-        return SearchPlan(BasicVariantGenerator(points_to_evaluate=grid), space, len(grid), note)
+        return SearchPlan(BasicVariantGenerator(points_to_evaluate=grid, max_concurrent=max_concurrent or 0),
+                          space, len(grid), note)  # fmt: skip
     if searcher == "random":
-        alg = BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed)
+        alg = BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed,
+                                    max_concurrent=max_concurrent or 0)  # fmt: skip
         return SearchPlan(alg, space, trials, "random sampling")
     if searcher == "hyperopt":
         from ray.tune.search.hyperopt import HyperOptSearch

@@ -1,0 +1,42 @@
+"""Shared fixtures: one real local Ray instance for the whole session, generated data files on disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuner.datasets import steel
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """A real local Ray (2 CPUs, no dashboard), started once: Ray start-up costs seconds."""
+    import ray
+
+    from tuner.cluster import connect
+
+    info = connect(None, dashboard=False, num_cpus=2)
+    yield info
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def steel_openml_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("steel") / "steel_openml.csv"
+    path.write_text(steel.generate_openml_csv())
+    return path
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m tuner ...`` in a fresh process, as a user would run it."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(
+        [sys.executable, "-m", "tuner", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )

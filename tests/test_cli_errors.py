@@ -1,0 +1,66 @@
+"""Bad input from the command line: one line on stderr, non-zero exit, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture()
+def wrong_columns_csv(tmp_path):
+    path = tmp_path / "wrong.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    return path
+
+
+CASES = {
+    "unknown space": (["run", "steel_tertiary"], "unknown space 'steel_tertiary'; valid spaces: steel_binary"),
+    "zero trials": (["run", "steel_binary", "--trials", "0"], "--trials must be at least 1, got 0"),
+    "negative cpus": (["run", "steel_binary", "--cpus-per-trial", "-1"], "--cpus-per-trial must be a positive"),
+    "negative gpus": (["run", "steel_binary", "--gpus-per-trial", "-0.5"], "--gpus-per-trial must be 0 or positive"),
+    "bad searcher": (["run", "steel_binary", "--searcher", "bohb"], "invalid choice: 'bohb'"),
+    "missing data": (["run", "steel_binary", "--data", "/nonexistent/steel.csv"], "/nonexistent/steel.csv: no such"),
+    "missing config": (["run", "steel_binary", "--config", "/nonexistent/best.json"], "/nonexistent/best.json"),
+    "show unknown": (["show", "nope"], "unknown space 'nope'"),
+    "export nothing": (["export", "steel_binary"], "no finished run of space steel_binary"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cli_error_is_one_line_and_writes_nothing(case, tmp_path):
+    args, message = CASES[case]
+    results = tmp_path / "results"
+    extra = ["--results-dir", str(results)] if args[0] in ("run", "export") else []
+    proc = run_cli(*args, *extra, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert message in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (results / "steel_binary").exists() and not (results / "mlflow.db").exists()
+
+
+def test_csv_with_wrong_columns_names_the_file(tmp_path, wrong_columns_csv):
+    results = tmp_path / "results"
+    proc = run_cli("run", "steel_binary", "--data", str(wrong_columns_csv), "--results-dir", str(results), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.count("\n") == 1 and str(wrong_columns_csv) in proc.stderr and "match neither layout" in proc.stderr
+    )
+    assert not (results / "steel_binary").exists() and not (results / "mlflow.db").exists()
+
+
+def test_config_with_unknown_parameter_is_refused(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text('{"lr": 0.001, "learning_rate": 0.1}')
+    proc = run_cli("run", "steel_binary", "--config", str(config), "--results-dir", str(tmp_path / "r"), cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown parameter(s) learning_rate" in proc.stderr
+
+
+def test_list_and_show(tmp_path):
+    listing = run_cli("list", cwd=tmp_path)
+    assert listing.returncode == 0
+    assert "steel_multiclass" in listing.stdout and "val_macro_accuracy (max)" in listing.stdout
+    show = run_cli("show", "steel_binary", cwd=tmp_path)
+    assert show.returncode == 0 and "pos_weight" in show.stdout and "report best config" in show.stdout

@@ -1,0 +1,80 @@
+"""Contract tests over every registered space: a new space is held to the same assertions as the old ones."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import search_spaces
+from trainables.reporting import END_REASON, EPOCH, SCORE
+from tuner.datasets import dataset_names, load_dataset
+from tuner.errors import TunerError
+from tuner.search import grid_configs, tune_param_space
+from tuner.spec import SEARCHERS
+from tuner.trial import make_context
+
+SPACES = search_spaces.names()
+
+
+def test_unknown_space_lists_the_valid_names():
+    with pytest.raises(TunerError, match="unknown space 'nope'; valid spaces: " + ", ".join(SPACES)):
+        search_spaces.get("nope")
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_spec_is_valid_and_complete(name):
+    spec = search_spaces.get(name)
+    assert spec.name == name
+    assert spec.dataset in dataset_names()
+    family = importlib.import_module(spec.trainable)
+    assert callable(family.train) and callable(family.evaluate)
+    assert spec.report_config and spec.report_results
+    spec.validate_config(spec.report_config)  # the report's own config is a point of the space
+    assert spec.metric in spec.metrics
+
+
+def _sample(spec, searcher: str, n: int):
+    """Ask each searcher for ``n`` configs, as Ray Tune would during a study."""
+    space = tune_param_space(spec)
+    if searcher == "grid":
+        return grid_configs(spec)[:n]
+    if searcher == "random":
+        return [{k: d.sample() for k, d in space.items()} for _ in range(n)]
+    if searcher == "hyperopt":
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        alg = HyperOptSearch(space=space, metric=SCORE, mode=spec.mode, random_state_seed=0)
+    else:
+        from ray.tune.search.optuna import OptunaSearch
+
+        alg = OptunaSearch(space=space, metric=SCORE, mode=spec.mode, seed=0)
+    return [alg.suggest(f"t{i}") for i in range(n)]
+
+
+@pytest.mark.parametrize("searcher", SEARCHERS)
+@pytest.mark.parametrize("name", SPACES)
+def test_every_parameter_can_be_sampled_by_every_searcher(name, searcher):
+    spec = search_spaces.get(name)
+    configs = _sample(spec, searcher, 8)
+    assert len(configs) == 8
+    for config in configs:
+        assert set(config) == set(spec.param_names)
+        spec.validate_config(spec.active_config(config), source=f"{searcher} sample")
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, tmp_path):
+    spec = search_spaces.get(name)
+    data = load_dataset(spec.dataset, None, spec.data_options, tmp_path)
+    assert data.synthetic
+    rows = []
+    ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)))
+    ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": 1})
+    importlib.import_module(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
+    assert len(rows) == 1
+    row, checkpoint = rows[0]
+    for metric in spec.metrics:
+        assert isinstance(row[metric], float), metric
+    assert row[EPOCH] == 1 and row[SCORE] == row[spec.metric] and row[END_REASON] == "completed"
+    assert checkpoint is not None and any(checkpoint.iterdir())
