@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-trial", type=_gpus, help="GPUs per trial, fractions allowed: 0.25 = 4 per GPU")
     run.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as fit)")
     run.add_argument("--time-budget", type=float, help="stop the study after this many seconds")
-    run.add_argument("--seed", type=int, default=0, help="seeds the searcher, the split and the trials")
+    run.add_argument("--seed", type=int, help="seeds the searcher and the trials (default 0, or the --config file's)")
     run.add_argument("--data", type=Path, help="the real dataset (default: generated synthetic data)")
     run.add_argument("--address", help="an existing Ray cluster: auto, ray://host:10001 or host:port")
     run.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or results/mlflow.db)")

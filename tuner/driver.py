@@ -38,7 +38,8 @@ class RunOptions:
     gpus_per_trial: float | None = None
     max_concurrent: int | None = None
     time_budget: float | None = None
-    seed: int = 0
+    seed: int | None = None
+    """Seeds the searcher and every trial; default 0, or the seed recorded in a ``--config`` export."""
     data: Path | None = None
     address: str | None = None
     tracking_uri: str | None = None
@@ -96,6 +97,10 @@ def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, 
         if payload.get("space") not in (None, spec.name):
             raise TunerError(f"{opts.config_file}: exported for space {payload['space']!r}, not {spec.name!r}")
         fixed = spec.validate_config(config, source=str(opts.config_file))
+        if opts.seed is None and isinstance(payload.get("seed"), int):
+            opts = dataclasses.replace(opts, seed=payload["seed"])
+    if opts.seed is None:
+        opts = dataclasses.replace(opts, seed=0)
     if opts.max_epochs is not None:
         spec = dataclasses.replace(
             spec, max_epochs=opts.max_epochs, grace_period=min(spec.grace_period, opts.max_epochs)

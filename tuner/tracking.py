@@ -65,7 +65,11 @@ class StudyTracker:
         self._queue.put((self._start_parent, (run_name, params, tags)))
 
     def _open(self, experiment: str, artifact_root: Path | None) -> None:
+        import logging
+
         from mlflow.tracking import MlflowClient
+
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial tables..."
 
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
