@@ -22,6 +22,7 @@ CASES = {
     "bad searcher": (["run", "steel_binary", "--searcher", "bohb"], "invalid choice: 'bohb'"),
     "missing data": (["run", "steel_binary", "--data", "/nonexistent/steel.csv"], "/nonexistent/steel.csv: no such"),
     "missing config": (["run", "steel_binary", "--config", "/nonexistent/best.json"], "/nonexistent/best.json"),
+    "unreachable cluster": (["run", "steel_binary", "--address", "127.0.0.1:1"], "cannot reach a Ray cluster"),
     "show unknown": (["show", "nope"], "unknown space 'nope'"),
     "export nothing": (["export", "steel_binary"], "no finished run of space steel_binary"),
 }
@@ -64,3 +65,21 @@ def test_list_and_show(tmp_path):
     assert "steel_multiclass" in listing.stdout and "val_macro_accuracy (max)" in listing.stdout
     show = run_cli("show", "steel_binary", cwd=tmp_path)
     assert show.returncode == 0 and "pos_weight" in show.stdout and "report best config" in show.stdout
+
+
+@pytest.mark.slow
+def test_gpu_request_without_gpus_fails_fast_without_a_run(tmp_path):
+    results = tmp_path / "results"
+    proc = run_cli("run", "steel_binary", "--gpus-per-trial", "0.5", "--no-dashboard", "--num-cpus", "1",
+                   "--results-dir", str(results), cwd=tmp_path, timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1
+    assert "--gpus-per-trial 0.5 asked for GPUs but the Ray cluster has none" in error[0]
+    assert "Traceback" not in proc.stderr and not (results / "steel_binary").exists()
+    if (results / "mlflow.db").exists():  # the store may be opened while Ray starts; it must hold no run
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+        experiment = client.get_experiment_by_name("steel_binary")
+        assert experiment is None or not client.search_runs([experiment.experiment_id])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,21 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REACH_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str) -> None:
+    """Fail in seconds when nothing listens at a host:port address: Ray itself retries for minutes."""
+    target = address.removeprefix("ray://")
+    if target == "auto" or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    if not port.isdigit():
+        raise TunerError(f"--address {address!r}: expected auto, host:port or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise TunerError(f"cannot reach a Ray cluster at --address {address}: {exc.strerror or exc}") from None
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,8 @@ def connect(address: str | None, dashboard: bool = True, num_cpus: int | None = 
     """Start or join Ray. An address that cannot be reached is a one-line error, not a hang or a traceback."""
     import ray
 
+    if address and not ray.is_initialized():
+        check_reachable(address)
     if not ray.is_initialized():
         # Trial output stays in Ray's worker logs (dashboard, /tmp/ray/session_latest/logs): the driver's own
         # progress lines stay readable; a failing trial's error reaches MLflow and the summary.

@@ -89,6 +89,10 @@ def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, 
         raise TunerError(f"--max-epochs must be at least 1, got {opts.max_epochs}")
     if opts.name is not None and not RUN_NAME.match(opts.name):
         raise TunerError(f"--name {opts.name!r}: use letters, digits, '_', '.', '-' (at most 100, no '/')")
+    if opts.address:
+        from tuner.cluster import check_reachable
+
+        check_reachable(opts.address)
     if opts.data is not None and not Path(opts.data).exists():
         raise TunerError(f"--data {opts.data}: no such file or folder")
     fixed = None
