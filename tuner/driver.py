@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib
-import json
 import math
 import os
 import re
@@ -24,6 +23,7 @@ from tuner.datasets import LoadedData, load_dataset
 from tuner.errors import TunerError
 from tuner.export import BEST_CONFIG_FILE, RUN_FILE, config_from_file, git_commit, library_versions, write_json
 from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec
+from tuner.summary import print_header, print_summary, tally, trials_csv
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -185,7 +185,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
             "time_budget_s": opts.time_budget, "metric": spec.metric, "mode": spec.mode,
         }  # fmt: skip
         tracker.start_parent(name, parent_params, parent_tags)
-        _print_header(
+        print_header(
             echo, spec, opts, name, run_dir, data, cluster, tracking_uri, ui_command(tracking_uri), fixed_config
         )
 
@@ -194,7 +194,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
         counts = dict(monitor.counts())
         if best is None:
             raise TunerError(
-                f"no trial produced a finite {spec.metric} ({_tally(counts)}); see {run_dir} and the MLflow runs"
+                f"no trial produced a finite {spec.metric} ({tally(counts)}); see {run_dir} and the MLflow runs"
             )
         test = _evaluate_best(spec, opts, data, best)
         export = {
@@ -229,7 +229,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
         export["mlflow"].update(experiment_id=tracker.experiment_id, parent_run_id=parent_id,
                                 child_run_id=tracker.child_run_id(best.trial_id))  # fmt: skip
         write_json(run_dir / BEST_CONFIG_FILE, export)
-        (run_dir / "trials.csv").write_text(_trials_csv(spec, monitor))
+        (run_dir / "trials.csv").write_text(trials_csv(spec, monitor))
         parent_metrics = {f"best_{spec.metric}": best.score, **{k: v for k, v in (test or {}).items()}}
         parent_metrics.update({f"trials_{k}": v for k, v in counts.items()})
         tracker.end_parent(
@@ -244,7 +244,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
         run_info.update(status="finished", ended=dt.datetime.now().isoformat(timespec="seconds"), counts=counts,
                         wall_s=round(wall, 2), first_trial_after_s=monitor.first_trial_after)  # fmt: skip
         write_json(run_dir / RUN_FILE, run_info)
-        _print_summary(echo, spec, monitor, export, run_dir, wall)
+        print_summary(echo, spec, monitor, export, run_dir, wall)
         return StudyResult(run_dir, export, counts, parent_id, monitor.first_trial_after, wall)
     except BaseException as exc:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -353,77 +353,6 @@ def _evaluate_best(spec: SpaceSpec, opts: RunOptions, data, best) -> dict[str, f
     family = importlib.import_module(spec.trainable)
     ctx = make_context(spec, opts.seed, "cpu", report=lambda row, ckpt: None)
     return family.evaluate(best.config, data, ctx, Path(best.checkpoint_path) / CHECKPOINT_FILE, split="test")
-
-
-def _tally(counts: dict[str, int]) -> str:
-    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "no trials"
-
-
-def _trials_csv(spec: SpaceSpec, monitor) -> str:
-    import csv
-    import io
-
-    out = io.StringIO()
-    params = list(spec.param_names)
-    writer = csv.writer(out)
-    writer.writerow(["trial", "trial_id", "status", f"best_{spec.metric}", "best_epoch", "epochs", *params, "message"])
-    for o in sorted(monitor.outcomes.values(), key=lambda o: o.number):
-        writer.writerow([o.number, o.trial_id, o.status, o.score, o.best_epoch, o.epochs,
-                         *[o.config.get(p, "") for p in params], o.message])  # fmt: skip
-    return out.getvalue()
-
-
-def _print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, ui, fixed_config) -> None:
-    echo(f"tuner run {spec.name}  (run {name})  - report {spec.report}")
-    if data is None:
-        echo("  data      : none (this space needs no dataset)")
-    elif data.synthetic:
-        echo(f"  data      : SYNTHETIC - generated in the real file layout at {data.source}")
-        echo("              figures are NOT comparable to the report's; pass --data PATH for the real dataset")
-    else:
-        echo(f"  data      : {data.source} (fingerprint {data.fingerprint})")
-    if data is not None:
-        echo(f"              {data.summary}")
-    echo(f"  results   : {run_dir}")
-    echo(f"  mlflow    : {tracking_uri}")
-    echo(f"              UI: {ui}")
-    echo(f"  ray       : {cluster.describe()}")
-    echo(f"  dashboard : {cluster.dashboard_help()}")
-    if fixed_config is not None:
-        echo(f"  mode      : one trial of the config in {opts.config_file}, then the test split")
-    else:
-        echo(
-            f"  search    : {opts.trials} trials, searcher {opts.searcher}, scheduler {opts.scheduler}, "
-            f"{spec.max_epochs} max epochs, {opts.cpus_per_trial:g} CPU + {opts.gpus_per_trial:g} GPU per trial, "
-            f"seed {opts.seed}" + (f", time budget {opts.time_budget:g}s" if opts.time_budget else "")
-        )
-
-
-def _print_summary(echo, spec, monitor, export, run_dir, wall) -> None:
-    counts = monitor.counts()
-    echo("")
-    echo(
-        f"finished in {wall:.1f}s: {_tally(dict(counts))}; "
-        f"first trial started {monitor.first_trial_after or 0:.1f}s after the command started"
-    )
-    scored = [o for o in monitor.outcomes.values() if o.score is not None]
-    scored.sort(key=lambda o: o.score, reverse=spec.mode == "max")
-    echo(f"top trials by best {spec.metric}:")
-    echo(f"  {'trial':>5}  {'status':<13} {spec.metric:>20}  {'best ep':>7}  config")
-    for o in scored[:5]:
-        shown = json.dumps(o.config, separators=(",", ":"))
-        echo(f"  {o.number:>5}  {o.status:<13} {o.score:>20.4f}  {o.best_epoch:>7}  {shown[:120]}")
-    echo(f"best config: {json.dumps(export['config'])}")
-    test = export.get("test")
-    if test:
-        report = spec.report_results
-        echo("test split (best config, best-epoch weights)   ours      report")
-        for key, value in test.items():
-            theirs = report.get(key)
-            echo(f"  {key:<44} {value:8.4f}  {theirs:8.4f}" if theirs is not None else f"  {key:<44} {value:8.4f}")
-        if export["data"]["synthetic"]:
-            echo("  (synthetic data: the report's figures are shown for reference only)")
-    echo(f"best config written to {run_dir / BEST_CONFIG_FILE}")
 
 
 __all__ = ["RunOptions", "StudyResult", "run_study", "validate"]

@@ -1,0 +1,78 @@
+"""What a study prints (its header and final summary) and its per-trial CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from tuner.export import BEST_CONFIG_FILE
+from tuner.spec import SpaceSpec
+
+
+def tally(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "no trials"
+
+
+def trials_csv(spec: SpaceSpec, monitor) -> str:
+    out = io.StringIO()
+    params = list(spec.param_names)
+    writer = csv.writer(out)
+    writer.writerow(["trial", "trial_id", "status", f"best_{spec.metric}", "best_epoch", "epochs", *params, "message"])
+    for o in sorted(monitor.outcomes.values(), key=lambda o: o.number):
+        writer.writerow([o.number, o.trial_id, o.status, o.score, o.best_epoch, o.epochs,
+                         *[o.config.get(p, "") for p in params], o.message])  # fmt: skip
+    return out.getvalue()
+
+
+def print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, ui, fixed_config) -> None:
+    echo(f"tuner run {spec.name}  (run {name})  - report {spec.report}")
+    if data is None:
+        echo("  data      : none (this space needs no dataset)")
+    elif data.synthetic:
+        echo(f"  data      : SYNTHETIC - generated in the real file layout at {data.source}")
+        echo("              figures are NOT comparable to the report's; pass --data PATH for the real dataset")
+    else:
+        echo(f"  data      : {data.source} (fingerprint {data.fingerprint})")
+    if data is not None:
+        echo(f"              {data.summary}")
+    echo(f"  results   : {run_dir}")
+    echo(f"  mlflow    : {tracking_uri}")
+    echo(f"              UI: {ui}")
+    echo(f"  ray       : {cluster.describe()}")
+    echo(f"  dashboard : {cluster.dashboard_help()}")
+    if fixed_config is not None:
+        echo(f"  mode      : one trial of the config in {opts.config_file}, then the test split")
+    else:
+        echo(
+            f"  search    : {opts.trials} trials, searcher {opts.searcher}, scheduler {opts.scheduler}, "
+            f"{spec.max_epochs} max epochs, {opts.cpus_per_trial:g} CPU + {opts.gpus_per_trial:g} GPU per trial, "
+            f"seed {opts.seed}" + (f", time budget {opts.time_budget:g}s" if opts.time_budget else "")
+        )
+
+
+def print_summary(echo, spec, monitor, export, run_dir, wall) -> None:
+    counts = monitor.counts()
+    echo("")
+    echo(
+        f"finished in {wall:.1f}s: {tally(dict(counts))}; "
+        f"first trial started {monitor.first_trial_after or 0:.1f}s after the command started"
+    )
+    scored = [o for o in monitor.outcomes.values() if o.score is not None]
+    scored.sort(key=lambda o: o.score, reverse=spec.mode == "max")
+    echo(f"top trials by best {spec.metric}:")
+    echo(f"  {'trial':>5}  {'status':<13} {spec.metric:>20}  {'best ep':>7}  config")
+    for o in scored[:5]:
+        shown = json.dumps(o.config, separators=(",", ":"))
+        echo(f"  {o.number:>5}  {o.status:<13} {o.score:>20.4f}  {o.best_epoch:>7}  {shown[:120]}")
+    echo(f"best config: {json.dumps(export['config'])}")
+    test = export.get("test")
+    if test:
+        report = spec.report_results
+        echo("test split (best config, best-epoch weights)   ours      report")
+        for key, value in test.items():
+            theirs = report.get(key)
+            echo(f"  {key:<44} {value:8.4f}  {theirs:8.4f}" if theirs is not None else f"  {key:<44} {value:8.4f}")
+        if export["data"]["synthetic"]:
+            echo("  (synthetic data: the report's figures are shown for reference only)")
+    echo(f"best config written to {run_dir / BEST_CONFIG_FILE}")
