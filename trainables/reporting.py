@@ -79,7 +79,8 @@ class EpochReporter:
         bad = sorted(k for k, v in row.items() if not math.isfinite(v))
         if bad:
             row.update({k: None for k in bad})
-            return self._finish(row, DIVERGED, f"non-finite {', '.join(bad)} at epoch {epoch}")
+            self._send(row, DIVERGED, f"non-finite {', '.join(bad)} at epoch {epoch}", None)
+            return True
 
         checkpoint_dir = None
         value = row[ctx.metric]
@@ -106,10 +107,6 @@ class EpochReporter:
             reason, message = COMPLETED, f"reached max_epochs={ctx.max_epochs}"
         self._send(row, reason, message, checkpoint_dir)
         return bool(reason)
-
-    def _finish(self, row: dict[str, Any], reason: str, message: str) -> bool:
-        self._send(row, reason, message, None)
-        return True
 
     def _send(self, row: dict[str, Any], reason: str, message: str, checkpoint_dir: Path | None) -> None:
         row[SCORE] = self.best if self.best is not None else self.ctx.penalty()

@@ -87,7 +87,7 @@ def find_best_config(results_dir: Path, space: str, name: str | None) -> Path:
                 f"no run named {name!r} for space {space} under {results_dir}; "
                 f"finished runs: {', '.join(known) or 'none'}"
             )
-        status = json.loads((run_dir / RUN_FILE).read_text()).get("status")
+        status = read_json(run_dir / RUN_FILE, "a run's status file").get("status")
         if status != "finished" or not (run_dir / BEST_CONFIG_FILE).exists():
             raise TunerError(f"run {name!r} of {space} has status {status!r}; only finished runs have a best config")
         return run_dir / BEST_CONFIG_FILE

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from trainables.reporting import EPOCH, SCORE
+from trainables.reporting import EPOCH
 from tuner.spec import SCHEDULERS, SEARCHERS, Choice, IntUniform, LogUniform, SpaceSpec, Uniform
 
 MAX_GRID = 100_000
@@ -142,4 +142,4 @@ def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog):
     return Recording(time_attr=EPOCH, grace_period=spec.grace_period, min_samples_required=3)
 
 
-__all__ = ["SCORE", "PruneLog", "SearchPlan", "build_scheduler", "build_search", "grid_configs", "tune_param_space"]
+__all__ = ["PruneLog", "SearchPlan", "build_scheduler", "build_search", "grid_configs", "tune_param_space"]
