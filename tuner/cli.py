@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", help="an existing Ray cluster: auto, ray://host:10001 or host:port")
     run.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or results/mlflow.db)")
     run.add_argument("--name", help="run name (default: date-time)")
-    run.add_argument("--config", type=Path, dest="config_file", help="train and test exactly this config once")
+    run.add_argument(
+        "--config",
+        type=Path,
+        dest="config_file",
+        help="train and test exactly this config once: a JSON file, or 'report' for the report's own config",
+    )
     run.add_argument("--results-dir", type=Path, default=Path("results"), help="default: ./results")
     run.add_argument("--no-dashboard", action="store_true", help="start local Ray without its dashboard")
     run.add_argument("--no-report-start", action="store_true", help="do not evaluate the report's config first")

@@ -63,6 +63,10 @@ class StudyResult:
     wall_s: float
 
 
+REPORT_CONFIG = "report"
+"""``--config report`` trains the report's own best config once (no file needed)."""
+
+
 def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, dict[str, Any] | None]:
     """Check every option; return the spec with CLI overrides applied, the options and a fixed config if any."""
     if opts.trials < 1:
@@ -96,7 +100,9 @@ def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, 
     if opts.data is not None and not Path(opts.data).exists():
         raise TunerError(f"--data {opts.data}: no such file or folder")
     fixed = None
-    if opts.config_file is not None:
+    if opts.config_file is not None and str(opts.config_file) == REPORT_CONFIG:
+        fixed = spec.validate_config(spec.active_config(spec.report_config), source="the report's config")
+    elif opts.config_file is not None:
         config, payload = config_from_file(Path(opts.config_file))
         if payload.get("space") not in (None, spec.name):
             raise TunerError(f"{opts.config_file}: exported for space {payload['space']!r}, not {spec.name!r}")

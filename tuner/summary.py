@@ -42,7 +42,8 @@ def print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, u
     echo(f"  ray       : {cluster.describe()}")
     echo(f"  dashboard : {cluster.dashboard_help()}")
     if fixed_config is not None:
-        echo(f"  mode      : one trial of the config in {opts.config_file}, then the test split")
+        source = "the report's config" if str(opts.config_file) == "report" else f"the config in {opts.config_file}"
+        echo(f"  mode      : one trial of {source}, then the test split")
     else:
         echo(
             f"  search    : {opts.trials} trials, searcher {opts.searcher}, scheduler {opts.scheduler}, "
