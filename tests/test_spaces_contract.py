@@ -11,6 +11,7 @@ from trainables.reporting import END_REASON, EPOCH, SCORE
 from tuner.datasets import dataset_names, load_dataset
 from tuner.errors import TunerError
 from tuner.search import grid_configs, tune_param_space
+from tuner.settings import smoke_spec
 from tuner.spec import SEARCHERS
 from tuner.trial import make_context
 
@@ -63,18 +64,33 @@ def test_every_parameter_can_be_sampled_by_every_searcher(name, searcher):
         spec.validate_config(spec.active_config(config), source=f"{searcher} sample")
 
 
+@pytest.fixture(scope="module")
+def data_cache(tmp_path_factory):
+    """One cache for the module: each dataset's synthetic files are generated once, as in a user's results/."""
+    return tmp_path_factory.mktemp("data_cache")
+
+
 @pytest.mark.parametrize("name", SPACES)
-def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, tmp_path):
-    spec = search_spaces.get(name)
-    data = load_dataset(spec.dataset, None, spec.data_options, tmp_path)
+def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, data_cache):
+    import torch
+
+    spec = smoke_spec(search_spaces.get(name))
+    data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
     assert data.synthetic
     rows = []
+    # One epoch (of every fold, for spaces that cross-validate inside a trial), on one thread like a 1-CPU trial.
+    steps = int(spec.fixed.get("folds", 1))
     ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)))
-    ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": 1})
-    importlib.import_module(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
-    assert len(rows) == 1
-    row, checkpoint = rows[0]
+    ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": steps})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        importlib.import_module(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
+    finally:
+        torch.set_num_threads(threads)
+    assert [row[EPOCH] for row, _ in rows] == list(range(1, steps + 1))
+    row, checkpoint = rows[-1]
     for metric in spec.metrics:
         assert isinstance(row[metric], float), metric
-    assert row[EPOCH] == 1 and row[SCORE] == row[spec.metric] and row[END_REASON] == "completed"
+    assert row[SCORE] == row[spec.metric] and row[END_REASON] == "completed"
     assert checkpoint is not None and any(checkpoint.iterdir())

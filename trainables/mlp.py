@@ -17,6 +17,7 @@ from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScale
 from torch import nn
 
 from trainables import metrics as M
+from trainables.loop import train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
 SCALERS = {
@@ -126,20 +127,8 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     reporter = EpochReporter(ctx)
 
     for epoch in range(1, ctx.max_epochs + 1):
-        model.train()
-        order = torch.randperm(len(x_train), generator=generator).to(device)
-        total, seen = 0.0, 0
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            if len(idx) < 2:  # BatchNorm cannot train on a batch of one
-                continue
-            optimizer.zero_grad(set_to_none=True)
-            loss = task.loss(model(x_train[idx]), y_train[idx])
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        row = {M.TRAIN_LOSS: total / max(seen, 1), **_evaluate(model, task, splits["val"], device, "val")}
+        train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, generator, task.loss, device)
+        row = {M.TRAIN_LOSS: train_loss, **_evaluate(model, task, splits["val"], device, "val")}
         if plateau is not None and np.isfinite(row[M.VAL_LOSS]):
             plateau.step(row[M.VAL_LOSS])
         row["lr"] = optimizer.param_groups[0]["lr"]

@@ -2,7 +2,9 @@
 
 A trial's score is its BEST epoch's value of the searched metric (``SCORE`` in every report), and the
 checkpoint kept is that epoch's weights: Ray Tune's "last result" is then the best one too, which removes the
-last-vs-best ambiguity. The reason a trial ended is reported with its final epoch (``END_REASON``); a trial
+last-vs-best ambiguity. (A space whose metric is an aggregate completed only by the last epoch, such as a K-fold
+mean, scores the latest epoch instead and checkpoints every epoch; its family keeps the best weights per fold.)
+The reason a trial ended is reported with its final epoch (``END_REASON``); a trial
 whose last report carries no reason was stopped from outside (pruned by the scheduler, or by the time budget).
 """
 
@@ -46,6 +48,8 @@ class TrialContext:
     early_stopping_mode: str = "min"
     early_stopping_patience: int = 0
     early_stopping_min_delta: float = 0.0
+    score_last_epoch: bool = False
+    """Score = the latest epoch's metric (an aggregate such as a K-fold mean), not the best epoch's."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def penalty(self) -> float:
@@ -84,7 +88,7 @@ class EpochReporter:
 
         checkpoint_dir = None
         value = row[ctx.metric]
-        if better(value, self.best, ctx.mode):
+        if ctx.score_last_epoch or better(value, self.best, ctx.mode):
             self.best, self.best_epoch = value, epoch
         if self.best_epoch == epoch and save_checkpoint is not None:
             checkpoint_dir = Path(tempfile.mkdtemp(prefix="tuner-ckpt-"))

@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", type=Path, default=Path("results"), help="default: ./results")
     run.add_argument("--no-dashboard", action="store_true", help="start local Ray without its dashboard")
     run.add_argument("--no-report-start", action="store_true", help="do not evaluate the report's config first")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="settings",
+        metavar="KEY=VALUE",
+        help="override a fixed setting or data option of the space (see `show`), e.g. --set image_scale=1.0",
+    )
     run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
 
     export = sub.add_parser("export", help="write the best config of the latest (or --name) finished run as JSON")
@@ -104,7 +112,7 @@ def describe_space(spec: SpaceSpec) -> str:
         es = spec.early_stopping
         lines.append(f"  early stop : {es.monitor} ({es.mode}), patience {es.patience}, min delta {es.min_delta:g}")
     if spec.fixed:
-        lines.append(f"  fixed      : {json.dumps(spec.fixed)}")
+        lines.append(f"  fixed      : {json.dumps(spec.fixed)}  (run --set KEY=VALUE overrides)")
     lines.append("  parameters :")
     width = max(len(p.name) for p in spec.params)
     for p in spec.params:
@@ -112,7 +120,10 @@ def describe_space(spec: SpaceSpec) -> str:
         report = spec.report_config.get(p.name, "-")
         lines.append(f"    {p.name:<{width}}  {p.domain.describe():<42} report={report!s:<9} {p.doc}{cond}")
     lines.append(f"  report best config : {json.dumps(spec.active_config(spec.report_config))}")
+    for variant, config in spec.report_variants.items():
+        lines.append(f"  report {variant + ' config':<12}: {json.dumps(spec.active_config(config))}")
     lines.append(f"  report results     : {json.dumps(spec.report_results)}")
+
     if spec.notes:
         lines.append(f"  notes      : {spec.notes}")
     return "\n".join(lines)
@@ -128,6 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         time_budget=args.time_budget, seed=args.seed, data=args.data, address=args.address,
         tracking_uri=args.tracking_uri, name=args.name, config_file=args.config_file, results_dir=args.results_dir,
         dashboard=not args.no_dashboard, report_start=not args.no_report_start, num_cpus=args.num_cpus,
+        settings=tuple(args.settings),
     )  # fmt: skip
     result = run_study(spec, opts)
     failed = result.counts.get("failed", 0)

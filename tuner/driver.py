@@ -22,6 +22,7 @@ from tuner import PROCESS_START
 from tuner.datasets import LoadedData, load_dataset
 from tuner.errors import TunerError
 from tuner.export import BEST_CONFIG_FILE, RUN_FILE, config_from_file, git_commit, library_versions, write_json
+from tuner.settings import apply_settings
 from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec
 from tuner.summary import print_header, print_summary, tally, trials_csv
 
@@ -51,6 +52,8 @@ class RunOptions:
     """Evaluate the report's own config as the first trial (searchers that take starting points)."""
     num_cpus: int | None = None
     """CPUs of a local Ray instance (default: all); ignored with --address."""
+    settings: tuple[str, ...] = ()
+    """``KEY=VALUE`` overrides of the space's fixed settings and data options (``run --set``)."""
 
 
 @dataclass
@@ -64,7 +67,18 @@ class StudyResult:
 
 
 REPORT_CONFIG = "report"
-"""``--config report`` trains the report's own best config once (no file needed)."""
+"""``--config report`` trains the report's own best config once (no file needed); ``report:NAME`` one of the
+space's ``report_variants`` (e.g. the report's baseline)."""
+
+
+def report_config(spec: SpaceSpec, choice: str) -> dict[str, Any]:
+    _, _, variant = choice.partition(":")
+    if not variant:
+        return spec.active_config(spec.report_config)
+    if variant not in spec.report_variants:
+        accepted = ", ".join(["report", *(f"report:{v}" for v in spec.report_variants)])
+        raise TunerError(f"--config {choice}: space {spec.name} has no report config {variant!r}; accepted: {accepted}")
+    return spec.active_config(spec.report_variants[variant])
 
 
 def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, dict[str, Any] | None]:
@@ -100,8 +114,8 @@ def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, 
     if opts.data is not None and not Path(opts.data).exists():
         raise TunerError(f"--data {opts.data}: no such file or folder")
     fixed = None
-    if opts.config_file is not None and str(opts.config_file) == REPORT_CONFIG:
-        fixed = spec.validate_config(spec.active_config(spec.report_config), source="the report's config")
+    if opts.config_file is not None and str(opts.config_file).split(":")[0] == REPORT_CONFIG:
+        fixed = spec.validate_config(report_config(spec, str(opts.config_file)), source=str(opts.config_file))
     elif opts.config_file is not None:
         config, payload = config_from_file(Path(opts.config_file))
         if payload.get("space") not in (None, spec.name):
@@ -115,6 +129,7 @@ def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, 
         spec = dataclasses.replace(
             spec, max_epochs=opts.max_epochs, grace_period=min(spec.grace_period, opts.max_epochs)
         )
+    spec = apply_settings(spec, opts.settings)
     opts = dataclasses.replace(opts, searcher=searcher, scheduler=scheduler, cpus_per_trial=cpus, gpus_per_trial=gpus)
     return spec, opts, fixed
 
@@ -189,6 +204,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
             "trials": opts.trials, "max_epochs": spec.max_epochs, "cpus_per_trial": opts.cpus_per_trial,
             "gpus_per_trial": opts.gpus_per_trial, "max_concurrent": opts.max_concurrent,
             "time_budget_s": opts.time_budget, "metric": spec.metric, "mode": spec.mode,
+            **{f"setting.{k}": v for k, v in {**spec.data_options, **spec.fixed}.items()},
         }  # fmt: skip
         tracker.start_parent(name, parent_params, parent_tags)
         print_header(
@@ -203,6 +219,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
                 f"no trial produced a finite {spec.metric} ({tally(counts)}); see {run_dir} and the MLflow runs"
             )
         test = _evaluate_best(spec, opts, data, best)
+        ensemble = None if fixed_config else _ensemble(spec, opts, data, monitor)
         export = {
             "space": spec.name,
             "run": name,
@@ -220,6 +237,8 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
             },  # fmt: skip
             "library_versions": library_versions(),
             "test": test,
+            "ensemble": ensemble,
+            "settings": {"fixed": spec.fixed, "data_options": spec.data_options, "max_epochs": spec.max_epochs},
             "report": {"config": spec.active_config(spec.report_config), "results": spec.report_results},
             "mlflow": {"tracking_uri": tracking_uri},
             "search": {
@@ -237,6 +256,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
         write_json(run_dir / BEST_CONFIG_FILE, export)
         (run_dir / "trials.csv").write_text(trials_csv(spec, monitor))
         parent_metrics = {f"best_{spec.metric}": best.score, **{k: v for k, v in (test or {}).items()}}
+        parent_metrics.update({k: v for k, v in (ensemble or {}).items() if isinstance(v, float)})
         parent_metrics.update({f"trials_{k}": v for k, v in counts.items()})
         tracker.end_parent(
             "FINISHED",
@@ -338,9 +358,9 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
             storage_path=str(run_dir),
             callbacks=[monitor],
             verbose=0,
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1, checkpoint_score_attribute=SCORE, checkpoint_score_order=spec.mode
-            ),
+            # A trial checkpoints only when its score improves (or, for last-epoch scores, every epoch), so its
+            # latest checkpoint is the one its score belongs to: keep that one.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
     tuner.fit()
@@ -359,6 +379,23 @@ def _evaluate_best(spec: SpaceSpec, opts: RunOptions, data, best) -> dict[str, f
     family = importlib.import_module(spec.trainable)
     ctx = make_context(spec, opts.seed, "cpu", report=lambda row, ckpt: None)
     return family.evaluate(best.config, data, ctx, Path(best.checkpoint_path) / CHECKPOINT_FILE, split="test")
+
+
+def _ensemble(spec: SpaceSpec, opts: RunOptions, data, monitor) -> dict[str, Any] | None:
+    """Average the top-k complete trials (report 003, 2.6) when the space asks for it and its family can."""
+    top_k = int(spec.fixed.get("ensemble_top_k", 0))
+    family = importlib.import_module(spec.trainable)
+    if top_k < 2 or data is None or not hasattr(family, "ensemble"):
+        return None
+    from trainables.reporting import CHECKPOINT_FILE
+    from tuner.trial import make_context
+
+    complete = [o for o in monitor.ranked() if o.epochs >= spec.max_epochs and o.checkpoint_path]
+    if len(complete) < 2:
+        return {"note": f"skipped: {len(complete)} trial(s) ran all {spec.max_epochs} epochs; need at least 2"}
+    members = [(o.config, Path(o.checkpoint_path) / CHECKPOINT_FILE) for o in complete[:top_k]]
+    ctx = make_context(spec, opts.seed, "cpu", report=lambda row, ckpt: None)
+    return {**family.ensemble(members, data, ctx), "trial_numbers": [o.number for o in complete[:top_k]]}
 
 
 __all__ = ["RunOptions", "StudyResult", "run_study", "validate"]

@@ -117,12 +117,18 @@ class StudyMonitor(Callback):
     def counts(self) -> Counter:
         return Counter(o.status for o in self.outcomes.values())
 
-    def best(self) -> TrialOutcome | None:
+    def ranked(self) -> list[TrialOutcome]:
+        """Trials with a score, best first. When the score is the last epoch's aggregate (K-fold mean), a trial
+        stopped early only has a partial one: trials that ran every epoch rank first."""
         scored = [o for o in self.outcomes.values() if o.score is not None]
-        if not scored:
-            return None
-        pick = max if self.spec.mode == "max" else min
-        return pick(scored, key=lambda o: o.score)
+        sign = -1 if self.spec.mode == "max" else 1
+        if self.spec.score == "last_epoch":
+            return sorted(scored, key=lambda o: (o.epochs < self.spec.max_epochs, sign * o.score))
+        return sorted(scored, key=lambda o: sign * o.score)
+
+    def best(self) -> TrialOutcome | None:
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
 
     def _progress_line(self, outcome: TrialOutcome) -> str:
         counts = self.counts()

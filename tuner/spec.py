@@ -169,13 +169,21 @@ class SpaceSpec:
     early_stopping: EarlyStopping | None = None
     grace_period: int = 1
     """Epochs a trial runs before ASHA or median stopping may prune it."""
+    score: Literal["best_epoch", "last_epoch"] = "best_epoch"
+    """A trial's score: its best epoch's ``metric`` (the usual case), or its latest one when the trainable's metric
+    is already an aggregate that only the last report completes (K-fold cross-validation inside one trial)."""
     default_searcher: str = "optuna"
     default_scheduler: str = "asha"
     resources: Resources = Resources()
     report_config: dict[str, Any] = field(default_factory=dict)
     """The report's own best configuration: a point of the space."""
+    report_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Other configurations the report published (name -> config, e.g. its baseline); points of the space too."""
     report_results: dict[str, float] = field(default_factory=dict)
     """Figures the report published for that configuration (test split unless the key says otherwise)."""
+    smoke: dict[str, Any] = field(default_factory=dict)
+    """``--set``-style overrides of ``fixed``/``data_options`` that make a smoke test of the space fast (a smaller
+    image, say); tests apply them, studies never do."""
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -195,6 +203,8 @@ class SpaceSpec:
             yield f"default_searcher {self.default_searcher!r} not in {SEARCHERS}"
         if self.default_scheduler not in SCHEDULERS:
             yield f"default_scheduler {self.default_scheduler!r} not in {SCHEDULERS}"
+        if self.score not in ("best_epoch", "last_epoch"):
+            yield f"score must be 'best_epoch' or 'last_epoch', got {self.score!r}"
         if self.max_epochs < 1 or not 1 <= self.grace_period <= self.max_epochs:
             yield f"need 1 <= grace_period ({self.grace_period}) <= max_epochs ({self.max_epochs})"
         if self.resources.cpus <= 0 or self.resources.gpus < 0:
@@ -209,9 +219,14 @@ class SpaceSpec:
             for point in p.grid or ():
                 if not p.domain.contains(point):
                     yield f"grid point {point!r} of {p.name} is outside {p.domain.describe()}"
-        if self.report_config:
+        for key in self.smoke:
+            if key not in self.fixed and key not in self.data_options:
+                yield f"smoke setting {key!r} is neither a fixed setting nor a data option"
+        configs = {"report_config": self.report_config} if self.report_config else {}
+        configs.update({f"report_variants[{k!r}]": v for k, v in self.report_variants.items()})
+        for source, config in configs.items():
             try:
-                self.validate_config(self.report_config, source="report_config")
+                self.validate_config(config, source=source)
             except TunerError as exc:
                 yield str(exc)
 

@@ -42,7 +42,8 @@ def print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, u
     echo(f"  ray       : {cluster.describe()}")
     echo(f"  dashboard : {cluster.dashboard_help()}")
     if fixed_config is not None:
-        source = "the report's config" if str(opts.config_file) == "report" else f"the config in {opts.config_file}"
+        choice = str(opts.config_file)
+        source = f"the report's config ({choice})" if choice.startswith("report") else f"the config in {choice}"
         echo(f"  mode      : one trial of {source}, then the test split")
     else:
         echo(
@@ -59,9 +60,13 @@ def print_summary(echo, spec, monitor, export, run_dir, wall) -> None:
         f"finished in {wall:.1f}s: {tally(dict(counts))}; "
         f"first trial started {monitor.first_trial_after or 0:.1f}s after the command started"
     )
-    scored = [o for o in monitor.outcomes.values() if o.score is not None]
-    scored.sort(key=lambda o: o.score, reverse=spec.mode == "max")
-    echo(f"top trials by best {spec.metric}:")
+    scored = monitor.ranked()
+    if spec.score == "last_epoch":
+        echo(f"top trials by final {spec.metric} (trials that ran all {spec.max_epochs} epochs first):")
+        if scored and scored[0].epochs < spec.max_epochs:
+            echo(f"  warning: no trial ran all {spec.max_epochs} epochs; the best score below is partial")
+    else:
+        echo(f"top trials by best {spec.metric}:")
     echo(f"  {'trial':>5}  {'status':<13} {spec.metric:>20}  {'best ep':>7}  config")
     for o in scored[:5]:
         shown = json.dumps(o.config, separators=(",", ":"))
@@ -76,4 +81,14 @@ def print_summary(echo, spec, monitor, export, run_dir, wall) -> None:
             echo(f"  {key:<44} {value:8.4f}  {theirs:8.4f}" if theirs is not None else f"  {key:<44} {value:8.4f}")
         if export["data"]["synthetic"]:
             echo("  (synthetic data: the report's figures are shown for reference only)")
+    ensemble = export.get("ensemble")
+    if ensemble and "note" in ensemble:
+        echo(f"ensemble: {ensemble['note']}")
+    elif ensemble:
+        report = spec.report_results
+        echo(f"ensemble of the top {int(ensemble['ensemble_members'])} trials (mean of predictions)   ours      report")
+        for key, value in ensemble.items():
+            if isinstance(value, float) and key != "ensemble_members":
+                theirs = report.get(key)
+                echo(f"  {key:<44} {value:8.4f}  {theirs:8.4f}" if theirs is not None else f"  {key:<44} {value:8.4f}")
     echo(f"best config written to {run_dir / BEST_CONFIG_FILE}")

@@ -42,6 +42,7 @@ def make_context(spec: SpaceSpec, seed: int, device: str, report=_tune_report) -
         early_stopping_mode=es.mode if es else "min",
         early_stopping_patience=es.patience if es else 0,
         early_stopping_min_delta=es.min_delta if es else 0.0,
+        score_last_epoch=spec.score == "last_epoch",
     )
 
 
