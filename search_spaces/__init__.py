@@ -14,6 +14,11 @@ from tuner.spec import SpaceSpec
 SPACES = (
     "steel_binary",
     "steel_multiclass",
+    "ecg_cnngru",
+    "ecg_cnn2d",
+    "usps_cnn",
+    "pain_rnn",
+    "house_mlp",
 )
 
 __all__ = ["SPACES", "get", "names"]

@@ -12,6 +12,19 @@ VAL_PRECISION_NEG = "val_precision_neg"
 VAL_MACRO_ACCURACY = "val_macro_accuracy"
 VAL_MACRO_PRECISION = "val_macro_precision"
 
+# pain_rnn: subject-level macro F1 of the majority vote over windows (val_accuracy above, subject-level too)
+VAL_MACRO_F1 = "val_macro_f1"
+
+# house_mlp: errors in dollars of SalePrice; NLL of SalePrice in dollars under the predicted Gaussian
+VAL_RMSE = "val_rmse"
+VAL_MSE = "val_mse"
+VAL_MAE = "val_mae"
+VAL_NLL = "val_nll"
+
+# ecg_cnngru, ecg_cnn2d (with VAL_ACCURACY): macro recall = mean per-class recall, the report's "recallmacro"
+# (the quantity steel_multiclass calls macro accuracy). usps_cnn reports VAL_ACCURACY only.
+VAL_MACRO_RECALL = "val_macro_recall"
+
 
 def as_test(name: str) -> str:
     """The held-out test split's name for a validation metric: ``val_accuracy`` -> ``test_accuracy``."""

@@ -15,6 +15,10 @@ from tuner.datasets.base import LoadedData
 
 _LOADERS = {
     "steel": "tuner.datasets.steel",
+    "mitbih": "tuner.datasets.mitbih",
+    "usps": "tuner.datasets.usps",
+    "pirate_pain": "tuner.datasets.pirate_pain",
+    "house_prices": "tuner.datasets.house_prices",
 }
 
 __all__ = ["LoadedData", "dataset_names", "load_dataset"]

@@ -1,0 +1,116 @@
+"""The training loop both heartbeat models of report 001 share (``cnn1d_gru`` and ``cnn2d`` plug their network in).
+
+Per trial: the training split is balanced as the config says (``trainables.balancing``; validation and test keep
+the real class mix), class weights are optional where the training set stays imbalanced, Adam or AdamW, and
+ReduceLROnPlateau on the validation loss with the searched factor. Each epoch reports the training and
+validation loss, accuracy and macro recall (the mean of the per-class recalls, the report's "recallmacro").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, recall_score
+from sklearn.utils.class_weight import compute_class_weight
+from torch import nn
+
+from trainables import metrics as M
+from trainables.balancing import balance
+from trainables.loop import train_epoch
+from trainables.reporting import EpochReporter, TrialContext
+
+ModelBuilder = Callable[[dict[str, Any], int, int], nn.Module]
+"""``build(config, n_samples, n_classes)`` -> a module mapping beats [batch, n_samples] to class logits."""
+
+OPTIMIZERS = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}
+EVAL_BATCH = 1024
+"""Rows per forward pass when scoring: the real test file (21,892 beats) does not fit one batch of a 2D CNN."""
+
+
+def prepared_splits(config: dict[str, Any], data, seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """The three splits a trial trains and scores on: only ``train`` is resampled, by ``config['balancing']``."""
+    splits = {name: data.split(name) for name in ("train", "val", "test")}
+    x, y = balance(splits["train"]["x"], splits["train"]["y"], config["balancing"], seed)
+    splits["train"] = {"x": x, "y": y}
+    return splits
+
+
+def loss_function(config: dict[str, Any], y_train: np.ndarray, n_classes: int, device: str) -> nn.Module:
+    """Cross-entropy, weighted inversely to the training-class frequencies when ``class_weights`` is ``balanced``.
+
+    The parameter only exists while the training set is left imbalanced (balancing ``none``): on a balanced
+    set the weights would all be 1.
+    """
+    weighting = config.get("class_weights", "none")
+    if weighting not in ("none", "balanced"):
+        raise ValueError(f"class_weights {weighting!r} is not one of none, balanced")
+    if weighting == "none":
+        return nn.CrossEntropyLoss()
+    classes = np.arange(n_classes)
+    missing = sorted(set(classes) - set(np.unique(y_train)))
+    if missing:
+        raise ValueError(f"class_weights 'balanced' needs every class in the training split; missing {missing}")
+    weights = compute_class_weight("balanced", classes=classes, y=y_train)
+    return nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device))
+
+
+def _scores(model: nn.Module, loss_fn: nn.Module, part: dict[str, np.ndarray], n_classes: int, device: str,
+            prefix: str) -> dict[str, float]:  # fmt: skip
+    model.eval()
+    logits = []
+    with torch.no_grad():
+        for start in range(0, len(part["y"]), EVAL_BATCH):
+            logits.append(model(torch.as_tensor(part["x"][start : start + EVAL_BATCH], device=device)))
+        all_logits = torch.cat(logits)
+        loss = loss_fn(all_logits, torch.as_tensor(part["y"], device=device)).item()
+    pred = all_logits.argmax(dim=1).cpu().numpy()
+    return {
+        f"{prefix}_loss": loss,
+        f"{prefix}_accuracy": accuracy_score(part["y"], pred),
+        f"{prefix}_macro_recall": recall_score(
+            part["y"], pred, labels=np.arange(n_classes), average="macro", zero_division=0
+        ),
+    }
+
+
+def train(build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContext) -> None:
+    """Train one config for up to ``ctx.max_epochs`` epochs, reporting every epoch through ``ctx``."""
+    device = ctx.device
+    n_classes = int(data.meta["n_classes"])
+    splits = prepared_splits(config, data, ctx.seed)
+    torch.manual_seed(ctx.seed)
+    model = build(config, int(data.meta["n_samples"]), n_classes).to(device)
+    loss_fn = loss_function(config, splits["train"]["y"], n_classes, device)
+    optimizer = OPTIMIZERS[config["optimizer"]](model.parameters(), lr=float(config["lr"]))
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=float(config["plateau_factor"]), patience=int(ctx.fixed["plateau_patience"])
+    )
+    x_train = torch.as_tensor(splits["train"]["x"])
+    y_train = torch.as_tensor(splits["train"]["y"])
+    batch_size = int(config["batch_size"])
+    generator = torch.Generator().manual_seed(ctx.seed)
+    reporter = EpochReporter(ctx)
+
+    for epoch in range(1, ctx.max_epochs + 1):
+        train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, generator, loss_fn, device)
+        row = {M.TRAIN_LOSS: train_loss, **_scores(model, loss_fn, splits["val"], n_classes, device, "val")}
+        if np.isfinite(row[M.VAL_LOSS]):
+            plateau.step(row[M.VAL_LOSS])
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        if reporter.epoch(epoch, row, lambda path: torch.save(model.state_dict(), path)):
+            return
+
+
+def evaluate(build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContext, weights: Path,
+             split: str = "test") -> dict[str, float]:  # fmt: skip
+    """Load a trial's best-epoch weights and score them on ``split`` (the real class mix: never resampled)."""
+    n_classes = int(data.meta["n_classes"])
+    model = build(config, int(data.meta["n_samples"]), n_classes).to(ctx.device)
+    model.load_state_dict(torch.load(weights, map_location=ctx.device, weights_only=True))
+    # class weights exist only with balancing "none", where the training labels are the split's own
+    loss_fn = loss_function(config, data.split("train")["y"], n_classes, ctx.device)
+    return _scores(model, loss_fn, data.split(split), n_classes, ctx.device, split)
