@@ -14,6 +14,9 @@ from tuner.spec import SpaceSpec
 SPACES = (
     "steel_binary",
     "steel_multiclass",
+    "hms_b1",
+    "hms_b0",
+    "hms_resnet34d",
     "ecg_cnngru",
     "ecg_cnn2d",
     "usps_cnn",

@@ -26,6 +26,13 @@ VAL_NLL = "val_nll"
 VAL_MACRO_RECALL = "val_macro_recall"
 
 
+# hms_b1, hms_b0, hms_resnet34d: the competition's KL divergence. cv_kl = mean over folds of each fold's best
+# val_kl so far (the searched metric); val_kl_prior = KL of predicting the training fold's mean vote distribution.
+CV_KL = "cv_kl"
+VAL_KL = "val_kl"
+VAL_KL_PRIOR = "val_kl_prior"
+
+
 def as_test(name: str) -> str:
     """The held-out test split's name for a validation metric: ``val_accuracy`` -> ``test_accuracy``."""
     return "test_" + name.removeprefix("val_")

@@ -17,6 +17,7 @@ _LOADERS = {
     "steel": "tuner.datasets.steel",
     "mitbih": "tuner.datasets.mitbih",
     "usps": "tuner.datasets.usps",
+    "hms": "tuner.datasets.hms",
     "pirate_pain": "tuner.datasets.pirate_pain",
     "house_prices": "tuner.datasets.house_prices",
 }
