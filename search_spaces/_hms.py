@@ -82,6 +82,7 @@ def hms_spec(
     report_variants: dict[str, dict[str, Any]],
     report_results: dict[str, float],
     notes: str,
+    report_variant_results: dict[str, dict[str, float]] | None = None,
 ) -> SpaceSpec:
     """One of the report's three ensemble members: the same search, objective and data; its own timm model."""
     return SpaceSpec(
@@ -107,5 +108,6 @@ def hms_spec(
         report_config=report_config,
         report_variants=report_variants,
         report_results=report_results,
+        report_variant_results=report_variant_results or {},
         notes=f"{NOTES} {notes}",
     )

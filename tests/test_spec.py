@@ -63,3 +63,21 @@ def test_complete_config_fills_inactive_parameters_with_valid_values():
     full = spec().complete_config({"lr": 1e-3, "sched": "none", "layers": 2})
     assert set(full) == {"lr", "sched", "factor", "layers"}
     assert Uniform(0.1, 0.9).contains(full["factor"])
+
+
+def test_report_variants_are_points_of_the_space_with_their_own_figures():
+    import dataclasses
+
+    import search_spaces
+    from tuner.driver import RunOptions, reference
+
+    spec = search_spaces.get("pain_rnn")
+    rnn = reference(spec, RunOptions(config_file="report:rnn"))
+    assert rnn["name"] == "rnn" and rnn["results"] == {"val_macro_f1": 0.9363, "test_macro_f1": 0.9558}
+    assert rnn["config"]["rnn_type"] == "RNN"
+    assert reference(spec, RunOptions(config_file="report"))["results"] == spec.report_results
+    assert reference(spec, RunOptions())["name"] == "best"
+    with pytest.raises(ValueError, match="report_variant_results names 'gru', which is not among report_variants"):
+        dataclasses.replace(spec, report_variant_results={"gru": {"val_macro_f1": 0.9}})
+    with pytest.raises(ValueError, match=r"report_variants\['bad'\]: unknown parameter\(s\) colour"):
+        dataclasses.replace(spec, report_variants={"bad": {**spec.report_config, "colour": 1}})

@@ -122,6 +122,8 @@ def describe_space(spec: SpaceSpec) -> str:
     lines.append(f"  report best config : {json.dumps(spec.active_config(spec.report_config))}")
     for variant, config in spec.report_variants.items():
         lines.append(f"  report {variant + ' config':<12}: {json.dumps(spec.active_config(config))}")
+        if variant in spec.report_variant_results:
+            lines.append(f"  report {variant + ' results':<12}: {json.dumps(spec.report_variant_results[variant])}")
     lines.append(f"  report results     : {json.dumps(spec.report_results)}")
 
     if spec.notes:

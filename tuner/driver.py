@@ -239,7 +239,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
             "test": test,
             "ensemble": ensemble,
             "settings": {"fixed": spec.fixed, "data_options": spec.data_options, "max_epochs": spec.max_epochs},
-            "report": {"config": spec.active_config(spec.report_config), "results": spec.report_results},
+            "report": reference(spec, opts),
             "mlflow": {"tracking_uri": tracking_uri},
             "search": {
                 "searcher": opts.searcher,
@@ -379,6 +379,16 @@ def _evaluate_best(spec: SpaceSpec, opts: RunOptions, data, best) -> dict[str, f
     family = importlib.import_module(spec.trainable)
     ctx = make_context(spec, opts.seed, "cpu", report=lambda row, ckpt: None)
     return family.evaluate(best.config, data, ctx, Path(best.checkpoint_path) / CHECKPOINT_FILE, split="test")
+
+
+def reference(spec: SpaceSpec, opts: RunOptions) -> dict[str, Any]:
+    """The report's config and figures this run is compared with: a variant's for ``--config report:NAME``."""
+    choice = str(opts.config_file or "")
+    variant = choice.partition(":")[2] if choice.startswith(f"{REPORT_CONFIG}:") else ""
+    if variant:
+        return {"name": variant, "config": spec.active_config(spec.report_variants[variant]),
+                "results": spec.report_variant_results.get(variant, {})}  # fmt: skip
+    return {"name": "best", "config": spec.active_config(spec.report_config), "results": spec.report_results}
 
 
 def _ensemble(spec: SpaceSpec, opts: RunOptions, data, monitor) -> dict[str, Any] | None:

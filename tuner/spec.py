@@ -180,6 +180,8 @@ class SpaceSpec:
     report_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Other configurations the report published (name -> config, e.g. its baseline); points of the space too."""
     report_results: dict[str, float] = field(default_factory=dict)
+    report_variant_results: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Figures the report published for each of ``report_variants`` (same naming as ``report_results``)."""
     """Figures the report published for that configuration (test split unless the key says otherwise)."""
     smoke: dict[str, Any] = field(default_factory=dict)
     """``--set``-style overrides of ``fixed``/``data_options`` that make a smoke test of the space fast (a smaller
@@ -219,6 +221,9 @@ class SpaceSpec:
             for point in p.grid or ():
                 if not p.domain.contains(point):
                     yield f"grid point {point!r} of {p.name} is outside {p.domain.describe()}"
+        for variant in self.report_variant_results:
+            if variant not in self.report_variants:
+                yield f"report_variant_results names {variant!r}, which is not among report_variants"
         for key in self.smoke:
             if key not in self.fixed and key not in self.data_options:
                 yield f"smoke setting {key!r} is neither a fixed setting nor a data option"

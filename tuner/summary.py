@@ -72,23 +72,32 @@ def print_summary(echo, spec, monitor, export, run_dir, wall) -> None:
         shown = json.dumps(o.config, separators=(",", ":"))
         echo(f"  {o.number:>5}  {o.status:<13} {o.score:>20.4f}  {o.best_epoch:>7}  {shown[:120]}")
     echo(f"best config: {json.dumps(export['config'])}")
+    report = export["report"]["results"]
+    if spec.metric in report:
+        echo(f"best {spec.metric}: ours {export['metric']['value']:.4f}, report {report[spec.metric]:.4f}")
     test = export.get("test")
     if test:
-        report = spec.report_results
-        echo("test split (best config, best-epoch weights)   ours      report")
+        echo(f"{'test split (best config, best-epoch weights)':<42} {'ours':>12}  {'report':>12}")
         for key, value in test.items():
-            theirs = report.get(key)
-            echo(f"  {key:<44} {value:8.4f}  {theirs:8.4f}" if theirs is not None else f"  {key:<44} {value:8.4f}")
+            echo(_figure_line(key, value, report.get(key)))
         if export["data"]["synthetic"]:
             echo("  (synthetic data: the report's figures are shown for reference only)")
     ensemble = export.get("ensemble")
     if ensemble and "note" in ensemble:
         echo(f"ensemble: {ensemble['note']}")
     elif ensemble:
-        report = spec.report_results
-        echo(f"ensemble of the top {int(ensemble['ensemble_members'])} trials (mean of predictions)   ours      report")
+        title = f"ensemble of the top {int(ensemble['ensemble_members'])} trials (mean of predictions)"
+        echo(f"{title:<42} {'ours':>12}  {'report':>12}")
         for key, value in ensemble.items():
             if isinstance(value, float) and key != "ensemble_members":
-                theirs = report.get(key)
-                echo(f"  {key:<44} {value:8.4f}  {theirs:8.4f}" if theirs is not None else f"  {key:<44} {value:8.4f}")
+                echo(_figure_line(key, value, report.get(key)))
     echo(f"best config written to {run_dir / BEST_CONFIG_FILE}")
+
+
+def _figure(value: float) -> str:
+    return f"{value:>12.4f}" if abs(value) < 1e5 else f"{value:>12.0f}"
+
+
+def _figure_line(key: str, ours: float, theirs: float | None) -> str:
+    """One row of the ours-vs-report table (large figures, e.g. squared dollars, without decimals)."""
+    return f"  {key:<40} {_figure(ours)}  {_figure(theirs) if theirs is not None else ''}".rstrip()
