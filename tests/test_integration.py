@@ -51,6 +51,13 @@ def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, cap
         history = client.get_metric_history(child.info.run_id, spec.metric)
         assert [m.step for m in history] == list(range(1, len(history) + 1)) and history
 
+    assert cli_main(["status", spec.name, "--results-dir", str(results)]) == 0
+    status = capsys.readouterr().out
+    assert f"{spec.name} run study: finished" in status and "trials: 4/4 done" in status
+    progress = json.loads((study.run_dir / "progress.json").read_text())
+    assert progress["best"]["score"] == pytest.approx(study.export["metric"]["value"])
+    assert len(progress["trials"]) == 4 and progress["counts"].get("running", 0) == 0
+
     exported = json.loads((study.run_dir / "best_config.json").read_text())
     metric_key = f"best_{spec.metric}"
     best_child = max(children, key=lambda r: r.data.metrics.get(metric_key, float("-inf")))

@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="run name (default: the latest finished run)")
     export.add_argument("--out", type=Path, help="output file (default: print to stdout)")
     export.add_argument("--results-dir", type=Path, default=Path("results"))
+
+    status = sub.add_parser("status", help="a running or finished study, from its results folder")
+    status.add_argument("space")
+    status.add_argument("--name", help="run name (default: the latest run)")
+    status.add_argument("--results-dir", type=Path, default=Path("results"))
     return parser
 
 
@@ -168,6 +173,13 @@ def cmd_export(args: argparse.Namespace) -> None:
           f"{payload['metric']['name']}={payload['metric']['value']:.4f})")  # fmt: skip
 
 
+def cmd_status(args: argparse.Namespace) -> None:
+    from tuner.status import describe, find_run
+
+    search_spaces.get(args.space)  # an unknown space is an error listing the valid ones
+    print(describe(find_run(args.results_dir.resolve(), args.space, args.name)))
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -179,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         elif args.command == "export":
             cmd_export(args)
+        elif args.command == "status":
+            cmd_status(args)
         return 0
     except TunerError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ import importlib
 import math
 import os
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,15 @@ from typing import Any
 from tuner import PROCESS_START
 from tuner.datasets import LoadedData, load_dataset
 from tuner.errors import TunerError
-from tuner.export import BEST_CONFIG_FILE, RUN_FILE, config_from_file, git_commit, library_versions, write_json
+from tuner.export import (
+    BEST_CONFIG_FILE,
+    PROGRESS_FILE,
+    RUN_FILE,
+    config_from_file,
+    git_commit,
+    library_versions,
+    write_json,
+)
 from tuner.settings import apply_settings
 from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec
 from tuner.summary import print_header, print_summary, tally, trials_csv
@@ -184,6 +193,7 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
         "started": dt.datetime.now().isoformat(timespec="seconds"),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(opts).items()},
         "tracking_uri": tracking_uri,
+        "driver": {"pid": os.getpid(), "host": socket.gethostname()},
     }
     write_json(run_dir / RUN_FILE, run_info)
     try:
@@ -330,7 +340,8 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
         starts = [spec.report_config] if opts.report_start and spec.report_config else []
         plan = build_search(spec, opts.searcher, opts.trials, opts.seed, max_concurrent, starts)
         scheduler = build_scheduler(spec, opts.scheduler, prune_log)
-    monitor = StudyMonitor(spec, tracker, prune_log, plan.num_samples, echo, started=PROCESS_START)
+    monitor = StudyMonitor(spec, tracker, prune_log, plan.num_samples, echo, started=PROCESS_START,
+                           progress_path=run_dir / PROGRESS_FILE)  # fmt: skip
     trainable = tune.with_parameters(
         run_trial,
         data=data,

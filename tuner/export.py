@@ -14,6 +14,7 @@ from tuner.errors import TunerError
 
 BEST_CONFIG_FILE = "best_config.json"
 RUN_FILE = "run.json"
+PROGRESS_FILE = "progress.json"
 PACKAGES = ("torch", "ray", "mlflow", "optuna", "hyperopt", "scikit-learn", "pandas", "numpy", "timm")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -42,6 +44,7 @@ class StudyMonitor(Callback):
         total: int,
         echo: Callable[[str], None] = print,
         started: float | None = None,
+        progress_path: Path | None = None,
     ):
         self.spec = spec
         self.tracker = tracker
@@ -52,6 +55,7 @@ class StudyMonitor(Callback):
         self.started = time.monotonic() if started is None else started
         self.first_trial_after: float | None = None
         self._logged_keys = (*spec.metrics, SCORE, "lr")
+        self.progress_path = progress_path
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray Tune pickles its callbacks into the experiment state; the MLflow writer thread and the printer
@@ -68,6 +72,7 @@ class StudyMonitor(Callback):
         self.outcomes[trial.trial_id] = TrialOutcome(trial.trial_id, number, config)
         if self.tracker:
             self.tracker.start_child(trial.trial_id, f"trial-{number:03d}", config, {"tuner.space": self.spec.name})
+        self.write_progress()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         outcome = self.outcomes[trial.trial_id]
@@ -113,6 +118,29 @@ class StudyMonitor(Callback):
                 outcome.trial_id, outcome.status, final, {"tuner.end_message": outcome.message[:5000]}
             )
         self.echo(self._progress_line(outcome))
+        self.write_progress()
+
+    def write_progress(self) -> None:
+        """The study so far, for ``tuner status`` (written atomically: a reader never sees half a file)."""
+        if self.progress_path is None:
+            return
+        from tuner.export import write_json
+
+        best = self.best()
+        write_json(self.progress_path, {
+            "updated": dt.datetime.now().isoformat(timespec="seconds"),
+            "elapsed_s": round(time.monotonic() - self.started, 1),
+            "total": self.total,
+            "metric": self.spec.metric,
+            "mode": self.spec.mode,
+            "counts": dict(self.counts()),
+            "best": None if best is None else {"trial": best.number, "score": best.score, "config": best.config},
+            "trials": [
+                {"trial": o.number, "trial_id": o.trial_id, "status": o.status, "score": o.score,
+                 "epochs": o.epochs, "config": o.config}
+                for o in self.outcomes.values()
+            ],
+        })  # fmt: skip
 
     def counts(self) -> Counter:
         return Counter(o.status for o in self.outcomes.values())
