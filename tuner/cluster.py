@@ -23,6 +23,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REACH_TIMEOUT_S = 5.0
 
 
+JOB_RUNTIME_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+"""Set by Ray's job supervisor for a driver started by ``ray job submit`` (holds the job's runtime env)."""
+
+
 def check_reachable(address: str) -> None:
     """Fail in seconds when nothing listens at a host:port address: Ray itself retries for minutes."""
     target = address.removeprefix("ray://")
@@ -74,11 +78,13 @@ def connect(address: str | None, dashboard: bool = True, num_cpus: int | None = 
         kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address:
             kwargs["address"] = address
-            # The code travels to the cluster's workers; results and MLflow stay with this driver.
-            kwargs["runtime_env"] = {
-                "working_dir": str(PROJECT_ROOT),
-                "excludes": ["results/", ".venv/", ".git/", "*.db", "__pycache__/"],
-            }
+            # The code travels to the cluster's workers; results and MLflow stay with this driver. A driver that
+            # `ray job submit` started already has the job's runtime env (its --working-dir): keep that one.
+            if JOB_RUNTIME_ENV not in os.environ:
+                kwargs["runtime_env"] = {
+                    "working_dir": str(PROJECT_ROOT),
+                    "excludes": ["results/", ".venv/", ".git/", "*.db", "__pycache__/"],
+                }
         else:
             kwargs["include_dashboard"] = dashboard
             kwargs["dashboard_host"] = "127.0.0.1"
@@ -88,7 +94,13 @@ def connect(address: str | None, dashboard: bool = True, num_cpus: int | None = 
             ray.init(**kwargs)
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise TunerError(f"cannot connect to Ray at --address {address or '(local)'}: {first}") from None
+            hint = ""
+            if address and os.environ.get("RAY_AUTH_MODE") != "token":
+                hint = (
+                    "; if the cluster uses token authentication (Ray 2.60's default for clusters started with "
+                    "`ray start`), set RAY_AUTH_MODE=token and make its token available (`ray get-auth-token`)"
+                )
+            raise TunerError(f"cannot connect to Ray at --address {address or '(local)'}: {first}{hint}") from None
     for noisy in ("ray.tune.analysis.experiment_analysis", "ray.tune.result_grid"):
         # Tune's ResultGrid looks for result.json files that tuner does not write (metrics go to MLflow).
         logging.getLogger(noisy).setLevel(logging.ERROR)
