@@ -44,8 +44,11 @@ def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, cap
         assert parent.data.tags[tag]
     assert parent.data.tags["data_synthetic"] == "true" and parent.data.tags["seed"] == "1"
     assert "best_config.json" in [a.path for a in client.list_artifacts(parent.info.run_id)]
+    import ray
+
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.tags["tuner.node_ip"] == ray.util.get_node_ip_address()  # where the trial ran
         assert child.data.tags[TRIAL_STATUS_TAG] in STATUSES
         assert "lr" in child.data.params
         history = client.get_metric_history(child.info.run_id, spec.metric)

@@ -114,9 +114,9 @@ class StudyMonitor(Callback):
         if self.tracker:
             final = {f"best_{self.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,
                      "epochs_run": outcome.epochs}  # fmt: skip
-            self.tracker.end_child(
-                outcome.trial_id, outcome.status, final, {"tuner.end_message": outcome.message[:5000]}
-            )
+            tags = {"tuner.end_message": outcome.message[:5000], "tuner.node_ip": outcome.last.get("node_ip", ""),
+                    "tuner.hostname": outcome.last.get("hostname", "")}  # fmt: skip
+            self.tracker.end_child(outcome.trial_id, outcome.status, final, tags)
         self.echo(self._progress_line(outcome))
         self.write_progress()
 
@@ -137,7 +137,7 @@ class StudyMonitor(Callback):
             "best": None if best is None else {"trial": best.number, "score": best.score, "config": best.config},
             "trials": [
                 {"trial": o.number, "trial_id": o.trial_id, "status": o.status, "score": o.score,
-                 "epochs": o.epochs, "config": o.config}
+                 "epochs": o.epochs, "node_ip": o.last.get("node_ip"), "config": o.config}
                 for o in self.outcomes.values()
             ],
         })  # fmt: skip
