@@ -26,6 +26,17 @@ def ray_instance():
     ray.shutdown()
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread, as a trial with one CPU has: on a busy 2-core machine more threads only contend."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def steel_openml_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("steel") / "steel_openml.csv"

@@ -16,13 +16,7 @@ from tuner.trial import make_context
 OPTIONS = {"test_fraction": 0.2, "cv_folds": 3, "split_seed": 42}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread, as a trial with one CPU has: on a busy 2-core machine more threads only contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

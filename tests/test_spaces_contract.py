@@ -71,9 +71,7 @@ def data_cache(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", SPACES)
-def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, data_cache):
-    import torch
-
+def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, data_cache, one_torch_thread):
     spec = smoke_spec(search_spaces.get(name))
     data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
     assert data.synthetic
@@ -82,12 +80,7 @@ def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, data_cac
     steps = int(spec.fixed.get("folds", 1))
     ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)))
     ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": steps})
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        importlib.import_module(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
-    finally:
-        torch.set_num_threads(threads)
+    importlib.import_module(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
     assert [row[EPOCH] for row, _ in rows] == list(range(1, steps + 1))
     row, checkpoint = rows[-1]
     for metric in spec.metrics:

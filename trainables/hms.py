@@ -125,12 +125,16 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     pool = data.splits["train"]
     oof = np.full((len(pool), N_CLASSES), np.nan, dtype=np.float32)
     position = {row: i for i, row in enumerate(pool)}
+    pool_images: dict[Stats | None, torch.Tensor] = {}
     finished: list[dict[str, Any]] = []
     step = 0
     for k, (train_rows, val_rows) in enumerate(folds):
         stats = fold_stats(config, data, train_rows)
-        x_train = build_images(config, data, train_rows, stats, float(fixed["image_scale"]))
-        x_val = build_images(config, data, val_rows, stats, float(fixed["image_scale"]))
+        if stats not in pool_images:  # per-instance or EEG-only images do not depend on the fold: built once
+            pool_images.clear()
+            pool_images[stats] = build_images(config, data, pool, stats, float(fixed["image_scale"]))
+        x_train = pool_images[stats][[position[r] for r in train_rows]]
+        x_val = pool_images[stats][[position[r] for r in val_rows]]
         y_train = torch.from_numpy(y[train_rows])
         torch.manual_seed(ctx.seed * 1000 + k)
         model = make_model(config, fixed).to(device)

@@ -55,9 +55,12 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
 def apply_settings(spec: SpaceSpec, assignments: tuple[str, ...]) -> SpaceSpec:
     """The spec with ``--set`` overrides applied to ``fixed`` and ``data_options`` (checked), then the checks
     every space's settings must pass."""
+    return _override(spec, [parse_assignment(text) for text in assignments])
+
+
+def _override(spec: SpaceSpec, pairs) -> SpaceSpec:
     fixed, data_options = dict(spec.fixed), dict(spec.data_options)
-    for text in assignments:
-        key, value = parse_assignment(text)
+    for key, value in pairs:
         if key in fixed:
             fixed[key] = _coerce(key, value, fixed[key])
         elif key in data_options:
@@ -87,5 +90,4 @@ def check_settings(spec: SpaceSpec) -> None:
 
 def smoke_spec(spec: SpaceSpec) -> SpaceSpec:
     """The spec with its ``smoke`` overrides applied: what tests run to exercise a space quickly."""
-    assignments = tuple(f"{k}={json.dumps(v)}" for k, v in spec.smoke.items())
-    return apply_settings(spec, assignments)
+    return _override(spec, spec.smoke.items())

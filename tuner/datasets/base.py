@@ -55,3 +55,24 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def train_file_splits(dataset: str, options: dict[str, Any], y_train: np.ndarray, n_test: int) -> dict[str, np.ndarray]:
+    """Splits of a download that ships a train and a test file (rows: train file, then test file): a stratified,
+    seeded ``val_fraction`` of the train file validates, the test file tests. Only ``val_fraction`` and
+    ``split_seed`` are accepted as options; anything else is a typo and an error."""
+    from sklearn.model_selection import train_test_split
+
+    accepted = ("val_fraction", "split_seed")
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"unknown {dataset} option(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+    val_fraction = float(options.get("val_fraction", 0.2))
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"{dataset} val_fraction must be between 0 and 1, got {val_fraction}")
+    train, val = train_test_split(
+        np.arange(len(y_train)), test_size=val_fraction, stratify=y_train,
+        random_state=int(options.get("split_seed", 42)),
+    )  # fmt: skip
+    test = np.arange(len(y_train), len(y_train) + n_test)
+    return {"train": np.sort(train), "val": np.sort(val), "test": test}

@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
-from tuner.datasets.base import LoadedData, file_fingerprint, write_atomically
+from tuner.datasets.base import LoadedData, file_fingerprint, train_file_splits, write_atomically
 from tuner.errors import DataError
 
 CLASS_NAMES = ("N", "S", "V", "F", "Q")
@@ -35,16 +34,7 @@ SYNTHETIC_DIR = "mitbih_synthetic"
 SYNTHETIC_SEED = 187
 
 
-OPTIONS = ("val_fraction", "split_seed")
-
-
 def load(path: Path | None, options: dict[str, Any], cache_dir: Path) -> LoadedData:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown mitbih option(s) {', '.join(unknown)}; accepted: {', '.join(OPTIONS)}")
-    val_fraction = float(options.get("val_fraction", 0.2))
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"mitbih val_fraction must be between 0 and 1, got {val_fraction}")
     synthetic = path is None
     folder = cache_dir / SYNTHETIC_DIR if synthetic else Path(path)
     if synthetic:
@@ -58,12 +48,9 @@ def load(path: Path | None, options: dict[str, Any], cache_dir: Path) -> LoadedD
     for cls, name in enumerate(CLASS_NAMES):
         if (y_train == cls).sum() < 2:
             raise DataError(f"{train_path}: class {name} has {(y_train == cls).sum()} rows; need at least 2")
-    index = np.arange(len(y_train))
-    train, val = train_test_split(
-        index, test_size=val_fraction, stratify=y_train, random_state=int(options.get("split_seed", 42))
-    )
-    test = np.arange(len(y_train), len(y_train) + len(y_test))
-    splits = {"train": np.sort(train), "val": np.sort(val), "test": test}
+    splits = train_file_splits("mitbih", options, y_train, len(y_test))
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    val_fraction = float(options.get("val_fraction", 0.2))
     y = np.concatenate([y_train, y_test])
 
     def counts(labels: np.ndarray) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from tuner.datasets.base import LoadedData, file_fingerprint
+from tuner.datasets.base import LoadedData, file_fingerprint, train_file_splits
 from tuner.errors import DataError
 
 SIDE = 16
@@ -33,16 +33,7 @@ SYNTHETIC_DIR = "usps_from_sklearn_digits"
 SYNTHETIC_SEED = 4
 
 
-OPTIONS = ("val_fraction", "split_seed")
-
-
 def load(path: Path | None, options: dict[str, Any], cache_dir: Path) -> LoadedData:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown usps option(s) {', '.join(unknown)}; accepted: {', '.join(OPTIONS)}")
-    val_fraction = float(options.get("val_fraction", 0.2))
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"usps val_fraction must be between 0 and 1, got {val_fraction}")
     synthetic = path is None
     folder = cache_dir / SYNTHETIC_DIR if synthetic else Path(path)
     if synthetic and not all((folder / f"zip.{part}.gz").exists() for part in ("train", "test")):
@@ -53,12 +44,9 @@ def load(path: Path | None, options: dict[str, Any], cache_dir: Path) -> LoadedD
     for digit in range(N_CLASSES):
         if (y_train == digit).sum() < 2:
             raise DataError(f"{train_path}: digit {digit} has {(y_train == digit).sum()} rows; need at least 2")
-    train, val = train_test_split(
-        np.arange(len(y_train)), test_size=val_fraction, stratify=y_train,
-        random_state=int(options.get("split_seed", 42)),
-    )  # fmt: skip
-    test = np.arange(len(y_train), len(y_train) + len(y_test))
-    splits = {"train": np.sort(train), "val": np.sort(val), "test": test}
+    splits = train_file_splits("usps", options, y_train, len(y_test))
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    val_fraction = float(options.get("val_fraction", 0.2))
     summary = (
         f"{train_path.name} {len(y_train)} digits, {test_path.name} {len(y_test)} digits, 16x16 in [-1, 1]; "
         f"split train/val/test {len(train)}/{len(val)}/{len(test)} (val {val_fraction:g} of the train file)"
