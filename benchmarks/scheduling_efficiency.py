@@ -23,6 +23,10 @@ from tuner.driver import RunOptions, run_study
 
 def plain_ray(trials: int, seconds: float, storage: Path) -> float:
     from ray import tune
+    from ray.tune.execution import class_cache
+
+    # tuner drops Tune's default per-actor env var (see tuner.cluster); plain Ray Tune runs with its own default.
+    class_cache.DEFAULT_ENV_VARS.update(PL_DISABLE_FORK="1")
 
     def trainable(config):
         time.sleep(seconds)
@@ -46,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.monotonic()
-    cluster = connect(None, dashboard=False)
+    cluster = connect(None, dashboard=False, preload=("trainables.sleep",))  # as `tuner run` starts Ray
     print(f"ray start (not timed): {time.monotonic() - t0:.1f}s; {cluster.describe()}")
     slots = int(cluster.cpus)
     ideal = args.trials * args.sleep / slots

@@ -18,6 +18,11 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 # Keeping one checkpoint per trial (its best epoch) makes Tune snapshot the experiment after checkpoints; that
 # is wanted (it is what a resumed study restarts from), so its "may become a bottleneck" warning is noise here.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Tune gives its trial actors a runtime env holding PL_DISABLE_FORK=1 (for PyTorch Lightning, ray #28197). Any
+# per-actor runtime env stops Ray from placing the actor in one of the worker processes it pre-started at
+# ``ray.init``, so every study paid a fresh Python + Ray start (~1-2 s here) before its first trial. The variable is
+# set here instead: a local Ray instance's workers inherit it from this process.
+os.environ.setdefault("PL_DISABLE_FORK", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REACH_TIMEOUT_S = 5.0
@@ -66,9 +71,46 @@ class ClusterInfo:
         )
 
 
-def connect(address: str | None, dashboard: bool = True, num_cpus: int | None = None) -> ClusterInfo:
-    """Start or join Ray. An address that cannot be reached is a one-line error, not a hang or a traceback."""
+def _let_trials_use_prestarted_workers() -> None:
+    """Drop Tune's default per-actor env vars (see PL_DISABLE_FORK above); variables Tune propagates from the
+    driver's environment (AWS keys, Train flags) still travel when they are set."""
+    try:
+        from ray.tune.execution import class_cache
+    except ImportError:  # a Ray without this module: trials start as Ray decides, only slower
+        return
+    if getattr(class_cache, "DEFAULT_ENV_VARS", None) == {"PL_DISABLE_FORK": "1"}:
+        class_cache.DEFAULT_ENV_VARS.clear()
+
+
+def _skip_callback_telemetry() -> None:
+    """With usage stats off (tuner's default), Tune still imports its MLflow, W&B and Comet integrations at every
+    ``fit`` just to count callback classes for telemetry: importing mlflow there holds up the first trial by ~0.7 s."""
+    if os.environ.get("RAY_USAGE_STATS_ENABLED") != "0":
+        return
+    try:
+        from ray.air._internal import usage
+    except ImportError:
+        return
+    if hasattr(usage, "tag_callbacks"):
+        usage.tag_callbacks = lambda callbacks: False
+
+
+TRIAL_MODULES = ("ray.tune.trainable.function_trainable", "tuner.trial")
+"""What every trial actor imports before its first epoch (Ray Tune's function trainable takes ~1.5 s here)."""
+
+
+def connect(
+    address: str | None, dashboard: bool = True, num_cpus: int | None = None, preload: tuple[str, ...] = ()
+) -> ClusterInfo:
+    """Start or join Ray. An address that cannot be reached is a one-line error, not a hang or a traceback.
+
+    A local instance's worker processes import ``TRIAL_MODULES`` and ``preload`` (e.g. the model family, with
+    torch) as they start, during ``ray.init`` and while the driver prepares the study, instead of when the first
+    trials start. A module that fails to import there is skipped; the trial that needs it reports the error."""
     import ray
+
+    _let_trials_use_prestarted_workers()
+    _skip_callback_telemetry()
 
     if address and not ray.is_initialized():
         check_reachable(address)
@@ -84,12 +126,14 @@ def connect(address: str | None, dashboard: bool = True, num_cpus: int | None = 
                 kwargs["runtime_env"] = {
                     "working_dir": str(PROJECT_ROOT),
                     "excludes": ["results/", ".venv/", ".git/", "*.db", "__pycache__/"],
+                    "env_vars": {"PL_DISABLE_FORK": "1"},  # what Tune's trial actors no longer carry themselves
                 }
         else:
             kwargs["include_dashboard"] = dashboard
             kwargs["dashboard_host"] = "127.0.0.1"
             if num_cpus is not None:
                 kwargs["num_cpus"] = num_cpus
+            kwargs["_system_config"] = {"preload_python_modules": list(dict.fromkeys(TRIAL_MODULES + preload))}
         try:
             ray.init(**kwargs)
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:

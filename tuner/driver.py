@@ -301,7 +301,7 @@ def _connect_checked(spec: SpaceSpec, opts: RunOptions, gpus_asked: bool, echo):
     are an error; a space's default GPU share falls back to CPUs with a note."""
     from tuner.cluster import connect
 
-    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus)
+    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus, preload=(spec.trainable,))
     gpus = opts.gpus_per_trial
     if gpus > 0 and cluster.gpus == 0:
         if gpus_asked:
