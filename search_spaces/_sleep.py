@@ -26,7 +26,7 @@ def sleep_spec(
         model="none",
         metric="val_score",
         mode="max",
-        metrics=("val_loss", "val_score"),
+        metrics=("val_loss", "val_score", "started_at", "ended_at"),  # the times: which trials overlapped
         max_epochs=max_epochs,
         grace_period=grace_period,
         params=(Param("x", domain, "where the score peaks at 0.7"),),

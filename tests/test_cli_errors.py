@@ -23,6 +23,12 @@ CASES = {
     "missing data": (["run", "steel_binary", "--data", "/nonexistent/steel.csv"], "/nonexistent/steel.csv: no such"),
     "missing config": (["run", "steel_binary", "--config", "/nonexistent/best.json"], "/nonexistent/best.json"),
     "unreachable cluster": (["run", "steel_binary", "--address", "127.0.0.1:1"], "cannot reach a Ray cluster"),
+    "cpus with address": (
+        ["run", "steel_binary", "--num-cpus", "2", "--address", "127.0.0.1:1"],
+        "--num-cpus sizes a local Ray instance",
+    ),
+    "negative retries": (["run", "steel_binary", "--max-retries", "-1"], "--max-retries must be 0 or more, got -1"),
+    "resume nothing": (["resume", "steel_binary"], "no run of space steel_binary"),
     "show unknown": (["show", "nope"], "unknown space 'nope'"),
     "export nothing": (["export", "steel_binary"], "no finished run of space steel_binary"),
 }
@@ -32,7 +38,7 @@ CASES = {
 def test_cli_error_is_one_line_and_writes_nothing(case, tmp_path):
     args, message = CASES[case]
     results = tmp_path / "results"
-    extra = ["--results-dir", str(results)] if args[0] in ("run", "export") else []
+    extra = ["--results-dir", str(results)] if args[0] in ("run", "export", "resume") else []
     proc = run_cli(*args, *extra, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()

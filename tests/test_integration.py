@@ -96,6 +96,11 @@ def test_trial_statuses_failed_diverged_completed(ray_instance, tmp_path):
     by_x = {float(c.data.params["x"]): c for c in children}
     assert by_x[0.95].data.tags[TRIAL_STATUS_TAG] == "failed" and by_x[0.95].info.status == "FAILED"
     assert "fail_above" in by_x[0.95].data.tags["tuner.end_message"]
+    # An exception in the trial's code is its end, with the traceback in MLflow; it is not retried like a lost worker.
+    assert "Traceback" in by_x[0.95].data.tags["tuner.traceback"]
+    assert "RuntimeError: x=0.950 is above fail_above=0.9" in by_x[0.95].data.tags["tuner.traceback"]
+    assert by_x[0.95].data.tags["tuner.restarts"] == "0"
+    assert all(c.data.tags["tuner.node_id"] for c in children)
     assert by_x[0.85].data.tags[TRIAL_STATUS_TAG] == "diverged"
     assert study.export["config"] == {"x": 0.7}
 

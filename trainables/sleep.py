@@ -2,7 +2,9 @@
 
 The score is a smooth function of the config (best at ``x = 0.7``), so searchers have something to find and
 tests can predict the best trial. ``fail_above`` makes trials raise and ``diverge_above`` makes them report
-NaN, to exercise the failed and diverged paths without a model.
+NaN, to exercise the failed and diverged paths without a model. Every epoch also reports when the trial started
+and when that epoch ended (``STARTED_AT``, ``ENDED_AT``: epoch seconds of this host's clock), so tests can tell
+which trials ran at the same time.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 from trainables.reporting import EpochReporter, TrialContext
 
 SCORE_METRIC = "val_score"
+STARTED_AT = "started_at"
+ENDED_AT = "ended_at"
 
 
 def score_of(x: float, epoch: int) -> float:
@@ -20,6 +24,7 @@ def score_of(x: float, epoch: int) -> float:
 
 
 def train(config: dict[str, Any], data: Any, ctx: TrialContext) -> None:
+    started = time.time()
     x = float(config["x"])
     reporter = EpochReporter(ctx)
     save = (lambda path: path.write_text(f"{x}")) if ctx.fixed.get("checkpoint", True) else None
@@ -28,5 +33,6 @@ def train(config: dict[str, Any], data: Any, ctx: TrialContext) -> None:
         if x > ctx.fixed.get("fail_above", 2.0):
             raise RuntimeError(f"x={x:.3f} is above fail_above={ctx.fixed['fail_above']}")
         loss = float("nan") if x > ctx.fixed.get("diverge_above", 2.0) else 1.0 - score_of(x, epoch)
-        if reporter.epoch(epoch, {"val_loss": loss, SCORE_METRIC: score_of(x, epoch)}, save):
+        times = {STARTED_AT: started, ENDED_AT: time.time()}
+        if reporter.epoch(epoch, {"val_loss": loss, SCORE_METRIC: score_of(x, epoch), **times}, save):
             return

@@ -1,4 +1,4 @@
-"""``python -m tuner list | show SPACE | run SPACE | export SPACE``.
+"""``python -m tuner list | show SPACE | run SPACE | resume SPACE | status SPACE | export SPACE``.
 
 Errors the user can fix are printed as one line (``error: ...``) with exit status 2; nothing else is printed.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import search_spaces
 from tuner.errors import TunerError
+from tuner.packing import AUTO as AUTO_GPUS
 from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec
 
 EXIT_USER_ERROR = 2
@@ -27,11 +28,13 @@ class _Parser(argparse.ArgumentParser):
         raise TunerError(f"{self.prog}: {message}")
 
 
-def _gpus(text: str) -> float:
+def _gpus(text: str) -> float | str:
+    if text.strip().lower() == AUTO_GPUS:
+        return AUTO_GPUS
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 0, 0.25, 1)") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or {AUTO_GPUS!r} (e.g. 0, 0.25, 1, auto)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", choices=SCHEDULERS, help="default: the space's")
     run.add_argument("--max-epochs", type=int, help="epoch budget per trial (default: the space's)")
     run.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: the space's)")
-    run.add_argument("--gpus-per-trial", type=_gpus, help="GPUs per trial, fractions allowed: 0.25 = 4 per GPU")
+    run.add_argument(
+        "--gpus-per-trial",
+        type=_gpus,
+        help="GPUs per trial, fractions allowed: 0.25 = 4 per GPU; auto = measure one probe trial's GPU memory "
+        "and pack as many trials per GPU as fit with a 15%% margin",
+    )
     run.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as fit)")
     run.add_argument("--time-budget", type=float, help="stop the study after this many seconds")
     run.add_argument("--seed", type=int, help="seeds the searcher and the trials (default 0, or the --config file's)")
@@ -76,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a fixed setting or data option of the space (see `show`), e.g. --set image_scale=1.0",
     )
     run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    run.add_argument(
+        "--max-retries", type=int, default=2, help="retries of a trial whose worker or node was lost (default 2)"
+    )
+    run.add_argument(
+        "--num-gpus",
+        type=int,
+        help="GPUs the local Ray instance declares (default: those Ray detects; not with --address). On a machine "
+        "without GPUs they are bookkeeping only: trials share them as --gpus-per-trial says and train on the CPU",
+    )
+
+    resume = sub.add_parser("resume", help="continue a study whose driver stopped (killed, machine restarted)")
+    resume.add_argument("space")
+    resume.add_argument("--name", help="run name (default: the latest run)")
+    resume.add_argument("--results-dir", type=Path, default=Path("results"))
 
     export = sub.add_parser("export", help="write the best config of the latest (or --name) finished run as JSON")
     export.add_argument("space")
@@ -146,9 +168,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         time_budget=args.time_budget, seed=args.seed, data=args.data, address=args.address,
         tracking_uri=args.tracking_uri, name=args.name, config_file=args.config_file, results_dir=args.results_dir,
         dashboard=not args.no_dashboard, report_start=not args.no_report_start, num_cpus=args.num_cpus,
-        settings=tuple(args.settings),
+        num_gpus=args.num_gpus, settings=tuple(args.settings), max_retries=args.max_retries,
     )  # fmt: skip
-    result = run_study(spec, opts)
+    return _exit_status(run_study(spec, opts))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from tuner.driver import resume_study
+
+    search_spaces.get(args.space)
+    return _exit_status(resume_study(args.space, args.name, args.results_dir))
+
+
+def _exit_status(result) -> int:
     failed = result.counts.get("failed", 0)
     if failed:
         print(f"{failed} trial(s) failed: see their MLflow runs (tag tuner.end_message) and {result.run_dir}")
@@ -189,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             print(describe_space(search_spaces.get(args.space)))
         elif args.command == "run":
             return cmd_run(args)
+        elif args.command == "resume":
+            return cmd_resume(args)
         elif args.command == "export":
             cmd_export(args)
         elif args.command == "status":

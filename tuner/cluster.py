@@ -18,6 +18,10 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 # Keeping one checkpoint per trial (its best epoch) makes Tune snapshot the experiment after checkpoints; that
 # is wanted (it is what a resumed study restarts from), so its "may become a bottleneck" warning is noise here.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# How often the experiment (trials, searcher, tuner's monitor) is snapshotted at most, besides after every trial
+# checkpoint: `tuner resume` continues from the newest snapshot, so a killed driver loses at most this much.
+# Tune's own default adapts upwards from 10 s.
+os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 # Tune gives its trial actors a runtime env holding PL_DISABLE_FORK=1 (for PyTorch Lightning, ray #28197). Any
 # per-actor runtime env stops Ray from placing the actor in one of the worker processes it pre-started at
 # ``ray.init``, so every study paid a fresh Python + Ray start (~1-2 s here) before its first trial. The variable is
@@ -100,9 +104,16 @@ TRIAL_MODULES = ("ray.tune.trainable.function_trainable", "tuner.trial")
 
 
 def connect(
-    address: str | None, dashboard: bool = True, num_cpus: int | None = None, preload: tuple[str, ...] = ()
+    address: str | None,
+    dashboard: bool = True,
+    num_cpus: int | None = None,
+    preload: tuple[str, ...] = (),
+    num_gpus: int | None = None,
 ) -> ClusterInfo:
     """Start or join Ray. An address that cannot be reached is a one-line error, not a hang or a traceback.
+
+    ``num_cpus`` and ``num_gpus`` size a local instance (default: what Ray detects); a cluster at ``address``
+    declares its own. Ray takes GPU counts on trust: on a machine without GPUs they only do the bookkeeping.
 
     A local instance's worker processes import ``TRIAL_MODULES`` and ``preload`` (e.g. the model family, with
     torch) as they start, during ``ray.init`` and while the driver prepares the study, instead of when the first
@@ -133,6 +144,8 @@ def connect(
             kwargs["dashboard_host"] = "127.0.0.1"
             if num_cpus is not None:
                 kwargs["num_cpus"] = num_cpus
+            if num_gpus is not None:
+                kwargs["num_gpus"] = num_gpus
             kwargs["_system_config"] = {"preload_python_modules": list(dict.fromkeys(TRIAL_MODULES + preload))}
         try:
             ray.init(**kwargs)

@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from tuner.export import (
     library_versions,
     write_json,
 )
+from tuner.packing import AUTO as AUTO_GPUS
+from tuner.packing import auto_gpu_share
 from tuner.settings import apply_settings
 from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec
 from tuner.summary import print_header, print_summary, tally, trials_csv
@@ -45,7 +48,8 @@ class RunOptions:
     scheduler: str | None = None
     max_epochs: int | None = None
     cpus_per_trial: float | None = None
-    gpus_per_trial: float | None = None
+    gpus_per_trial: float | str | None = None
+    """A share of a GPU, or ``"auto"``: measure one probe trial and pack as many per GPU as fit (tuner.packing)."""
     max_concurrent: int | None = None
     time_budget: float | None = None
     seed: int | None = None
@@ -61,8 +65,13 @@ class RunOptions:
     """Evaluate the report's own config as the first trial (searchers that take starting points)."""
     num_cpus: int | None = None
     """CPUs of a local Ray instance (default: all); ignored with --address."""
+    num_gpus: int | None = None
+    """GPUs a local Ray instance declares (default: those Ray detects); not allowed with --address. Ray takes the
+    count on trust: on a machine without GPUs the trials get logical GPU shares and train on the CPU."""
     settings: tuple[str, ...] = ()
     """``KEY=VALUE`` overrides of the space's fixed settings and data options (``run --set``)."""
+    max_retries: int = 2
+    """Times Tune retries a trial whose worker process or node was lost (a trial that raises is not retried)."""
 
 
 @dataclass
@@ -104,18 +113,29 @@ def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, 
     gpus = spec.resources.gpus if opts.gpus_per_trial is None else opts.gpus_per_trial
     if not (math.isfinite(cpus) and cpus > 0):
         raise TunerError(f"--cpus-per-trial must be a positive number, got {cpus:g}")
-    if not (math.isfinite(gpus) and gpus >= 0):
+    if isinstance(gpus, str):
+        if gpus != AUTO_GPUS:
+            raise TunerError(f"--gpus-per-trial {gpus!r}: give a number (0, 0.25, 1, ...) or {AUTO_GPUS!r}")
+    elif not (math.isfinite(gpus) and gpus >= 0):
         raise TunerError(f"--gpus-per-trial must be 0 or positive (fractions like 0.25 allowed), got {gpus:g}")
-    if gpus > 1 and gpus != int(gpus):
+    elif gpus > 1 and gpus != int(gpus):
         raise TunerError(f"--gpus-per-trial above 1 must be a whole number, got {gpus:g}")
     if opts.max_concurrent is not None and opts.max_concurrent < 1:
         raise TunerError(f"--max-concurrent must be at least 1, got {opts.max_concurrent}")
     if opts.time_budget is not None and not opts.time_budget > 0:
         raise TunerError(f"--time-budget must be a positive number of seconds, got {opts.time_budget:g}")
+    if opts.max_retries < 0:
+        raise TunerError(f"--max-retries must be 0 or more, got {opts.max_retries}")
     if opts.max_epochs is not None and opts.max_epochs < 1:
         raise TunerError(f"--max-epochs must be at least 1, got {opts.max_epochs}")
     if opts.name is not None and not RUN_NAME.match(opts.name):
         raise TunerError(f"--name {opts.name!r}: use letters, digits, '_', '.', '-' (at most 100, no '/')")
+    if opts.num_gpus is not None and opts.num_gpus < 0:
+        raise TunerError(f"--num-gpus must be 0 or more, got {opts.num_gpus}")
+    if opts.num_cpus is not None and opts.address:
+        raise TunerError("--num-cpus sizes a local Ray instance; a cluster at --address declares its own CPUs")
+    if opts.num_gpus is not None and opts.address:
+        raise TunerError("--num-gpus sizes a local Ray instance; a cluster at --address declares its own GPUs")
     if opts.address:
         from tuner.cluster import check_reachable
 
@@ -163,38 +183,53 @@ def _load_data(spec: SpaceSpec, opts: RunOptions) -> LoadedData | None:
     return load_dataset(spec.dataset, opts.data, spec.data_options, opts.results_dir / ".data")
 
 
-def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = print) -> StudyResult:
+def run_study(
+    spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = print, resume: dict[str, Any] | None = None
+) -> StudyResult:
+    """Run a study; with ``resume`` (its run.json, see ``resume_study``) continue an interrupted one."""
     started = time.monotonic()
     gpus_asked = opts.gpus_per_trial is not None
     spec, opts, fixed_config = validate(spec, opts)
     name = opts.name or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     results_dir = opts.results_dir.resolve()
-    opts = dataclasses.replace(opts, results_dir=results_dir)
-    run_dir = _prepare_results(results_dir, spec.name, name)
+    opts = dataclasses.replace(opts, results_dir=results_dir, name=name)
+    run_dir = results_dir / spec.name / name if resume else _prepare_results(results_dir, spec.name, name)
     data = _load_data(spec, opts)
+    fingerprint = data.fingerprint if data else "none"
+    if resume and resume.get("data_fingerprint") not in (None, fingerprint):
+        raise TunerError(
+            f"the data of run {name} changed since it started (fingerprint {resume['data_fingerprint']} -> "
+            f"{fingerprint}); a study cannot continue on other data: start a new run"
+        )
 
-    from tuner.tracking import StudyTracker, default_tracking_uri, ui_command
+    from tuner.tracking import RUN_DIR_TAG, StudyTracker, default_tracking_uri, ui_command
 
     tracking_uri = opts.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
     default_store = tracking_uri == default_tracking_uri(results_dir)
     # The store opens on the tracker's own thread while Ray starts (both mostly wait on other processes).
     tracker = StudyTracker(tracking_uri, spec.name, results_dir / "mlartifacts" if default_store else None)
+    gpu_probe: dict[str, Any] = {}
     try:
         cluster = _connect_checked(spec, opts, gpus_asked, echo)
+        if opts.gpus_per_trial == AUTO_GPUS:  # measured before anything is written: a trial too big writes nothing
+            share, gpu_probe = auto_gpu_share(spec, fixed_config, data, opts.seed, opts.cpus_per_trial, echo)
+            cluster = dataclasses.replace(cluster, gpus_per_trial=share)
     except BaseException:
         tracker.close(raise_errors=False)
         raise
     opts = dataclasses.replace(opts, gpus_per_trial=cluster.gpus_per_trial)
-    run_dir.mkdir(parents=True)
-    run_info = {
-        "space": spec.name,
-        "name": name,
-        "status": "running",
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(opts).items()},
-        "tracking_uri": tracking_uri,
-        "driver": {"pid": os.getpid(), "host": socket.gethostname()},
-    }
+    now = dt.datetime.now().isoformat(timespec="seconds")
+    if resume:
+        run_info = {**resume, "status": "running", "resumed": [*resume.get("resumed", []), now]}
+        run_info.pop("error", None)
+    else:
+        run_dir.mkdir(parents=True)
+        run_info = {"space": spec.name, "name": name, "started": now, "data_fingerprint": fingerprint,
+                    "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(opts).items()},
+                    "tracking_uri": tracking_uri}  # fmt: skip
+    run_info.update(status="running", driver={"pid": os.getpid(), "host": socket.gethostname()})
+    if gpu_probe:
+        run_info["gpu_probe"] = gpu_probe
     write_json(run_dir / RUN_FILE, run_info)
     try:
         commit = git_commit()
@@ -205,7 +240,8 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
             "scheduler": opts.scheduler,
             "seed": str(opts.seed),
             "git_commit": commit,
-            "data_fingerprint": data.fingerprint if data else "none",
+            "data_fingerprint": fingerprint,
+            RUN_DIR_TAG: str(run_dir),
             "data_synthetic": str(data.synthetic if data else False).lower(),
             "data_source": data.source if data else "none",
             "mode": "fixed-config" if fixed_config else "search",
@@ -214,14 +250,19 @@ def run_study(spec: SpaceSpec, opts: RunOptions, echo: Callable[[str], None] = p
             "trials": opts.trials, "max_epochs": spec.max_epochs, "cpus_per_trial": opts.cpus_per_trial,
             "gpus_per_trial": opts.gpus_per_trial, "max_concurrent": opts.max_concurrent,
             "time_budget_s": opts.time_budget, "metric": spec.metric, "mode": spec.mode,
-            **{f"setting.{k}": v for k, v in {**spec.data_options, **spec.fixed}.items()},
+            **{f"setting.{k}": v for k, v in {**spec.data_options, **spec.fixed}.items()}, **gpu_probe,
         }  # fmt: skip
-        tracker.start_parent(name, parent_params, parent_tags)
+        if resume:
+            tracker.resume_parent(str(run_dir))
+            tracker.flush()  # a store that lost the run is an error now, before any trial runs
+            echo(f"resuming run {name}: {len(tracker.children)} trial run(s) in MLflow so far")
+        else:
+            tracker.start_parent(name, parent_params, parent_tags)
         print_header(
             echo, spec, opts, name, run_dir, data, cluster, tracking_uri, ui_command(tracking_uri), fixed_config
         )
 
-        monitor, plan_note = _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo)
+        monitor, plan_note = _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, bool(resume))
         best = monitor.best()
         counts = dict(monitor.counts())
         if best is None:
@@ -301,9 +342,17 @@ def _connect_checked(spec: SpaceSpec, opts: RunOptions, gpus_asked: bool, echo):
     are an error; a space's default GPU share falls back to CPUs with a note."""
     from tuner.cluster import connect
 
-    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus, preload=(spec.trainable,))
+    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus, preload=(spec.trainable,),
+                      num_gpus=opts.num_gpus)  # fmt: skip
     gpus = opts.gpus_per_trial
-    if gpus > 0 and cluster.gpus == 0:
+    if gpus == AUTO_GPUS:
+        if cluster.gpus == 0:
+            raise TunerError(
+                f"--gpus-per-trial auto needs GPUs; the Ray cluster has none ({cluster.describe()}); "
+                f"give a number instead (0 trains on CPUs)"
+            )
+        gpus = 1.0  # until run_study's probe trial chooses the share
+    elif gpus > 0 and cluster.gpus == 0:
         if gpus_asked:
             raise TunerError(
                 f"--gpus-per-trial {gpus:g} asked for GPUs but the Ray cluster has none ({cluster.describe()}); "
@@ -319,7 +368,7 @@ def _connect_checked(spec: SpaceSpec, opts: RunOptions, gpus_asked: bool, echo):
     return dataclasses.replace(cluster, gpus_per_trial=gpus)
 
 
-def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
+def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume=False):
     from ray import tune
 
     from trainables.reporting import SCORE
@@ -351,6 +400,8 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
         gpus=opts.gpus_per_trial,
     )
     trainable = tune.with_resources(trainable, {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
+    if resume:
+        return _fit_resumed(trainable, tracker, run_dir, echo), plan.note
     tuner = tune.Tuner(
         trainable,
         param_space=plan.param_space,
@@ -372,10 +423,72 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo):
             # A trial checkpoints only when its score improves (or, for last-epoch scores, every epoch), so its
             # latest checkpoint is the one its score belongs to: keep that one.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Tune retries a trial whose worker process or node died; an exception in the trial's own code is
+            # reported as its failed end by tuner.trial and not retried.
+            failure_config=tune.FailureConfig(max_failures=opts.max_retries),
         ),
     )
     tuner.fit()
     return monitor, plan.note
+
+
+def _fit_resumed(trainable, tracker, run_dir: Path, echo):
+    """Continue the Tune experiment under ``run_dir/ray`` from its last snapshot: finished trials stay finished,
+    trials that were running start again (from their checkpoint where their family resumes from one), and the
+    searcher continues from its saved state. The monitor is the one Tune restored; it gets this driver's MLflow
+    writer and reconciles the child runs before any trial starts."""
+    from ray import tune
+
+    from tuner.monitor import on_restore
+
+    restored: list = []
+
+    def attach(monitor) -> None:
+        if not monitor.restored:
+            raise TunerError(f"Ray Tune could not restore the study's state from {run_dir / 'ray'}; see its log")
+        monitor.tracker, monitor.echo, monitor.started = tracker, echo, PROCESS_START
+        monitor.reconcile_mlflow()
+        restored.append(monitor)
+        counts = monitor.counts()
+        echo(f"resumed: {sum(v for k, v in counts.items() if k != 'running')} trial(s) already ended, "
+             f"{counts['running']} to run again, {monitor.total - len(monitor.outcomes)} not started")  # fmt: skip
+
+    on_restore(run_dir / PROGRESS_FILE, attach)
+    # A trial that runs again reports epochs Optuna has seen: Optuna ignores them, and says so once per epoch.
+    warnings.filterwarnings("ignore", message="The reported value is ignored because", category=UserWarning)
+    tuner = tune.Tuner.restore(str(run_dir / "ray"), trainable, resume_unfinished=True, resume_errored=False)
+    tuner.fit()
+    if not restored:
+        raise TunerError(f"Ray Tune did not restore the study in {run_dir / 'ray'}; nothing was resumed")
+    return restored[0]
+
+
+def resume_study(space: str, name: str | None, results_dir: Path, echo: Callable[[str], None] = print) -> StudyResult:
+    """``tuner resume``: continue a study whose driver stopped (killed, machine restarted, interrupted)."""
+    import search_spaces
+    from tuner.export import read_json
+    from tuner.status import find_run, run_state
+
+    run_dir = find_run(results_dir.resolve(), space, name)
+    info = read_json(run_dir / RUN_FILE, "run record")
+    state = run_state(info)
+    if state == "finished":
+        raise TunerError(f"run {run_dir.name} of {space} already finished; nothing to resume (tuner export {space})")
+    if state.startswith("running"):
+        raise TunerError(f"run {run_dir.name} of {space} is still running ({state}); stop its driver first")
+    if not (run_dir / "ray" / "tuner.pkl").exists():
+        raise TunerError(f"run {run_dir.name} stopped before Ray Tune saved its state; start it again with tuner run")
+    stored = dict(info.get("options") or {})
+    fields = {f.name for f in dataclasses.fields(RunOptions)}
+    unknown = sorted(set(stored) - fields)
+    if unknown:
+        raise TunerError(f"run {run_dir.name} was started with options this tuner does not know: {unknown}")
+    for key in ("data", "config_file", "results_dir"):
+        if stored.get(key) is not None:
+            stored[key] = Path(stored[key])
+    stored["settings"] = tuple(stored.get("settings") or ())
+    opts = RunOptions(**stored)
+    return run_study(search_spaces.get(space), opts, echo, resume=info)
 
 
 def _evaluate_best(spec: SpaceSpec, opts: RunOptions, data, best) -> dict[str, float] | None:
@@ -419,4 +532,4 @@ def _ensemble(spec: SpaceSpec, opts: RunOptions, data, monitor) -> dict[str, Any
     return {**family.ensemble(members, data, ctx), "trial_numbers": [o.number for o in complete[:top_k]]}
 
 
-__all__ = ["RunOptions", "StudyResult", "run_study", "validate"]
+__all__ = ["RunOptions", "StudyResult", "resume_study", "run_study", "validate"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import time
@@ -16,7 +17,17 @@ from ray.tune import Callback
 from trainables.reporting import BEST_EPOCH, END_MESSAGE, END_REASON, EPOCH, SCORE
 from tuner.search import PruneLog
 from tuner.spec import SpaceSpec
-from tuner.tracking import StudyTracker
+from tuner.tracking import SPACE_TAG, StudyTracker
+from tuner.trial import NODE_ID, TRACEBACK
+
+_ON_RESTORE: dict[str, Callable[[StudyMonitor], None]] = {}
+
+
+def on_restore(progress_path: Path, hook: Callable[[StudyMonitor], None]) -> None:
+    """Run ``hook(monitor)`` when Tune sets up the monitor it restored (unpickled, without this driver's MLflow
+    writer) for the study whose progress file is ``progress_path``: the driver hands it the live pieces."""
+    _ON_RESTORE[str(progress_path)] = hook
+
 
 STATUSES = ("completed", "early_stopped", "pruned", "diverged", "failed", "stopped")
 
@@ -33,6 +44,8 @@ class TrialOutcome:
     message: str = ""
     last: dict[str, Any] = field(default_factory=dict)
     checkpoint_path: str | None = None
+    restarts: int = 0
+    """Times the trial started again: retried after its worker was lost, or resumed with its study."""
 
 
 class StudyMonitor(Callback):
@@ -56,6 +69,8 @@ class StudyMonitor(Callback):
         self.first_trial_after: float | None = None
         self._logged_keys = (*spec.metrics, SCORE, "lr")
         self.progress_path = progress_path
+        self.restored = False
+        """True once Tune restored this monitor's state from an experiment snapshot (a resumed study)."""
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray Tune pickles its callbacks into the experiment state; the MLflow writer thread and the printer
@@ -64,14 +79,49 @@ class StudyMonitor(Callback):
         state.update(tracker=None, echo=print)
         return state
 
+    # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
+    def get_state(self) -> dict[str, Any]:
+        return {"outcomes": [dataclasses.asdict(o) for o in self.outcomes.values()],
+                "first_trial_after": self.first_trial_after}  # fmt: skip
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.outcomes = {o["trial_id"]: TrialOutcome(**o) for o in state.get("outcomes", [])}
+        self.first_trial_after = state.get("first_trial_after")
+        self.restored = True
+
+    def setup(self, **info):
+        hook = _ON_RESTORE.pop(str(self.progress_path), None)
+        if hook is not None:
+            hook(self)
+
+    def reconcile_mlflow(self) -> None:
+        """Make MLflow agree with the restored snapshot: one child run per trial it holds, no others."""
+        if self.tracker is None:
+            return
+        finished = {tid: o.status != "running" for tid, o in self.outcomes.items()}
+
+        def start(trial_id: str) -> tuple[str, dict, dict]:
+            outcome = self.outcomes[trial_id]
+            return f"trial-{outcome.number:03d}", outcome.config, {SPACE_TAG: self.spec.name}
+
+        self.tracker.reconcile(finished, start)
+        for outcome in self.outcomes.values():
+            if outcome.status != "running":  # its end may not have reached MLflow before the driver stopped
+                self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))
+
     def on_trial_start(self, iteration, trials, trial, **info):
         if self.first_trial_after is None:
             self.first_trial_after = time.monotonic() - self.started
+        known = self.outcomes.get(trial.trial_id)
+        if known is not None:  # retried after a lost worker, or resumed with the study: same number, same MLflow run
+            known.status, known.restarts = "running", known.restarts + 1
+            self.write_progress()
+            return
         number = len(self.outcomes) + 1
         config = self.spec.active_config(trial.config)
         self.outcomes[trial.trial_id] = TrialOutcome(trial.trial_id, number, config)
         if self.tracker:
-            self.tracker.start_child(trial.trial_id, f"trial-{number:03d}", config, {"tuner.space": self.spec.name})
+            self.tracker.start_child(trial.trial_id, f"trial-{number:03d}", config, {SPACE_TAG: self.spec.name})
         self.write_progress()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -94,6 +144,12 @@ class StudyMonitor(Callback):
             outcome.status, outcome.message = "stopped", "stopped before finishing (time budget or interrupt)"
         self._finish(outcome, trial)
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        outcome = self.outcomes.get(trial.trial_id)
+        if outcome is not None:
+            self.echo(f"[{time.monotonic() - self.started:7.1f}s] trial {outcome.number:3d} lost its worker "
+                      f"({_error_text(trial)[:200]}); retrying it")  # fmt: skip
+
     def on_trial_error(self, iteration, trials, trial, **info):
         outcome = self.outcomes.get(trial.trial_id) or TrialOutcome(
             trial.trial_id, len(self.outcomes) + 1, self.spec.active_config(trial.config)
@@ -112,13 +168,19 @@ class StudyMonitor(Callback):
         outcome.score = score if _finite(score) and abs(score) < 1e11 else None
         outcome.best_epoch = int(outcome.last.get(BEST_EPOCH, 0) or 0)
         if self.tracker:
-            final = {f"best_{self.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,
-                     "epochs_run": outcome.epochs}  # fmt: skip
-            tags = {"tuner.end_message": outcome.message[:5000], "tuner.node_ip": outcome.last.get("node_ip", ""),
-                    "tuner.hostname": outcome.last.get("hostname", "")}  # fmt: skip
-            self.tracker.end_child(outcome.trial_id, outcome.status, final, tags)
+            self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))
         self.echo(self._progress_line(outcome))
         self.write_progress()
+
+    def _final_record(self, outcome: TrialOutcome) -> tuple[dict[str, float], dict[str, str]]:
+        final = {f"best_{self.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,
+                 "epochs_run": outcome.epochs}  # fmt: skip
+        tags = {"tuner.end_message": outcome.message[:5000], "tuner.node_ip": outcome.last.get("node_ip", ""),
+                "tuner.hostname": outcome.last.get("hostname", ""), "tuner.node_id": outcome.last.get(NODE_ID, ""),
+                "tuner.restarts": str(outcome.restarts)}  # fmt: skip
+        if outcome.last.get(TRACEBACK):
+            tags["tuner.traceback"] = str(outcome.last[TRACEBACK])[-5000:]
+        return final, tags
 
     def write_progress(self) -> None:
         """The study so far, for ``tuner status`` (written atomically: a reader never sees half a file)."""
@@ -137,7 +199,8 @@ class StudyMonitor(Callback):
             "best": None if best is None else {"trial": best.number, "score": best.score, "config": best.config},
             "trials": [
                 {"trial": o.number, "trial_id": o.trial_id, "status": o.status, "score": o.score,
-                 "epochs": o.epochs, "node_ip": o.last.get("node_ip"), "config": o.config}
+                 "epochs": o.epochs, "node_ip": o.last.get("node_ip"), "node_id": o.last.get(NODE_ID),
+                 "restarts": o.restarts, "config": o.config}
                 for o in self.outcomes.values()
             ],
         })  # fmt: skip

@@ -11,10 +11,12 @@ import json
 import queue
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 TRIAL_STATUS_TAG = "tuner.trial_status"
+RUN_DIR_TAG = "tuner.run_dir"
 SPACE_TAG = "tuner.space"
 MLFLOW_STATUS = {
     "completed": "FINISHED",
@@ -49,6 +51,9 @@ class StudyTracker:
         self.experiment_id: str | None = None
         self.parent_id: str | None = None
         self._children: dict[str, str] = {}
+        self._child_status: dict[str, str] = {}
+        self.lost = 0
+        """Child runs a resume closed and deleted (trials started after the study's last snapshot)."""
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="mlflow-writer", daemon=True)
@@ -83,6 +88,71 @@ class StudyTracker:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.parent_id = run.info.run_id
         self._log_params(self.parent_id, params)
+
+    def resume_parent(self, run_dir: str) -> None:
+        """Continue the parent run of the study kept in ``run_dir`` (tag ``tuner.run_dir``) and its child runs."""
+        self._queue.put((self._resume_parent, (run_dir,)))
+
+    @property
+    def children(self) -> dict[str, str]:
+        """trial id -> child run id, of the runs this tracker created or found."""
+        return dict(self._children)
+
+    def _resume_parent(self, run_dir: str) -> None:
+        found = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{RUN_DIR_TAG}` = '{run_dir}'", max_results=100
+        )
+        parents = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
+        if len(parents) != 1:
+            raise RuntimeError(f"expected one parent run tagged {RUN_DIR_TAG}={run_dir}, found {len(parents)}")
+        self.parent_id = parents[0].info.run_id
+        self.client.update_run(self.parent_id, status="RUNNING")
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], f"tags.mlflow.parentRunId = '{self.parent_id}'",
+                                           max_results=1000, page_token=token)  # fmt: skip
+            for run in page:
+                trial_id = run.data.tags.get("tuner.trial_id")
+                if trial_id:
+                    self._children[trial_id] = run.info.run_id
+                    self._child_status[trial_id] = run.info.status
+            token = page.token
+            if not token:
+                break
+
+    def reconcile(self, known: dict[str, bool], start: Callable[[str], tuple[str, dict, dict]]) -> None:
+        """After a resume: ``known`` maps the trials the study's snapshot holds to whether they finished. A child
+        run of a trial the snapshot does not hold (started after it, so Tune runs that trial anew) is closed as
+        ``lost`` and deleted, so each trial keeps exactly one run; a known trial without a run gets one
+        (``start(trial_id)`` gives its name, params and tags); unfinished trials' runs are reopened."""
+        self._queue.put((self._reconcile, (known, start)))
+
+    def _reconcile(self, known: dict[str, bool], start) -> None:
+        from mlflow.entities import RunTag
+
+        for trial_id, run_id in list(self._children.items()):
+            if trial_id in known:
+                if not known[trial_id] and self._child_status.get(trial_id) != "RUNNING":
+                    self.client.update_run(run_id, status="RUNNING")  # it runs again: its end is written anew
+                    self._child_status[trial_id] = "RUNNING"
+                continue
+            self.client.log_batch(
+                run_id,
+                tags=[
+                    RunTag(TRIAL_STATUS_TAG, "lost"),
+                    RunTag(
+                        "tuner.end_message",
+                        "its driver stopped before the study recorded this trial; run again on resume",
+                    ),
+                ],
+            )
+            self.client.set_terminated(run_id, "KILLED")
+            self.client.delete_run(run_id)
+            del self._children[trial_id]
+            self.lost += 1
+        for trial_id in known:
+            if trial_id not in self._children:
+                self._start_child(trial_id, *start(trial_id))
 
     # --- child runs (queued) ---
     def start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
@@ -162,9 +232,12 @@ class StudyTracker:
         from mlflow.entities import RunTag
 
         run_id = self._children[trial_id]
+        if self._child_status.get(trial_id) in ("FINISHED", "KILLED", "FAILED"):
+            return  # ended before a resume found it: its record is complete
         self._log_metrics(trial_id, metrics, step=0)
         self.client.log_batch(run_id, tags=[RunTag(TRIAL_STATUS_TAG, status)] + [RunTag(k, v) for k, v in tags.items()])
         self.client.set_terminated(run_id, MLFLOW_STATUS[status])
+        self._child_status[trial_id] = MLFLOW_STATUS[status]
 
     def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param

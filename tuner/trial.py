@@ -6,14 +6,21 @@ reads files. Only the active parameters of a config reach the trainable.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import shutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
-from trainables.reporting import TrialContext
+from trainables.reporting import BEST_EPOCH, END_MESSAGE, END_REASON, EPOCH, SCORE, TrialContext
 from tuner.spec import SpaceSpec
+
+FAILED = "failed"
+NODE_ID = "node_id"
+"""The Ray node a trial ran on (nodes of one machine share an IP)."""
+TRACEBACK = "traceback"
 
 
 def _tune_report(row: dict[str, Any], checkpoint_dir: Path | None) -> None:
@@ -55,11 +62,51 @@ def trial_device(gpus: float) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _node_id() -> str:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() or ""
+    except Exception:  # outside a Ray worker (direct calls in tests): no node
+        return ""
+
+
+def release_accelerator_memory() -> None:
+    """Give the GPU memory a finished or stopped trial held back to the device: with reused actors the next trial
+    runs in this same process, and PyTorch's caching allocator would otherwise keep the old trial's blocks."""
+    if "torch" not in sys.modules:
+        return
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
 def run_trial(config: dict[str, Any], *, data: Any, spec: SpaceSpec, seed: int, threads: int, gpus: float) -> None:
+    """Train one config. An exception from the model family ends the trial as ``failed`` (its error reported as
+    the trial's last result, so Tune does not retry it); only a lost worker process or node is retried by Tune.
+    The scheduler stopping the trial ends its thread inside ``tune.report`` (SystemExit), which passes through."""
     family = importlib.import_module(spec.trainable)
     if "torch" in sys.modules:  # torch-based families: one trial uses exactly its CPU share
         import torch
 
         torch.set_num_threads(threads)
-    ctx = make_context(spec, seed, trial_device(gpus))
-    family.train(spec.active_config(config), data, ctx)
+    node = _node_id()
+    last_epoch = 0
+
+    def report(row: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        nonlocal last_epoch
+        last_epoch = int(row.get(EPOCH, last_epoch) or last_epoch)
+        _tune_report({**row, NODE_ID: node}, checkpoint_dir)
+
+    ctx = make_context(spec, seed, trial_device(gpus), report=report)
+    try:
+        family.train(spec.active_config(config), data, ctx)
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}".strip()
+        _tune_report({EPOCH: last_epoch, SCORE: ctx.penalty(), BEST_EPOCH: 0, END_REASON: FAILED,
+                      END_MESSAGE: message[:2000], TRACEBACK: traceback.format_exc()[-4000:], NODE_ID: node},
+                     None)  # fmt: skip
+    finally:
+        release_accelerator_memory()

@@ -1,0 +1,116 @@
+"""A study on a real two-node Ray cluster on this machine (cluster/local_cluster.sh: a head and a worker, each a
+separate `ray start` with 1 CPU), driven by `tuner run --address`. Trials run on both nodes; then the worker node
+is killed mid-study, its trial is retried on the head, and the study completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import PROJECT_ROOT
+from tests.test_cluster_files import _process_trees, free_base_port, run_local_script
+from tuner.tracking import TRIAL_STATUS_TAG, default_tracking_uri
+
+TRIALS = 8
+
+
+def _ended_nodes(run_dir: Path) -> Counter:
+    try:
+        progress = json.loads((run_dir / "progress.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return Counter()
+    return Counter(t["node_id"] for t in progress["trials"] if t["status"] != "running" and t.get("node_id"))
+
+
+def _kill_tree(pidfile: Path) -> int:
+    """SIGKILL a node's `ray start` and every process below it (its raylet, object store, workers)."""
+    import psutil
+
+    root = psutil.Process(int(pidfile.read_text()))
+    procs = [root, *root.children(recursive=True)]
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    return len(procs)
+
+
+@pytest.mark.slow
+def test_study_spreads_over_two_nodes_and_survives_losing_the_worker(tmp_path):
+    port = free_base_port()
+    state = Path(tempfile.mkdtemp(prefix="trl-", dir="/tmp"))
+    started: list = []
+    try:
+        start = run_local_script(
+            "start", "--workers", "1", "--head-cpus", "1", "--worker-cpus", "1",
+            "--port", str(port), "--dir", str(state), timeout=240,
+        )  # fmt: skip
+        assert start.returncode == 0, start.stdout + start.stderr
+        started = _process_trees(state)
+        address = re.search(r"^address\s+(\S+)$", start.stdout, re.MULTILINE).group(1)
+
+        results = tmp_path / "results"
+        run_dir = results / "steel_binary" / "two-nodes"
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RAY_AUTH_MODE": "token"}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        env.pop("RAY_ADDRESS", None)
+        cmd = [sys.executable, "-m", "tuner", "run", "steel_binary", "--trials", str(TRIALS), "--max-epochs", "12",
+               "--scheduler", "fifo", "--address", address, "--results-dir", str(results), "--name", "two-nodes",
+               "--max-retries", "2"]  # fmt: skip
+        log = tmp_path / "driver.log"
+        with log.open("w") as out:
+            driver = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 300
+            while len(_ended_nodes(run_dir)) < 2 and driver.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert driver.poll() is None, f"the study ended before both nodes ran a trial: {log.read_text()[-3000:]}"
+            assert len(_ended_nodes(run_dir)) == 2, "trials did not run on both nodes"
+            # Both slots are busy all study long: a trial is running on the worker node now.
+            killed = _kill_tree(state / "worker1.pid")
+            assert killed >= 2
+            rc = driver.wait(timeout=400)
+        output = log.read_text()
+        assert rc == 0, output[-3000:]
+        assert "lost its worker" in output and "retrying it" in output, output[-3000:]
+
+        export = json.loads((run_dir / "best_config.json").read_text())
+        assert export["search"]["trials"] == TRIALS
+        assert "failed" not in export["search"]["statuses"], export["search"]["statuses"]
+
+        client = MlflowClient(default_tracking_uri(results))
+        experiment = client.get_experiment_by_name("steel_binary")
+        children = [r for r in client.search_runs([experiment.experiment_id], max_results=100)
+                    if "mlflow.parentRunId" in r.data.tags]  # fmt: skip
+        assert len(children) == TRIALS and len({c.data.tags["tuner.trial_id"] for c in children}) == TRIALS
+        nodes = Counter(c.data.tags["tuner.node_id"] for c in children)
+        assert len(nodes) == 2, nodes  # both nodes ran trials, recorded per trial in MLflow
+        retried = [c for c in children if int(c.data.tags["tuner.restarts"]) > 0]
+        assert retried, "no trial was retried after its node was lost"
+        assert all(c.data.tags[TRIAL_STATUS_TAG] in ("completed", "early_stopped") for c in retried)
+        # Every trial that ended after the kill ran on the surviving head node.
+        head_node = Counter(c.data.tags["tuner.node_id"] for c in retried).most_common(1)[0][0]
+        assert all(c.data.tags["tuner.node_id"] == head_node for c in retried)
+        print(f"two-node study: trials per node {dict(nodes)}, retried {len(retried)}")
+    finally:
+        if state.exists():
+            run_local_script("stop", "--port", str(port), "--dir", str(state), timeout=120)
+        for proc in started:
+            try:
+                proc.kill()
+            except Exception:
+                pass
+        shutil.rmtree(state, ignore_errors=True)
