@@ -89,3 +89,21 @@ def test_gpu_request_without_gpus_fails_fast_without_a_run(tmp_path):
         client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("steel_binary")
         assert experiment is None or not client.search_runs([experiment.experiment_id])
+
+
+def test_a_full_disk_mid_study_is_one_line_naming_the_file_and_the_way_back(monkeypatch, capsys):
+    import errno
+
+    import tuner.driver
+    from tuner.cli import main as cli_main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/results/steel_binary/r/progress.json")
+
+    monkeypatch.setattr(tuner.driver, "run_study", full)
+    assert cli_main(["run", "steel_binary"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: No space left on device writing /data/results/steel_binary/r/progress.json; free space (or fix "
+        "permissions), then continue the study with `tuner resume steel_binary` (what finished before is kept)"
+    ]

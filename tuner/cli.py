@@ -6,6 +6,7 @@ Errors the user can fix are printed as one line (``error: ...``) with exit statu
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -213,6 +214,7 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         if args.command == "list":
@@ -234,9 +236,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug or an environment failure: one line here, the traceback in a file
-        log = Path(tempfile.gettempdir()) / f"tuner-error-{os.getpid()}.log"
-        log.write_text(traceback.format_exc())
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"error: {type(exc).__name__}: {first[:300]} (traceback in {log})", file=sys.stderr)
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRORS:
+            return _unexpected(exc)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        space = getattr(args, "space", None) or "SPACE"
+        print(f"error: {exc.strerror or exc}{where}; free space (or fix permissions), then continue the study with "
+              f"`tuner resume {space}` (what finished before is kept)", file=sys.stderr)  # fmt: skip
         return 1
+    except Exception as exc:  # a bug or an environment failure: one line here, the traceback in a file
+        return _unexpected(exc)
+
+
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+"""Errors of the disk under the results folder or the MLflow store, met after the start-up checks passed."""
+
+
+def _unexpected(exc: BaseException) -> int:
+    log = Path(tempfile.gettempdir()) / f"tuner-error-{os.getpid()}.log"
+    log.write_text(traceback.format_exc())
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(f"error: {type(exc).__name__}: {first[:300]} (traceback in {log})", file=sys.stderr)
+    return 1

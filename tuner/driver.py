@@ -326,7 +326,10 @@ def run_study(
     except BaseException as exc:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         run_info.update(status=reason, ended=dt.datetime.now().isoformat(timespec="seconds"), error=str(exc)[:2000])
-        write_json(run_dir / RUN_FILE, run_info)
+        try:
+            write_json(run_dir / RUN_FILE, run_info)
+        except OSError as write_error:  # e.g. the disk that just filled up: the original failure is the news
+            echo(f"warning: could not record the failure in {run_dir / RUN_FILE}: {write_error.strerror}")
         try:
             tracker.close(raise_errors=False)
             if tracker.parent_id is not None:
