@@ -331,10 +331,8 @@ def run_study(
         except OSError as write_error:  # e.g. the disk that just filled up: the original failure is the news
             echo(f"warning: could not record the failure in {run_dir / RUN_FILE}: {write_error.strerror}")
         try:
+            tracker.fail_parent("KILLED" if reason == "interrupted" else "FAILED", str(exc))
             tracker.close(raise_errors=False)
-            if tracker.parent_id is not None:
-                tracker.client.set_tag(tracker.parent_id, "tuner.error", str(exc)[:5000])
-                tracker.client.set_terminated(tracker.parent_id, "KILLED" if reason == "interrupted" else "FAILED")
         except Exception as close_error:  # report the original failure; say the close failed too
             echo(f"warning: could not close the MLflow parent run: {close_error}")
         raise

@@ -99,12 +99,10 @@ class StudyMonitor(Callback):
         if self.tracker is None:
             return
         finished = {tid: o.status != "running" for tid, o in self.outcomes.items()}
-
-        def start(trial_id: str) -> tuple[str, dict, dict]:
-            outcome = self.outcomes[trial_id]
-            return f"trial-{outcome.number:03d}", outcome.config, {SPACE_TAG: self.spec.name}
-
-        self.tracker.reconcile(finished, start)
+        starts = {
+            tid: (f"trial-{o.number:03d}", o.config, {SPACE_TAG: self.spec.name}) for tid, o in self.outcomes.items()
+        }
+        self.tracker.reconcile(finished, starts)
         for outcome in self.outcomes.values():
             if outcome.status != "running":  # its end may not have reached MLflow before the driver stopped
                 self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))

@@ -11,7 +11,6 @@ import json
 import queue
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +119,14 @@ class StudyTracker:
             if not token:
                 break
 
-    def reconcile(self, known: dict[str, bool], start: Callable[[str], tuple[str, dict, dict]]) -> None:
+    def reconcile(self, known: dict[str, bool], starts: dict[str, tuple[str, dict, dict]]) -> None:
         """After a resume: ``known`` maps the trials the study's snapshot holds to whether they finished. A child
         run of a trial the snapshot does not hold (started after it, so Tune runs that trial anew) is closed as
         ``lost`` and deleted, so each trial keeps exactly one run; a known trial without a run gets one
-        (``start(trial_id)`` gives its name, params and tags); unfinished trials' runs are reopened."""
-        self._queue.put((self._reconcile, (known, start)))
+        (``starts[trial_id]``: its run name, params and tags); unfinished trials' runs are reopened."""
+        self._queue.put((self._reconcile, (known, starts)))
 
-    def _reconcile(self, known: dict[str, bool], start) -> None:
+    def _reconcile(self, known: dict[str, bool], starts: dict[str, tuple[str, dict, dict]]) -> None:
         from mlflow.entities import RunTag
 
         for trial_id, run_id in list(self._children.items()):
@@ -152,7 +151,7 @@ class StudyTracker:
             self.lost += 1
         for trial_id in known:
             if trial_id not in self._children:
-                self._start_child(trial_id, *start(trial_id))
+                self._start_child(trial_id, *starts[trial_id])
 
     # --- child runs (queued) ---
     def start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
@@ -187,6 +186,15 @@ class StudyTracker:
                 self.client.log_artifact(self.parent_id, str(path))
         self.client.set_terminated(self.parent_id, status)
 
+    def fail_parent(self, status: str, message: str) -> None:
+        """Close the parent run as failed or killed, with the error (after the queued writes; best effort)."""
+        self._queue.put((self._fail_parent, (status, message)))
+
+    def _fail_parent(self, status: str, message: str) -> None:
+        if self.parent_id is not None:
+            self.client.set_tag(self.parent_id, "tuner.error", message[:5000])
+            self.client.set_terminated(self.parent_id, status)
+
     def flush(self) -> None:
         self._queue.join()
         if self._error is not None:
@@ -206,8 +214,8 @@ class StudyTracker:
             try:
                 if item is None:
                     return
-                if self._error is None:
-                    fn, args = item
+                fn, args = item
+                if self._error is None or fn == self._fail_parent:  # after a failed write, only the closing one
                     fn(*args)
             except BaseException as exc:  # kept and raised by flush(): a lost write must not pass silently
                 self._error = exc
@@ -229,13 +237,17 @@ class StudyTracker:
             self.client.log_batch(self._children[trial_id], metrics=rows)
 
     def _end_child(self, trial_id: str, status: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
-        from mlflow.entities import RunTag
+        from mlflow.entities import Metric, RunTag
 
         run_id = self._children[trial_id]
         if self._child_status.get(trial_id) in ("FINISHED", "KILLED", "FAILED"):
             return  # ended before a resume found it: its record is complete
-        self._log_metrics(trial_id, metrics, step=0)
-        self.client.log_batch(run_id, tags=[RunTag(TRIAL_STATUS_TAG, status)] + [RunTag(k, v) for k, v in tags.items()])
+        now = _now_ms()
+        self.client.log_batch(  # one transaction for the final metrics and tags (SQLite writes are the cost)
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+            tags=[RunTag(TRIAL_STATUS_TAG, status)] + [RunTag(k, v) for k, v in tags.items()],
+        )
         self.client.set_terminated(run_id, MLFLOW_STATUS[status])
         self._child_status[trial_id] = MLFLOW_STATUS[status]
 
