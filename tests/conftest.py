@@ -14,6 +14,18 @@ from tuner.datasets import steel
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_under_pytest(tmp_path_factory):
+    """Checkpoint folders that tests' own report functions receive (and keep, to evaluate from them) live under
+    pytest's temporary root, which pytest prunes, instead of piling up in the system's temporary folder."""
+    import tempfile
+
+    before = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("tmp"))
+    yield
+    tempfile.tempdir = before
+
+
 @pytest.fixture(scope="session")
 def ray_instance():
     """A real local Ray (2 CPUs, no dashboard), started once: Ray start-up costs seconds."""
