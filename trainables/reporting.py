@@ -26,6 +26,8 @@ END_MESSAGE = "end_message"
 COMPLETED = "completed"
 EARLY_STOPPED = "early_stopped"
 DIVERGED = "diverged"
+FAILED = "failed"
+"""End reason of a trial whose code raised (set by the trial runner, tuner.trial)."""
 
 CHECKPOINT_FILE = "model.pt"
 

@@ -14,10 +14,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from trainables.reporting import BEST_EPOCH, END_MESSAGE, END_REASON, EPOCH, SCORE, TrialContext
+from trainables.reporting import BEST_EPOCH, END_MESSAGE, END_REASON, EPOCH, FAILED, SCORE, TrialContext
 from tuner.spec import SpaceSpec
 
-FAILED = "failed"
 NODE_ID = "node_id"
 """The Ray node a trial ran on (nodes of one machine share an IP)."""
 TRACEBACK = "traceback"
