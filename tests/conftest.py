@@ -26,6 +26,19 @@ def _temporary_files_under_pytest(tmp_path_factory):
     tempfile.tempdir = before
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache_under_pytest(tmp_path_factory):
+    """tuner's per-user cache (the empty MLflow store it copies) is made fresh for the session, not in ~/.cache:
+    the tests then also exercise making it. Subprocesses inherit the variable."""
+    before = os.environ.get("TUNER_CACHE_DIR")
+    os.environ["TUNER_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if before is None:
+        os.environ.pop("TUNER_CACHE_DIR", None)
+    else:
+        os.environ["TUNER_CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def ray_instance():
     """A real local Ray (2 CPUs, no dashboard), started once: Ray start-up costs seconds."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
+import mlflow
 from mlflow.tracking import MlflowClient
 
-from tuner.tracking import TRIAL_STATUS_TAG, StudyTracker, default_tracking_uri
+from tuner.tracking import TRIAL_STATUS_TAG, StudyTracker, cache_dir, create_sqlite_store, default_tracking_uri
 
 
 def test_concurrent_trial_writes_all_land(tmp_path):
@@ -49,3 +51,42 @@ def test_a_failing_store_is_reported_not_swallowed(tmp_path):
         assert "MLflow write failed" in str(exc)
     else:
         raise AssertionError("a failed MLflow write passed silently")
+
+
+def test_a_new_store_is_a_copy_of_the_cached_empty_store_and_works_as_mlflow_made_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    first, second = tmp_path / "a" / "mlflow.db", tmp_path / "b" / "mlflow.db"
+    assert create_sqlite_store(first)
+    template = cache_dir() / f"mlflow-{mlflow.__version__}-empty.db"
+    made = template.stat().st_mtime_ns
+    assert create_sqlite_store(second)
+    assert template.stat().st_mtime_ns == made, "the template is made once, then reused"
+    assert not create_sqlite_store(first), "an existing store is never replaced"
+    assert sorted(p.name for p in first.parent.iterdir()) == ["mlflow.db"], "no partial file left behind"
+
+    client = MlflowClient(f"sqlite:///{second}")
+    assert client.get_experiment("0").artifact_location == str(tmp_path / "mlruns" / "0")
+    tracker = StudyTracker(f"sqlite:///{second}", "copied", tmp_path / "artifacts")
+    tracker.start_parent("study", {"trials": 1}, {})
+    tracker.start_child("t0", "t0", {"x": 1}, {})
+    tracker.log_epoch("t0", {"val_loss": 0.5}, step=1)
+    tracker.end_child("t0", "completed", {"best_val_loss": 0.5}, {})
+    tracker.end_parent("FINISHED", {}, {}, {})
+    tracker.close()
+    assert client.get_run(tracker.child_run_id("t0")).data.metrics["best_val_loss"] == 0.5
+    with sqlite3.connect(first) as db:  # the other copy holds no run of this study
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
+def test_an_unwritable_cache_leaves_the_store_to_mlflow(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("TUNER_CACHE_DIR", str(blocker / "cache"))
+    store = tmp_path / "mlflow.db"
+    assert not create_sqlite_store(store)
+    assert not store.exists()
+    tracker = StudyTracker(f"sqlite:///{store}", "plain")
+    tracker.start_parent("study", {}, {})
+    tracker.close()
+    assert MlflowClient(f"sqlite:///{store}").get_run(tracker.parent_id).info.status == "RUNNING"

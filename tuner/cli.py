@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-retries", type=int, default=2, help="retries of a trial whose worker or node was lost (default 2)"
     )
     run.add_argument(
+        "--progress-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="print a table of the running trials this often (default 30; 0: never)",
+    )
+    run.add_argument(
         "--num-gpus",
         type=int,
         help="GPUs the local Ray instance declares (default: those Ray detects; not with --address). On a machine "
@@ -170,6 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri, name=args.name, config_file=args.config_file, results_dir=args.results_dir,
         dashboard=not args.no_dashboard, report_start=not args.no_report_start, num_cpus=args.num_cpus,
         num_gpus=args.num_gpus, settings=tuple(args.settings), max_retries=args.max_retries,
+        progress_every=args.progress_every,
     )  # fmt: skip
     return _exit_status(run_study(spec, opts))
 

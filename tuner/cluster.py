@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +103,20 @@ def _skip_callback_telemetry() -> None:
 
 TRIAL_MODULES = ("ray.tune.trainable.function_trainable", "tuner.trial")
 """What every trial actor imports before its first epoch (Ray Tune's function trainable takes ~1.5 s here)."""
+DRIVER_MODULES = ("starlette.datastructures",)
+"""What the driver's first ``ray.put`` imports (Ray's serializer hooks for starlette, installed with mlflow): ~1 s
+here, imported while ``ray.init`` waits for Ray's processes instead of when the study hands its data to Ray."""
+
+
+def _import_in_background(modules: tuple[str, ...]) -> None:
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # not installed: Ray skips its hook too
+                pass
+
+    threading.Thread(target=load, name="tuner-imports", daemon=True).start()
 
 
 def connect(
@@ -126,6 +142,7 @@ def connect(
     if address and not ray.is_initialized():
         check_reachable(address)
     if not ray.is_initialized():
+        _import_in_background(DRIVER_MODULES)
         # Trial output stays in Ray's worker logs (dashboard, /tmp/ray/session_latest/logs): the driver's own
         # progress lines stay readable; a failing trial's error reaches MLflow and the summary.
         kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": False}

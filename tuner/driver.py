@@ -72,6 +72,8 @@ class RunOptions:
     """``KEY=VALUE`` overrides of the space's fixed settings and data options (``run --set``)."""
     max_retries: int = 2
     """Times Tune retries a trial whose worker process or node was lost (a trial that raises is not retried)."""
+    progress_every: float = 30.0
+    """Seconds between the progress tables of the running trials the driver prints; 0: none."""
 
 
 @dataclass
@@ -126,6 +128,9 @@ def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, 
         raise TunerError(f"--time-budget must be a positive number of seconds, got {opts.time_budget:g}")
     if opts.max_retries < 0:
         raise TunerError(f"--max-retries must be 0 or more, got {opts.max_retries}")
+    if not (math.isfinite(opts.progress_every) and opts.progress_every >= 0):
+        raise TunerError(f"--progress-every must be 0 (no table) or a positive number of seconds, got "
+                         f"{opts.progress_every:g}")  # fmt: skip
     if opts.max_epochs is not None and opts.max_epochs < 1:
         raise TunerError(f"--max-epochs must be at least 1, got {opts.max_epochs}")
     if opts.name is not None and not RUN_NAME.match(opts.name):
@@ -391,7 +396,7 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
         plan = build_search(spec, opts.searcher, opts.trials, opts.seed, max_concurrent, starts)
         scheduler = build_scheduler(spec, opts.scheduler, prune_log)
     monitor = StudyMonitor(spec, tracker, prune_log, plan.num_samples, echo, started=PROCESS_START,
-                           progress_path=run_dir / PROGRESS_FILE)  # fmt: skip
+                           progress_path=run_dir / PROGRESS_FILE, table_every=opts.progress_every)  # fmt: skip
     trainable = tune.with_parameters(
         run_trial,
         data=data,

@@ -1,4 +1,5 @@
-"""A Ray Tune callback in the driver: each trial's final status, its MLflow child run, and progress lines."""
+"""A Ray Tune callback in the driver: each trial's final status, its MLflow child run, progress lines, and a
+periodic table of the running trials."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def on_restore(progress_path: Path, hook: Callable[[StudyMonitor], None]) -> Non
 
 
 STATUSES = ("completed", "early_stopped", "pruned", "diverged", "failed", "stopped")
+TABLE_ROWS = 10
+PROGRESS_WRITE_S = 1.0
+"""Least seconds between two writes of the progress file: trials ending every few milliseconds must not each
+rewrite it (the study's last state is always written, at its end)."""
+"""Running trials listed in a progress table; the others are counted on one line."""
 
 
 @dataclass
@@ -49,6 +55,14 @@ class TrialOutcome:
 
 
 class StudyMonitor(Callback):
+    # Defaults for a monitor unpickled from a snapshot taken before these attributes existed.
+    table_every: float | None = None
+    _last_table: float | None = None
+    _revision = 0
+    _table_revision = 0
+    _progress_written: float | None = None
+    _progress_dirty = False
+
     def __init__(
         self,
         spec: SpaceSpec,
@@ -58,6 +72,7 @@ class StudyMonitor(Callback):
         echo: Callable[[str], None] = print,
         started: float | None = None,
         progress_path: Path | None = None,
+        table_every: float | None = None,
     ):
         self.spec = spec
         self.tracker = tracker
@@ -71,12 +86,21 @@ class StudyMonitor(Callback):
         self.progress_path = progress_path
         self.restored = False
         """True once Tune restored this monitor's state from an experiment snapshot (a resumed study)."""
+        self.table_every = table_every
+        """Seconds between progress tables of the running trials; None or 0: no table."""
+        self._last_table: float | None = None
+        """``time.monotonic()`` of the last table (or of the first loop step); None until the loop runs."""
+        self._revision = 0
+        """Bumped by every trial start, result and end: a table is printed again only when something changed
+        (or some trial is running)."""
+        self._table_revision = 0
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray Tune pickles its callbacks into the experiment state; the MLflow writer thread and the printer
         # belong to this driver process only.
         state = dict(self.__dict__)
-        state.update(tracker=None, echo=print)
+        # A monotonic clock reading means nothing in another process: a restored monitor starts its timer anew.
+        state.update(tracker=None, echo=print, _last_table=None, _progress_written=None)
         return state
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
@@ -88,6 +112,8 @@ class StudyMonitor(Callback):
         self.outcomes = {o["trial_id"]: TrialOutcome(**o) for o in state.get("outcomes", [])}
         self.first_trial_after = state.get("first_trial_after")
         self.restored = True
+        self._last_table = None
+        self._revision += 1
 
     def setup(self, **info):
         hook = _ON_RESTORE.pop(str(self.progress_path), None)
@@ -113,6 +139,7 @@ class StudyMonitor(Callback):
         known = self.outcomes.get(trial.trial_id)
         if known is not None:  # retried after a lost worker, or resumed with the study: same number, same MLflow run
             known.status, known.restarts = "running", known.restarts + 1
+            self._revision += 1
             self.write_progress()
             return
         number = len(self.outcomes) + 1
@@ -120,12 +147,14 @@ class StudyMonitor(Callback):
         self.outcomes[trial.trial_id] = TrialOutcome(trial.trial_id, number, config)
         if self.tracker:
             self.tracker.start_child(trial.trial_id, f"trial-{number:03d}", config, {SPACE_TAG: self.spec.name})
+        self._revision += 1
         self.write_progress()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         outcome = self.outcomes[trial.trial_id]
         outcome.last = result
         outcome.epochs = int(result.get(EPOCH, outcome.epochs))
+        self._revision += 1
         if self.tracker:
             metrics = {k: result.get(k) for k in self._logged_keys if _finite(result.get(k))}
             self.tracker.log_epoch(trial.trial_id, metrics, step=outcome.epochs)
@@ -162,13 +191,61 @@ class StudyMonitor(Callback):
             raise RuntimeError(f"MLflow store {self.tracker.tracking_uri} failed: {self.tracker.error}")
         checkpoint = getattr(trial, "checkpoint", None)
         outcome.checkpoint_path = checkpoint.path if checkpoint is not None else None
-        score = outcome.last.get(SCORE)
-        outcome.score = score if _finite(score) and abs(score) < 1e11 else None
+        outcome.score = _real_score(outcome.last.get(SCORE))
         outcome.best_epoch = int(outcome.last.get(BEST_EPOCH, 0) or 0)
+        self._revision += 1
         if self.tracker:
             self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))
         self.echo(self._progress_line(outcome))
         self.write_progress()
+
+    def on_step_end(self, iteration, trials, **info):
+        """Called at every step of Tune's loop: write the progress file when a write was held back, and print a
+        progress table once ``table_every`` seconds passed since the last one, unless nothing changed and no
+        trial is running."""
+        if self._progress_dirty:
+            self.write_progress()
+        if not self.table_every or self.table_every <= 0:
+            return
+        now = time.monotonic()
+        if self._last_table is None or now < self._last_table:
+            self._last_table = now
+            return
+        if now - self._last_table < self.table_every:
+            return
+        self._last_table = now
+        if self._revision == self._table_revision and not self.counts()["running"]:
+            return
+        self._table_revision = self._revision
+        self.echo(self.progress_table(now))
+
+    def progress_table(self, now: float | None = None) -> str:
+        """The study so far: elapsed time, counts, best so far, and one row per running trial."""
+        elapsed = (time.monotonic() if now is None else now) - self.started
+        counts = self.counts()
+        done = sum(counts[s] for s in STATUSES)
+        tally = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+        waiting = max(0, self.total - len(self.outcomes))
+        best = self.best()
+        best_text = f"best {self.spec.metric}={best.score:.4f} (trial {best.number})" if best else "best -"
+        lines = [
+            f"[{elapsed:7.1f}s] progress after {_duration(elapsed)}: {done}/{self.total} done"
+            f"{f' ({tally})' if tally else ''}, {counts['running']} running, {waiting} not started | {best_text}"
+        ]
+        running = sorted((o for o in self.outcomes.values() if o.status == "running"), key=lambda o: o.number)
+        if running:
+            metric = self.spec.metric
+            width = max(len(metric), 8)
+            lines.append(f"  {'trial':>5}  {'epochs':>6}  {metric:>{width}}  {'best':>8}  {'node':<15}  restarts")
+            for o in running[:TABLE_ROWS]:
+                node = str(o.last.get("node_ip") or "-")
+                lines.append(
+                    f"  {o.number:5d}  {o.epochs:6d}  {_number(o.last.get(metric)):>{width}}  "
+                    f"{_number(_real_score(o.last.get(SCORE))):>8}  {node:<15}  {o.restarts:8d}"
+                )
+            if len(running) > TABLE_ROWS:
+                lines.append(f"  ... and {len(running) - TABLE_ROWS} more running")
+        return "\n".join(lines)
 
     def _final_record(self, outcome: TrialOutcome) -> tuple[dict[str, float], dict[str, str]]:
         final = {f"best_{self.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,
@@ -180,10 +257,20 @@ class StudyMonitor(Callback):
             tags["tuner.traceback"] = str(outcome.last[TRACEBACK])[-5000:]
         return final, tags
 
-    def write_progress(self) -> None:
-        """The study so far, for ``tuner status`` (written atomically: a reader never sees half a file)."""
+    def on_experiment_end(self, trials, **info):
+        if self._progress_dirty:
+            self.write_progress(force=True)
+
+    def write_progress(self, force: bool = False) -> None:
+        """The study so far, for ``tuner status`` (written atomically: a reader never sees half a file). At most
+        once per ``PROGRESS_WRITE_S`` unless ``force``: a write held back is done by a later step of Tune's loop."""
         if self.progress_path is None:
             return
+        now = time.monotonic()
+        if not force and self._progress_written is not None and now - self._progress_written < PROGRESS_WRITE_S:
+            self._progress_dirty = True
+            return
+        self._progress_written, self._progress_dirty = now, False
         from tuner.export import write_json
 
         best = self.best()
@@ -236,6 +323,22 @@ class StudyMonitor(Callback):
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _real_score(value: Any) -> float | None:
+    """A trial's score, or None while it has none: not finite, or the penalty a trial reports before its first
+    finite epoch."""
+    return value if _finite(value) and abs(value) < 1e11 else None
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if _finite(value) else "-"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
 def _error_text(trial) -> str:

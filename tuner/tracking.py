@@ -8,11 +8,18 @@ drains the queue, so no write is lost; the first write error is raised there rat
 from __future__ import annotations
 
 import json
+import os
 import queue
+import shutil
+import sqlite3
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+
+# MLflow 3 reports usage to its developers from a background thread unless told not to; like Ray's usage stats,
+# tuner leaves it off unless the user turns it on (MLFLOW_DISABLE_TELEMETRY=false).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 TRIAL_STATUS_TAG = "tuner.trial_status"
 RUN_DIR_TAG = "tuner.run_dir"
@@ -29,6 +36,69 @@ MLFLOW_STATUS = {
 
 def default_tracking_uri(results_dir: Path) -> str:
     return f"sqlite:///{(results_dir / 'mlflow.db').resolve()}"
+
+
+def cache_dir() -> Path:
+    """Per-user cache of things that are expensive to make and never change (``TUNER_CACHE_DIR`` to move it)."""
+    env = os.environ.get("TUNER_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tuner"
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` tracking URI (None for other stores)."""
+    prefix = "sqlite:///"
+    return Path(tracking_uri[len(prefix) :]) if tracking_uri.startswith(prefix) else None
+
+
+def _empty_store_template(version: str) -> Path | None:
+    """An empty MLflow SQLite store with every table, made once per MLflow version: creating a store runs MLflow's
+    migrations, ~2 s of CPU that would compete with a study's first trials. None when the cache is unwritable."""
+    template = cache_dir() / f"mlflow-{version}-empty.db"
+    if template.exists():
+        return template
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
+            from mlflow.tracking import MlflowClient
+
+            partial = Path(tmp) / template.name
+            MlflowClient(tracking_uri=f"sqlite:///{partial}").get_experiment("0")  # runs the migrations
+            os.replace(partial, template)  # atomic: a concurrent maker's identical file may win
+    except OSError:
+        return None
+    return template
+
+
+def create_sqlite_store(path: Path) -> bool:
+    """Create the SQLite store ``path`` as a copy of the cached empty store; False when it already exists or no
+    template could be made (MLflow then creates it). Atomic: a concurrent study never sees a half-copied file."""
+    import mlflow
+
+    if path.exists():
+        return False
+    template = _empty_store_template(mlflow.__version__)
+    if template is None:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        shutil.copyfile(template, partial)
+        with sqlite3.connect(partial) as db:  # the Default experiment as MLflow would have made it here and now
+            now = _now_ms()
+            db.execute(
+                "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
+                "WHERE experiment_id = 0",
+                (str(Path.cwd() / "mlruns" / "0"), now, now),
+            )
+        db.close()
+        os.link(partial, path)  # fails if another study created the store meanwhile: that one is kept
+        return True
+    except OSError:  # created meanwhile, or no hard links here: MLflow creates or opens the store itself
+        return False
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def ui_command(tracking_uri: str) -> str:
@@ -75,6 +145,9 @@ class StudyTracker:
 
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial tables..."
 
+        store_file = sqlite_path(self.tracking_uri)
+        if store_file is not None:
+            create_sqlite_store(store_file)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
         if found is None:

@@ -1,0 +1,210 @@
+"""The live progress table ``StudyMonitor`` prints every ``table_every`` seconds while a study runs."""
+
+from __future__ import annotations
+
+import pickle
+import types
+
+import pytest
+
+import search_spaces
+import tuner.monitor
+from trainables.reporting import END_REASON, EPOCH, SCORE
+from tuner.monitor import StudyMonitor
+from tuner.search import PruneLog
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture()
+def clock(monkeypatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(tuner.monitor, "time", types.SimpleNamespace(monotonic=fake))
+    return fake
+
+
+def fake_trial(n: int) -> types.SimpleNamespace:
+    return types.SimpleNamespace(trial_id=f"t{n:03d}", config={"lr": 0.001 * n}, checkpoint=None, error_file=None,
+                                 error_msg=None)  # fmt: skip
+
+
+def make_monitor(clock: Clock, table_every: float | None = 30.0, total: int = 20):
+    lines: list[str] = []
+    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), total, lines.append,
+                           started=clock.now, table_every=table_every)  # fmt: skip
+    return monitor, lines
+
+
+def result(epoch: int, val_accuracy: float, score: float, node: str = "10.0.0.5", **extra) -> dict:
+    return {EPOCH: epoch, "val_accuracy": val_accuracy, SCORE: score, "node_ip": node, **extra}
+
+
+def step(monitor: StudyMonitor) -> None:
+    monitor.on_step_end(iteration=0, trials=[])
+
+
+def tables(lines: list[str]) -> list[str]:
+    return [line for line in lines if "progress after" in line]
+
+
+def test_the_table_appears_after_the_interval_with_counts_best_and_running_rows(clock):
+    monitor, lines = make_monitor(clock)
+    step(monitor)  # the loop's first step starts the timer
+    trials = [fake_trial(n) for n in range(1, 4)]
+    for trial in trials:
+        monitor.on_trial_start(0, [], trial)
+    monitor.on_trial_result(0, [], trials[0], result(1, 0.70, 0.70))
+    monitor.on_trial_result(0, [], trials[0], result(2, 0.81, 0.81))
+    monitor.on_trial_result(0, [], trials[0], result(3, 0.79, 0.81, **{END_REASON: "completed"}))
+    monitor.on_trial_complete(0, [], trials[0])
+    monitor.on_trial_result(0, [], trials[1], result(4, 0.6512, 0.66, node="10.0.0.7"))
+    monitor.on_trial_result(0, [], trials[2], {EPOCH: 1, SCORE: -1e12})  # the penalty: no score yet
+    clock.now += 29.0
+    step(monitor)
+    assert not tables(lines), "no table before the interval"
+    clock.now += 1.5
+    step(monitor)
+    assert len(tables(lines)) == 1
+    table = lines[-1].splitlines()
+    assert table[0] == (
+        "[   30.5s] progress after 0m30s: 1/20 done (1 completed), 2 running, 17 not started | "
+        "best val_accuracy=0.8100 (trial 1)"
+    )
+    assert table[1].split() == ["trial", "epochs", "val_accuracy", "best", "node", "restarts"]
+    assert table[2].split() == ["2", "4", "0.6512", "0.6600", "10.0.0.7", "0"]
+    assert table[3].split() == ["3", "1", "-", "-", "-", "0"]
+    assert len(table) == 4
+    clock.now += 10.0
+    step(monitor)
+    assert len(tables(lines)) == 1, "the next table waits a full interval"
+    clock.now += 20.0
+    step(monitor)
+    assert len(tables(lines)) == 2, "trials still running: a table every interval"
+
+
+def test_no_table_when_nothing_changed_and_nothing_runs(clock):
+    monitor, lines = make_monitor(clock, table_every=10.0, total=1)
+    step(monitor)
+    clock.now += 60.0
+    step(monitor)
+    assert not tables(lines), "nothing started yet"
+    trial = fake_trial(1)
+    monitor.on_trial_start(0, [], trial)
+    monitor.on_trial_result(0, [], trial, result(1, 0.5, 0.5, **{END_REASON: "early_stopped"}))
+    monitor.on_trial_complete(0, [], trial)
+    clock.now += 10.0
+    step(monitor)
+    assert len(tables(lines)) == 1 and "1/1 done (1 early_stopped), 0 running, 0 not started" in lines[-1]
+    assert "trial  epochs" not in lines[-1], "no header without running trials"
+    for _ in range(3):
+        clock.now += 10.0
+        step(monitor)
+    assert len(tables(lines)) == 1, "nothing changed and nothing runs: no repeat"
+
+
+def test_running_rows_are_capped(clock):
+    monitor, lines = make_monitor(clock, table_every=5.0, total=30)
+    step(monitor)
+    for n in range(1, 14):
+        trial = fake_trial(n)
+        monitor.on_trial_start(0, [], trial)
+        monitor.on_trial_result(0, [], trial, result(n, 0.5 + n / 100, 0.5 + n / 100))
+    clock.now += 5.0
+    step(monitor)
+    table = lines[-1].splitlines()
+    assert "0/30 done, 13 running, 17 not started | best -" in table[0]
+    assert [row.split()[0] for row in table[2:12]] == [str(n) for n in range(1, 11)]
+    assert table[12] == "  ... and 3 more running" and len(table) == 13
+
+
+@pytest.mark.parametrize("every", [0, 0.0, None])
+def test_no_table_when_disabled(clock, every):
+    monitor, lines = make_monitor(clock, table_every=every)
+    trial = fake_trial(1)
+    monitor.on_trial_start(0, [], trial)
+    for epoch in range(1, 5):
+        monitor.on_trial_result(0, [], trial, result(epoch, 0.6, 0.6))
+        clock.now += 1000.0
+        step(monitor)
+    assert not tables(lines)
+
+
+def test_a_pickled_and_restored_monitor_keeps_printing_tables(clock):
+    monitor, lines = make_monitor(clock, table_every=10.0)
+    step(monitor)
+    trial = fake_trial(1)
+    monitor.on_trial_start(0, [], trial)
+    monitor.on_trial_result(0, [], trial, result(2, 0.75, 0.75))
+    restored = pickle.loads(pickle.dumps(monitor))
+    restored.set_state(monitor.get_state())
+    restored_lines: list[str] = []
+    restored.echo = restored_lines.append
+    clock.now = 5.0  # another process: its monotonic clock reads something else entirely
+    restored.started = 0.0
+    step(restored)
+    clock.now += 9.0
+    step(restored)
+    assert not tables(restored_lines)
+    clock.now += 1.0
+    step(restored)
+    assert len(tables(restored_lines)) == 1
+    assert restored_lines[-1].splitlines()[2].split() == ["1", "2", "0.7500", "0.7500", "10.0.0.5", "0"]
+    restored.on_trial_start(0, [], trial)  # the trial runs again after the resume
+    clock.now += 10.0
+    step(restored)
+    assert restored_lines[-1].splitlines()[2].split()[-1] == "1"
+
+
+def test_a_monitor_from_an_older_snapshot_has_no_table_and_does_not_fail(clock):
+    monitor, lines = make_monitor(clock)
+    state = monitor.__getstate__()
+    for key in ("table_every", "_last_table", "_revision", "_table_revision"):
+        state.pop(key)
+    old = StudyMonitor.__new__(StudyMonitor)
+    old.__dict__.update(state)
+    old.echo = lines.append
+    trial = fake_trial(1)
+    old.on_trial_start(0, [], trial)
+    clock.now += 100.0
+    step(old)
+    assert not tables(lines)
+    assert old.progress_table().startswith("[  100.0s] progress after 1m40s: 0/20 done, 1 running")
+
+
+def test_negative_progress_every_is_a_one_line_error(tmp_path, capsys):
+    from tuner.cli import main
+
+    results = tmp_path / "results"
+    assert main(["run", "steel_binary", "--progress-every", "-5", "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --progress-every must be 0 (no table) or a positive number of seconds, got -5"]
+    assert not results.exists()
+
+
+def test_the_progress_file_is_rewritten_at_most_once_a_second_and_its_last_state_always_lands(clock, tmp_path):
+    import json
+
+    path = tmp_path / "progress.json"
+    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 3, lambda line: None,
+                           started=clock.now, progress_path=path)  # fmt: skip
+    first, second = fake_trial(1), fake_trial(2)
+    monitor.on_trial_start(0, [], first)
+    assert [t["trial"] for t in json.loads(path.read_text())["trials"]] == [1], "the first write is immediate"
+    monitor.on_trial_start(0, [], second)
+    clock.now += tuner.monitor.PROGRESS_WRITE_S / 2
+    step(monitor)
+    assert len(json.loads(path.read_text())["trials"]) == 1, "held back: written less than a second ago"
+    clock.now += tuner.monitor.PROGRESS_WRITE_S / 2
+    step(monitor)
+    assert len(json.loads(path.read_text())["trials"]) == 2, "a held-back write lands at a later step"
+    monitor.on_trial_result(0, [], first, result(1, 0.8, 0.8, **{END_REASON: "completed"}))
+    monitor.on_trial_complete(0, [], first)
+    monitor.on_experiment_end(trials=[])
+    statuses = {t["trial"]: t["status"] for t in json.loads(path.read_text())["trials"]}
+    assert statuses == {1: "completed", 2: "running"}, "the study's end writes its last state at once"
