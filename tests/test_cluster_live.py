@@ -1,6 +1,6 @@
 """A study on a real two-node Ray cluster on this machine (cluster/local_cluster.sh: a head and a worker, each a
 separate `ray start` with 1 CPU), driven by `tuner run --address`. Trials run on both nodes; then the worker node
-is killed mid-study, its trial is retried on the head, and the study completes.
+is killed mid-study, its trial is retried on the head from its latest checkpoint, and the study completes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.test_cluster_files import _process_trees, free_base_port, run_local_script
 from tuner.tracking import TRIAL_STATUS_TAG, default_tracking_uri
 
-TRIALS = 8
+TRIALS = 6
 
 
 def _ended_nodes(run_dir: Path) -> Counter:
@@ -33,6 +33,15 @@ def _ended_nodes(run_dir: Path) -> Counter:
     except (OSError, json.JSONDecodeError):
         return Counter()
     return Counter(t["node_id"] for t in progress["trials"] if t["status"] != "running" and t.get("node_id"))
+
+
+def _running_epochs(run_dir: Path) -> dict[str, int]:
+    """node id -> epochs done by the trial running there."""
+    try:
+        progress = json.loads((run_dir / "progress.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {t["node_id"]: t["epochs"] for t in progress["trials"] if t["status"] == "running" and t.get("node_id")}
 
 
 def _kill_tree(pidfile: Path) -> int:
@@ -64,13 +73,15 @@ def test_study_spreads_over_two_nodes_and_survives_losing_the_worker(tmp_path):
         address = re.search(r"^address\s+(\S+)$", start.stdout, re.MULTILINE).group(1)
 
         results = tmp_path / "results"
-        run_dir = results / "steel_binary" / "two-nodes"
+        run_dir = results / "usps_cnn" / "two-nodes"
         env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RAY_AUTH_MODE": "token"}
         env.pop("MLFLOW_TRACKING_URI", None)
         env.pop("RAY_ADDRESS", None)
-        cmd = [sys.executable, "-m", "tuner", "run", "steel_binary", "--trials", str(TRIALS), "--max-epochs", "12",
+        # usps_cnn: epochs of about a second on one CPU, so a trial is still running when its node is killed;
+        # its training state is checkpointed after every epoch
+        cmd = [sys.executable, "-m", "tuner", "run", "usps_cnn", "--trials", str(TRIALS), "--max-epochs", "8",
                "--scheduler", "fifo", "--address", address, "--results-dir", str(results), "--name", "two-nodes",
-               "--max-retries", "2"]  # fmt: skip
+               "--max-retries", "2", "--checkpoint-every", "0", "--progress-every", "0"]  # fmt: skip
         log = tmp_path / "driver.log"
         with log.open("w") as out:
             driver = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -79,20 +90,29 @@ def test_study_spreads_over_two_nodes_and_survives_losing_the_worker(tmp_path):
                 time.sleep(0.1)
             assert driver.poll() is None, f"the study ended before both nodes ran a trial: {log.read_text()[-3000:]}"
             assert len(_ended_nodes(run_dir)) == 2, "trials did not run on both nodes"
-            # Both slots are busy all study long: a trial is running on the worker node now.
+            # Both slots are busy all study long; wait until the trials running on both nodes have checkpointed
+            # two epochs, so the one on the worker node has a checkpoint to continue from.
+            nodes = set(_ended_nodes(run_dir))
+            while driver.poll() is None and time.monotonic() < deadline:
+                epochs = _running_epochs(run_dir)
+                if set(epochs) == nodes and min(epochs.values()) >= 2:
+                    break
+                time.sleep(0.1)
+            assert driver.poll() is None, f"the study ended before the kill: {log.read_text()[-3000:]}"
             killed = _kill_tree(state / "worker1.pid")
             assert killed >= 2
             rc = driver.wait(timeout=400)
         output = log.read_text()
         assert rc == 0, output[-3000:]
         assert "lost its worker" in output and "retrying it" in output, output[-3000:]
+        assert re.search(r"continues from its checkpoint of epoch [2-9]", output), output[-3000:]
 
         export = json.loads((run_dir / "best_config.json").read_text())
         assert export["search"]["trials"] == TRIALS
         assert "failed" not in export["search"]["statuses"], export["search"]["statuses"]
 
         client = MlflowClient(default_tracking_uri(results))
-        experiment = client.get_experiment_by_name("steel_binary")
+        experiment = client.get_experiment_by_name("usps_cnn")
         children = [r for r in client.search_runs([experiment.experiment_id], max_results=100)
                     if "mlflow.parentRunId" in r.data.tags]  # fmt: skip
         assert len(children) == TRIALS and len({c.data.tags["tuner.trial_id"] for c in children}) == TRIALS
@@ -101,10 +121,15 @@ def test_study_spreads_over_two_nodes_and_survives_losing_the_worker(tmp_path):
         retried = [c for c in children if int(c.data.tags["tuner.restarts"]) > 0]
         assert retried, "no trial was retried after its node was lost"
         assert all(c.data.tags[TRIAL_STATUS_TAG] in ("completed", "early_stopped") for c in retried)
+        assert any(int(c.data.tags["tuner.resumed_from_epoch"]) >= 2 for c in retried), "retried from epoch 1"
+        for child in retried:  # a continued trial logs the epochs after its checkpoint, up to its last one
+            steps = {m.step for m in client.get_metric_history(child.info.run_id, "val_loss")}
+            assert steps == set(range(1, int(child.data.metrics["epochs_run"]) + 1))
         # Every trial that ended after the kill ran on the surviving head node.
         head_node = Counter(c.data.tags["tuner.node_id"] for c in retried).most_common(1)[0][0]
         assert all(c.data.tags["tuner.node_id"] == head_node for c in retried)
-        print(f"two-node study: trials per node {dict(nodes)}, retried {len(retried)}")
+        print(f"two-node study: trials per node {dict(nodes)}, retried {len(retried)}, continued from epochs "
+              f"{[c.data.tags['tuner.resumed_from_epoch'] for c in retried]}")  # fmt: skip
     finally:
         if state.exists():
             run_local_script("stop", "--port", str(port), "--dir", str(state), timeout=120)

@@ -208,3 +208,41 @@ def test_the_progress_file_is_rewritten_at_most_once_a_second_and_its_last_state
     monitor.on_experiment_end(trials=[])
     statuses = {t["trial"]: t["status"] for t in json.loads(path.read_text())["trials"]}
     assert statuses == {1: "completed", 2: "running"}, "the study's end writes its last state at once"
+
+
+def test_asha_rungs_travel_in_the_monitor_state_to_the_scheduler_of_a_resumed_study():
+    """Tune's experiment snapshot leaves the scheduler out; the study's tuner.pkl holds the monitor and the scheduler
+    in one pickle, so the restored monitor puts the saved rungs back into the scheduler the resumed study uses."""
+    import ray.cloudpickle as cloudpickle
+    from ray.tune.schedulers import TrialScheduler
+
+    from tuner.search import build_scheduler
+
+    spec = search_spaces.get("steel_binary")
+    prune_log = PruneLog()
+    scheduler = build_scheduler(spec, "asha", prune_log)
+    scheduler.set_search_properties(SCORE, spec.mode)
+    monitor = StudyMonitor(spec, None, prune_log, 10, lambda line: None, scheduler=scheduler)
+    at_start = cloudpickle.dumps({"callbacks": [monitor], "scheduler": scheduler})  # what tuner.pkl holds
+
+    grace = spec.grace_period  # ASHA's first rung
+
+    def report(sched, n: int, score: float) -> str:
+        trial = fake_trial(n)
+        sched.on_trial_add(None, trial)
+        return sched.on_trial_result(None, trial, {EPOCH: grace, SCORE: score})
+
+    for n, score in enumerate([0.7, 0.8, 0.9], start=1):  # each above the cutoff of the ones before
+        assert report(scheduler, n, score) == TrialScheduler.CONTINUE
+    snapshot = cloudpickle.dumps(monitor.get_state())  # Tune's experiment snapshot of the callback
+
+    restored = cloudpickle.loads(at_start)
+    fresh_monitor, fresh_scheduler = restored["callbacks"][0], restored["scheduler"]
+    assert fresh_monitor.scheduler is fresh_scheduler
+    assert report(fresh_scheduler, 9, 0.1) == TrialScheduler.CONTINUE, "an empty rung stops nothing"
+    restored = cloudpickle.loads(at_start)
+    resumed_monitor, resumed_scheduler = restored["callbacks"][0], restored["scheduler"]
+    resumed_monitor.set_state(cloudpickle.loads(snapshot))
+    # with the saved rung (0.7, 0.8, 0.9), a trial far below it is stopped at the grace period
+    assert report(resumed_scheduler, 4, 0.1) == TrialScheduler.STOP
+    assert report(scheduler, 4, 0.1) == TrialScheduler.STOP, "the same decision as without the interruption"

@@ -43,8 +43,8 @@ def test_sigkilled_study_resumes_to_exactly_the_requested_trials(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("MLFLOW_TRACKING_URI", None)
     cmd = [sys.executable, "-m", "tuner", "run", "steel_binary", "--trials", str(TRIALS), "--max-epochs", "10",
-           "--scheduler", "fifo", "--no-dashboard", "--num-cpus", str(SLOTS), "--results-dir", str(results),
-           "--name", "killed"]  # fmt: skip
+           "--scheduler", "asha", "--no-dashboard", "--num-cpus", str(SLOTS), "--results-dir", str(results),
+           "--name", "killed", "--storage", str(tmp_path / "shared")]  # fmt: skip
     # Its own session: the kill takes the driver and the local Ray it started, as a machine restart would.
     driver = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # fmt: skip
@@ -69,6 +69,9 @@ def test_sigkilled_study_resumes_to_exactly_the_requested_trials(tmp_path):
     assert sum(export["search"]["statuses"].values()) == TRIALS
     run_info = json.loads((run_dir / "run.json").read_text())
     assert run_info["status"] == "finished" and len(run_info["resumed"]) == 1
+    # Ray Tune's state and the checkpoints went to --storage, and resume found them there
+    assert (tmp_path / "shared" / "steel_binary" / "killed" / "ray" / "tuner.pkl").is_file()
+    assert not (run_dir / "ray").exists()
 
     client = MlflowClient(default_tracking_uri(results))
     experiment = client.get_experiment_by_name("steel_binary")

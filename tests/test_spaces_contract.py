@@ -87,3 +87,73 @@ def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, data_cac
         assert isinstance(row[metric], float), metric
     assert row[SCORE] == row[spec.metric] and row[END_REASON] == "completed"
     assert checkpoint is not None and any(checkpoint.iterdir())
+
+
+def _one_space_per_family() -> list[str]:
+    """Continuing from a checkpoint is the model family's code: the cheapest space of each family stands for it
+    (hms_b1 and hms_resnet34d differ from hms_b0 only in the backbone, ecg_cnngru from ecg_cnn2d in the model)."""
+    chosen: dict[str, str] = {}
+    for name in ("hms_b0", "ecg_cnn2d", *SPACES):
+        chosen.setdefault(search_spaces.get(name).trainable, name)
+    return sorted(chosen.values())
+
+
+@pytest.mark.parametrize("name", _one_space_per_family())
+def test_a_trial_continued_from_a_checkpoint_trains_as_if_never_interrupted(name, data_cache, one_torch_thread):
+    """A retried or resumed trial restarts from its latest checkpoint: from there on it must report exactly what
+    the uninterrupted trial reported (same weights, optimizer, schedules, shuffling and dropout draws). Continued
+    from the last checkpoint with a state and, for spaces with folds, from the end of the first fold."""
+    import torch
+
+    from trainables.reporting import CHECKPOINT_FILE, RESUMED_FROM, STATE_FILE
+
+    spec = smoke_spec(search_spaces.get(name))
+    data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
+    steps = 2 * int(spec.fixed.get("folds", 1))  # two epochs of every fold
+
+    def run(restore=None):
+        rows = []
+        ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)),
+                           checkpoint_every_s=0.0, restore=restore)  # fmt: skip
+        ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": steps})
+        importlib.import_module(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
+        return rows
+
+    straight = run()
+    assert [row[EPOCH] for row, _ in straight] == list(range(1, steps + 1))
+    resumable = [(row[EPOCH], ckpt) for row, ckpt in straight if ckpt is not None and (ckpt / STATE_FILE).is_file()]
+    # every epoch but the last checkpoints its state (checkpoint_every_s=0); the last ends the trial
+    assert [epoch for epoch, _ in resumable] == list(range(1, steps))
+    final_weights = torch.load(_latest(straight) / CHECKPOINT_FILE, weights_only=True)
+    for epoch, checkpoint in {e: c for e, c in resumable if e in (2, steps - 1) and e < steps}.items():
+        continued = run(restore=checkpoint)
+        assert [row[EPOCH] for row, _ in continued] == list(range(epoch + 1, steps + 1))
+        for (expected, _), (got, _) in zip(straight[epoch:], continued, strict=True):
+            assert got[RESUMED_FROM] == epoch
+            assert got[END_REASON] == expected[END_REASON]
+            for key in (*spec.metrics, SCORE, "best_epoch"):
+                assert got[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-7), (epoch, key)
+        # the best weights: from the continued run's latest checkpoint, or those it was restored with
+        weights = torch.load((_latest(continued) or checkpoint) / CHECKPOINT_FILE, weights_only=True)
+        _assert_same_weights(weights, final_weights)
+
+
+def _latest(rows):
+    return next((ckpt for _, ckpt in reversed(rows) if ckpt is not None), None)
+
+
+def _assert_same_weights(got, expected) -> None:
+    import torch
+
+    if isinstance(expected, dict):
+        assert set(got) == set(expected)
+        for key in expected:
+            _assert_same_weights(got[key], expected[key])
+    elif isinstance(expected, list | tuple):
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            _assert_same_weights(a, b)
+    elif isinstance(expected, torch.Tensor):
+        assert torch.allclose(got.float(), expected.float(), rtol=1e-5, atol=1e-7, equal_nan=True)
+    else:
+        assert got == pytest.approx(expected)

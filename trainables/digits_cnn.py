@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainables import metrics as M
-from trainables.loop import train_epoch
+from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
@@ -94,14 +94,15 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     batch_size = int(config["batch_size"])
     generator = torch.Generator().manual_seed(ctx.seed)
     reporter = EpochReporter(ctx)
+    state = TrainingState(model=model, optimizer=optimizer, schedule=schedule, generator=generator)
 
-    for epoch in range(1, ctx.max_epochs + 1):
+    for epoch in range(reporter.restore(state.load), ctx.max_epochs + 1):
         train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, generator,
                                  lambda out, y: loss_value(loss, out, y), device)  # fmt: skip
         row = {M.TRAIN_LOSS: train_loss, **_scores(model, loss, val_part, device, "val")}
         row["lr"] = optimizer.param_groups[0]["lr"]
         schedule.step()
-        if reporter.epoch(epoch, row, lambda path: torch.save(model.state_dict(), path)):
+        if reporter.epoch(epoch, row, lambda path: torch.save(model.state_dict(), path), state.save):
             return
 
 

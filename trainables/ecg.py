@@ -20,7 +20,7 @@ from torch import nn
 
 from trainables import metrics as M
 from trainables.balancing import balance
-from trainables.loop import train_epoch
+from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
 ModelBuilder = Callable[[dict[str, Any], int, int], nn.Module]
@@ -94,14 +94,15 @@ def train(build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContext) 
     batch_size = int(config["batch_size"])
     generator = torch.Generator().manual_seed(ctx.seed)
     reporter = EpochReporter(ctx)
+    state = TrainingState(model=model, optimizer=optimizer, plateau=plateau, generator=generator)
 
-    for epoch in range(1, ctx.max_epochs + 1):
+    for epoch in range(reporter.restore(state.load), ctx.max_epochs + 1):
         train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, generator, loss_fn, device)
         row = {M.TRAIN_LOSS: train_loss, **_scores(model, loss_fn, splits["val"], n_classes, device, "val")}
         if np.isfinite(row[M.VAL_LOSS]):
             plateau.step(row[M.VAL_LOSS])
         row["lr"] = optimizer.param_groups[0]["lr"]
-        if reporter.epoch(epoch, row, lambda path: torch.save(model.state_dict(), path)):
+        if reporter.epoch(epoch, row, lambda path: torch.save(model.state_dict(), path), state.save):
             return
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from trainables import metrics as M
 from trainables.hms_inputs import Stats, build_images, fold_stats
-from trainables.loop import train_epoch
+from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
 N_CLASSES = 6
@@ -127,8 +127,19 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     position = {row: i for i, row in enumerate(pool)}
     pool_images: dict[Stats | None, torch.Tensor] = {}
     finished: list[dict[str, Any]] = []
-    step = 0
+    # Continued from a checkpoint: the folds before the saved one are done (their best models in ``finished``),
+    # the saved fold resumes after its saved epoch with its model, optimizer, schedule and generator.
+    saved: dict[str, Any] = {}
+    step = reporter.restore(lambda path: saved.update(TrainingState.read(path))) - 1
+    resume_fold, resume_epoch = 0, 0
+    if saved:
+        extra = saved["extra"]
+        resume_fold, resume_epoch = int(extra["fold"]), int(extra["epoch_in_fold"])
+        finished = [_member_from(m) for m in extra["finished"]]
+        oof = extra["oof"].numpy().copy()
     for k, (train_rows, val_rows) in enumerate(folds):
+        if k < resume_fold:
+            continue
         stats = fold_stats(config, data, train_rows)
         if stats not in pool_images:  # per-instance or EEG-only images do not depend on the fold: built once
             pool_images.clear()
@@ -147,11 +158,18 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
         batch = int(config["batch_size"])
         schedule = make_schedule(config["lr_schedule"], optimizer, epochs * -(-len(train_rows) // batch), config["lr"])
         generator = torch.Generator().manual_seed(ctx.seed * 1000 + k)
+        state = TrainingState(model=model, optimizer=optimizer, generator=generator,
+                              **({"schedule": schedule} if schedule is not None else {}))  # fmt: skip
         prior_kl = kl_divergence(y[val_rows], np.broadcast_to(y[train_rows].mean(axis=0), y[val_rows].shape))
         fold_best: dict[str, Any] | None = None
+        first_epoch = 0
+        if saved and k == resume_fold:
+            state.apply(saved)
+            fold_best = _member_from(saved["extra"]["fold_best"])
+            first_epoch = resume_epoch
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        for _ in range(epochs):
+        for epoch_in_fold in range(first_epoch + 1, epochs + 1):
             step += 1
             train_loss = train_epoch(
                 model, optimizer, x_train, y_train, batch, generator,
@@ -161,8 +179,8 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
             probs = predict(model, x_val, device)
             val_kl = kl_divergence(y[val_rows], probs)
             if np.isfinite(val_kl) and (fold_best is None or val_kl < fold_best["kl"]):
-                state = {name: t.detach().cpu().clone() for name, t in model.state_dict().items()}
-                fold_best = {"kl": val_kl, "state": state, "stats": stats}
+                weights = {name: t.detach().cpu().clone() for name, t in model.state_dict().items()}
+                fold_best = {"kl": val_kl, "state": weights, "stats": stats}
                 oof[[position[r] for r in val_rows]] = probs
             best_kls = [f["kl"] for f in finished] + ([fold_best["kl"]] if fold_best else [])
             row = {
@@ -176,10 +194,30 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
             if device == "cuda":
                 row["gpu_peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
             members = finished + ([fold_best] if fold_best else [])
-            if reporter.epoch(step, row, lambda path, members=members: _save(path, members, oof, pool)):
+
+            def save_state(path: Path, state=state, k=k, epoch_in_fold=epoch_in_fold, fold_best=fold_best) -> None:
+                state.save(path, fold=k, epoch_in_fold=epoch_in_fold, oof=torch.from_numpy(oof.copy()),
+                           finished=[_member_to(f) for f in finished], fold_best=_member_to(fold_best))  # fmt: skip
+
+            if reporter.epoch(step, row, lambda path, members=members: _save(path, members, oof, pool), save_state):
                 return
         if fold_best is not None:
             finished.append(fold_best)
+
+
+def _member_to(member: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A fold's best model as plain values and tensors (what a checkpoint's state may hold)."""
+    if member is None:
+        return None
+    stats = None if member["stats"] is None else [member["stats"].mean, member["stats"].std]
+    return {"kl": float(member["kl"]), "state": member["state"], "stats": stats}
+
+
+def _member_from(saved: dict[str, Any] | None) -> dict[str, Any] | None:
+    if saved is None:
+        return None
+    stats = None if saved["stats"] is None else Stats(*saved["stats"])
+    return {"kl": saved["kl"], "state": saved["state"], "stats": stats}
 
 
 def _save(path: Path, folds: list[dict[str, Any]], oof: np.ndarray, pool: np.ndarray) -> None:

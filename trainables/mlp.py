@@ -17,7 +17,7 @@ from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScale
 from torch import nn
 
 from trainables import metrics as M
-from trainables.loop import train_epoch
+from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
 SCALERS = {
@@ -125,14 +125,16 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     batch_size = int(config["batch_size"])
     generator = torch.Generator().manual_seed(ctx.seed)
     reporter = EpochReporter(ctx)
+    state = TrainingState(model=model, optimizer=optimizer, generator=generator,
+                          **({"plateau": plateau} if plateau is not None else {}))  # fmt: skip
 
-    for epoch in range(1, ctx.max_epochs + 1):
+    for epoch in range(reporter.restore(state.load), ctx.max_epochs + 1):
         train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, generator, task.loss, device)
         row = {M.TRAIN_LOSS: train_loss, **_evaluate(model, task, splits["val"], device, "val")}
         if plateau is not None and np.isfinite(row[M.VAL_LOSS]):
             plateau.step(row[M.VAL_LOSS])
         row["lr"] = optimizer.param_groups[0]["lr"]
-        if reporter.epoch(epoch, row, lambda path: torch.save(model.state_dict(), path)):
+        if reporter.epoch(epoch, row, lambda path: torch.save(model.state_dict(), path), state.save):
             return
 
 

@@ -28,6 +28,7 @@ from sklearn.preprocessing import MinMaxScaler
 from torch import nn
 
 from trainables import metrics as M
+from trainables.loop import TrainingState
 from trainables.reporting import EpochReporter, TrialContext
 
 RNNS = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
@@ -202,17 +203,20 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     """Train the K fold models side by side; report the fold-averaged metrics once per epoch."""
     folds = [_Fold(k, config, data, ctx) for k in range(int(data.meta["cv_folds"]))]
     reporter = EpochReporter(ctx)
+    parts = {f"{name}{k}": obj for k, f in enumerate(folds)
+             for name, obj in (("model", f.model), ("optimizer", f.optimizer), ("generator", f.generator))}  # fmt: skip
+    state = TrainingState(**parts)
 
     def save(path: Path) -> None:
         torch.save({"folds": [fold.model.state_dict() for fold in folds]}, path)
 
-    for epoch in range(1, ctx.max_epochs + 1):
+    for epoch in range(reporter.restore(state.load), ctx.max_epochs + 1):
         # train_loss: the weighted, label-smoothed cross-entropy the folds minimise (without the L1 term)
         train_losses = [fold.train_epoch(int(config["batch_size"])) for fold in folds]
         per_fold = [fold.validate(data) for fold in folds]
         row = {key: float(np.mean([scores[key] for scores in per_fold])) for key in per_fold[0]}
         row[M.TRAIN_LOSS] = float(np.mean(train_losses))
-        if reporter.epoch(epoch, row, save):
+        if reporter.epoch(epoch, row, save, state.save):
             return
 
 

@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from trainables import metrics as M
+from trainables.loop import TrainingState
 from trainables.reporting import EpochReporter, TrialContext
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -146,7 +147,8 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     batch_size = int(config["batch_size"])
     generator = torch.Generator().manual_seed(ctx.seed)
     reporter = EpochReporter(ctx)
-    for epoch in range(1, ctx.max_epochs + 1):
+    state = TrainingState(model=setup.model, optimizer=optimizer, generator=generator)
+    for epoch in range(reporter.restore(state.load), ctx.max_epochs + 1):
         setup.model.train()
         order = torch.randperm(len(x), generator=generator).to(ctx.device)
         total = 0.0
@@ -158,7 +160,7 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
             optimizer.step()
             total += loss.item() * len(idx)
         row = {M.TRAIN_LOSS: total / len(order), **setup.scores("val", "val")}
-        if reporter.epoch(epoch, row, lambda path: torch.save(setup.model.state_dict(), path)):
+        if reporter.epoch(epoch, row, lambda path: torch.save(setup.model.state_dict(), path), state.save):
             return
 
 

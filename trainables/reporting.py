@@ -6,12 +6,25 @@ last-vs-best ambiguity. (A space whose metric is an aggregate completed only by 
 mean, scores the latest epoch instead and checkpoints every epoch; its family keeps the best weights per fold.)
 The reason a trial ended is reported with its final epoch (``END_REASON``); a trial
 whose last report carries no reason was stopped from outside (pruned by the scheduler, or by the time budget).
+
+A family that can hand over its training state (``save_state``/``load_state``: weights, optimizer, schedules,
+random generators) makes its trials resumable: a checkpoint then also holds that state and this reporter's own
+counters (best so far, early-stopping patience), written at every new best epoch and at least every
+``checkpoint_every_s`` seconds, and a trial Tune restarts from it (its worker or node was lost, or its study is
+resumed) continues after the checkpoint's epoch instead of from epoch 1 (``EpochReporter.restore``). Every
+checkpoint holds the best epoch's weights as ``CHECKPOINT_FILE``, so the latest checkpoint is always the one to
+evaluate.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 import tempfile
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +42,14 @@ DIVERGED = "diverged"
 FAILED = "failed"
 """End reason of a trial whose code raised (set by the trial runner, tuner.trial)."""
 
+RESUMED_FROM = "resumed_from_epoch"
+"""In every report of a trial that continued from a checkpoint: the checkpoint's epoch (absent otherwise)."""
+
 CHECKPOINT_FILE = "model.pt"
+STATE_FILE = "state.pt"
+"""The family's training state (``save_state``), in checkpoints of resumable families."""
+REPORTER_FILE = "reporter.json"
+"""This reporter's counters at the checkpoint's epoch."""
 
 ReportFn = Callable[[dict[str, Any], Path | None], None]
 """Hands one epoch's metrics (and the folder of a new best checkpoint, or None) to the tuning engine."""
@@ -52,6 +72,11 @@ class TrialContext:
     early_stopping_min_delta: float = 0.0
     score_last_epoch: bool = False
     """Score = the latest epoch's metric (an aggregate such as a K-fold mean), not the best epoch's."""
+    checkpoint_every_s: float = 60.0
+    """A resumable family's trial checkpoints its training state at least this often (and at every new best
+    epoch); 0: after every epoch."""
+    restore: Path | None = None
+    """The checkpoint folder Tune restarted this trial from (None: a fresh start)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def penalty(self) -> float:
@@ -67,18 +92,52 @@ def better(value: float, best: float | None, mode: str, min_delta: float = 0.0) 
 
 
 class EpochReporter:
-    """Call ``epoch()`` once per finished epoch; it returns True when the trial must stop."""
+    """Call ``restore()`` once before the first epoch, then ``epoch()`` once per finished epoch; ``epoch()`` returns
+    True when the trial must stop."""
 
     def __init__(self, ctx: TrialContext):
         self.ctx = ctx
         self.best: float | None = None
         self.best_epoch = 0
+        self.resumed_from = 0
         self._monitor_best: float | None = None
         self._epochs_without_improvement = 0
+        self._last_checkpoint = time.monotonic()
+        self._scratch = Path(tempfile.mkdtemp(prefix="tuner-trial-"))
+        """Private to this trial: the best epoch's weights, linked into every later checkpoint."""
+        weakref.finalize(self, shutil.rmtree, self._scratch, ignore_errors=True)
 
-    def epoch(self, epoch: int, metrics: dict[str, float], save_checkpoint: Callable[[Path], None] | None) -> bool:
-        """Report one epoch. ``save_checkpoint(path)`` writes the model; it is called only for a new best epoch
-        (None: the family keeps no checkpoints)."""
+    @property
+    def _best_weights(self) -> Path:
+        return self._scratch / CHECKPOINT_FILE
+
+    def restore(self, load_state: Callable[[Path], None]) -> int:
+        """Continue from ``ctx.restore`` when it holds a training state: ``load_state(path)`` loads the family's
+        part, the reporter takes back its counters and the best weights. Returns the first epoch to run (1 for a
+        fresh start)."""
+        folder = self.ctx.restore
+        if folder is None or not (folder / STATE_FILE).is_file() or not (folder / REPORTER_FILE).is_file():
+            return 1
+        counters = json.loads((folder / REPORTER_FILE).read_text())
+        load_state(folder / STATE_FILE)
+        self.best, self.best_epoch = counters["best"], counters["best_epoch"]
+        self._monitor_best = counters["monitor_best"]
+        self._epochs_without_improvement = counters["epochs_without_improvement"]
+        if (folder / CHECKPOINT_FILE).is_file():
+            _link_or_copy(folder / CHECKPOINT_FILE, self._best_weights)
+        self.resumed_from = int(counters["epoch"])
+        return self.resumed_from + 1
+
+    def epoch(
+        self,
+        epoch: int,
+        metrics: dict[str, float],
+        save_checkpoint: Callable[[Path], None] | None,
+        save_state: Callable[[Path], None] | None = None,
+    ) -> bool:
+        """Report one epoch. ``save_checkpoint(path)`` writes the model's weights; it is called only for a new best
+        epoch (None: the family keeps no checkpoints). ``save_state(path)`` writes the family's training state (None:
+        the family's trials cannot continue from a checkpoint)."""
         ctx = self.ctx
         row = {k: float(v) for k, v in metrics.items()}
         row[EPOCH] = epoch
@@ -88,13 +147,9 @@ class EpochReporter:
             self._send(row, DIVERGED, f"non-finite {', '.join(bad)} at epoch {epoch}", None)
             return True
 
-        checkpoint_dir = None
         value = row[ctx.metric]
         if ctx.score_last_epoch or better(value, self.best, ctx.mode):
             self.best, self.best_epoch = value, epoch
-        if self.best_epoch == epoch and save_checkpoint is not None:
-            checkpoint_dir = Path(tempfile.mkdtemp(prefix="tuner-ckpt-"))
-            save_checkpoint(checkpoint_dir / CHECKPOINT_FILE)
 
         reason, message = "", ""
         if ctx.early_stopping_monitor:
@@ -111,12 +166,45 @@ class EpochReporter:
                 )
         if not reason and epoch >= ctx.max_epochs:
             reason, message = COMPLETED, f"reached max_epochs={ctx.max_epochs}"
-        self._send(row, reason, message, checkpoint_dir)
+        self._send(row, reason, message, self._checkpoint(epoch, save_checkpoint, save_state, ended=bool(reason)))
         return bool(reason)
+
+    def _checkpoint(self, epoch: int, save_checkpoint, save_state, ended: bool) -> Path | None:
+        """The folder of this epoch's checkpoint, or None when this epoch keeps none."""
+        new_best = self.best_epoch == epoch and save_checkpoint is not None
+        due = save_state is not None and not ended
+        due = due and time.monotonic() - self._last_checkpoint >= self.ctx.checkpoint_every_s
+        if not (new_best or due):
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="tuner-ckpt-"))
+        if new_best:
+            save_checkpoint(folder / CHECKPOINT_FILE)
+            _link_or_copy(folder / CHECKPOINT_FILE, self._best_weights)
+        elif self._best_weights.is_file():
+            _link_or_copy(self._best_weights, folder / CHECKPOINT_FILE)
+        if save_state is not None and not ended:
+            save_state(folder / STATE_FILE)
+            counters = {"epoch": epoch, "best": self.best, "best_epoch": self.best_epoch,
+                        "monitor_best": self._monitor_best,
+                        "epochs_without_improvement": self._epochs_without_improvement}  # fmt: skip
+            (folder / REPORTER_FILE).write_text(json.dumps(counters))
+        self._last_checkpoint = time.monotonic()
+        return folder
 
     def _send(self, row: dict[str, Any], reason: str, message: str, checkpoint_dir: Path | None) -> None:
         row[SCORE] = self.best if self.best is not None else self.ctx.penalty()
         row[BEST_EPOCH] = self.best_epoch
         row[END_REASON] = reason
         row[END_MESSAGE] = message
+        if self.resumed_from:
+            row[RESUMED_FROM] = self.resumed_from
         self.ctx.report(row, checkpoint_dir)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` becomes ``source``'s content: a hard link when both are on one filesystem (no copy), else a copy."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

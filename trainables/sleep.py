@@ -28,11 +28,14 @@ def train(config: dict[str, Any], data: Any, ctx: TrialContext) -> None:
     x = float(config["x"])
     reporter = EpochReporter(ctx)
     save = (lambda path: path.write_text(f"{x}")) if ctx.fixed.get("checkpoint", True) else None
-    for epoch in range(1, ctx.max_epochs + 1):
+    # With checkpoints, a trial continues from its latest one: its epoch is all the state it has.
+    save_state = (lambda path: path.write_text("{}")) if save else None
+    first = reporter.restore(lambda path: None) if save else 1
+    for epoch in range(first, ctx.max_epochs + 1):
         time.sleep(float(ctx.fixed.get("sleep_s", 0.0)))
         if x > ctx.fixed.get("fail_above", 2.0):
             raise RuntimeError(f"x={x:.3f} is above fail_above={ctx.fixed['fail_above']}")
         loss = float("nan") if x > ctx.fixed.get("diverge_above", 2.0) else 1.0 - score_of(x, epoch)
         times = {STARTED_AT: started, ENDED_AT: time.time()}
-        if reporter.epoch(epoch, {"val_loss": loss, SCORE_METRIC: score_of(x, epoch), **times}, save):
+        if reporter.epoch(epoch, {"val_loss": loss, SCORE_METRIC: score_of(x, epoch), **times}, save, save_state):
             return

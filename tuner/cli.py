@@ -96,6 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a table of the running trials this often (default 30; 0: never)",
     )
     run.add_argument(
+        "--storage",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where Ray Tune keeps checkpoints and its state: a folder every node mounts at the same path (NFS); "
+        "needed on multi-node clusters (default: the run's folder in --results-dir)",
+    )
+    run.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="save a trial's training state at least this often, besides at every new best epoch, so a retried or "
+        "resumed trial continues from there (default 60; 0: every epoch)",
+    )
+    run.add_argument(
         "--num-gpus",
         type=int,
         help="GPUs the local Ray instance declares (default: those Ray detects; not with --address). On a machine "
@@ -177,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri, name=args.name, config_file=args.config_file, results_dir=args.results_dir,
         dashboard=not args.no_dashboard, report_start=not args.no_report_start, num_cpus=args.num_cpus,
         num_gpus=args.num_gpus, settings=tuple(args.settings), max_retries=args.max_retries,
-        progress_every=args.progress_every,
+        progress_every=args.progress_every, checkpoint_every=args.checkpoint_every, storage=args.storage,
     )  # fmt: skip
     return _exit_status(run_study(spec, opts))
 

@@ -74,6 +74,12 @@ class RunOptions:
     """Times Tune retries a trial whose worker process or node was lost (a trial that raises is not retried)."""
     progress_every: float = 30.0
     """Seconds between the progress tables of the running trials the driver prints; 0: none."""
+    storage: Path | None = None
+    """Where Ray Tune keeps the study's checkpoints and state: a folder every node of the cluster mounts at the same
+    path (NFS, a cluster filesystem). Default: the run's own folder, which only the driver's machine sees."""
+    checkpoint_every: float = 60.0
+    """A trial of a resumable family saves its training state at least this often (seconds; 0: every epoch), so a
+    retried or resumed trial loses at most that much training."""
 
 
 @dataclass
@@ -131,6 +137,12 @@ def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, 
     if not (math.isfinite(opts.progress_every) and opts.progress_every >= 0):
         raise TunerError(f"--progress-every must be 0 (no table) or a positive number of seconds, got "
                          f"{opts.progress_every:g}")  # fmt: skip
+    if not (math.isfinite(opts.checkpoint_every) and opts.checkpoint_every >= 0):
+        raise TunerError(f"--checkpoint-every must be 0 (every epoch) or a positive number of seconds, got "
+                         f"{opts.checkpoint_every:g}")  # fmt: skip
+    if opts.storage is not None and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", str(opts.storage)):  # s3://, gs://
+        raise TunerError(f"--storage {opts.storage}: expected a folder that every node mounts at the same path "
+                         f"(NFS or another shared filesystem); cloud URIs are not supported")  # fmt: skip
     if opts.max_epochs is not None and opts.max_epochs < 1:
         raise TunerError(f"--max-epochs must be at least 1, got {opts.max_epochs}")
     if opts.name is not None and not RUN_NAME.match(opts.name):
@@ -172,14 +184,24 @@ def _prepare_results(results_dir: Path, space: str, name: str) -> Path:
     run_dir = results_dir / space / name
     if run_dir.exists():
         raise TunerError(f"run {name!r} already exists in {run_dir.parent}; choose another --name")
+    _check_writable(results_dir, "results folder")
+    return run_dir
+
+
+def _check_writable(folder: Path, what: str) -> None:
     try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        probe = results_dir / f".write-probe-{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise TunerError(f"results folder {results_dir} is not writable: {exc.strerror}") from None
-    return run_dir
+        raise TunerError(f"{what} {folder} is not writable: {exc.strerror}") from None
+
+
+def tune_dir(opts: RunOptions, space: str, name: str) -> Path:
+    """The folder Ray Tune writes a study's checkpoints and state to (``ray`` below it)."""
+    root = opts.storage.resolve() if opts.storage is not None else opts.results_dir.resolve()
+    return root / space / name
 
 
 def _load_data(spec: SpaceSpec, opts: RunOptions) -> LoadedData | None:
@@ -197,7 +219,10 @@ def run_study(
     spec, opts, fixed_config = validate(spec, opts)
     name = opts.name or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     results_dir = opts.results_dir.resolve()
-    opts = dataclasses.replace(opts, results_dir=results_dir, name=name)
+    storage = opts.storage.resolve() if opts.storage is not None else None
+    opts = dataclasses.replace(opts, results_dir=results_dir, name=name, storage=storage)
+    if storage is not None and not resume:
+        _check_writable(storage, "--storage folder")
     run_dir = results_dir / spec.name / name if resume else _prepare_results(results_dir, spec.name, name)
     data = _load_data(spec, opts)
     fingerprint = data.fingerprint if data else "none"
@@ -216,6 +241,10 @@ def run_study(
     gpu_probe: dict[str, Any] = {}
     try:
         cluster = _connect_checked(spec, opts, gpus_asked, echo)
+        if cluster.nodes > 1 and opts.storage is None:
+            echo(f"note: the cluster has {cluster.nodes} nodes and checkpoints go to {run_dir}, a folder on this "
+                 f"machine: trials on other nodes can only save them there if it is on a filesystem they mount at "
+                 f"the same path; otherwise pass --storage with a shared folder (NFS)")  # fmt: skip
         if opts.gpus_per_trial == AUTO_GPUS:  # measured before anything is written: a trial too big writes nothing
             share, gpu_probe = auto_gpu_share(spec, fixed_config, data, opts.seed, opts.cpus_per_trial, echo)
             cluster = dataclasses.replace(cluster, gpus_per_trial=share)
@@ -396,7 +425,8 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
         plan = build_search(spec, opts.searcher, opts.trials, opts.seed, max_concurrent, starts)
         scheduler = build_scheduler(spec, opts.scheduler, prune_log)
     monitor = StudyMonitor(spec, tracker, prune_log, plan.num_samples, echo, started=PROCESS_START,
-                           progress_path=run_dir / PROGRESS_FILE, table_every=opts.progress_every)  # fmt: skip
+                           progress_path=run_dir / PROGRESS_FILE, table_every=opts.progress_every,
+                           scheduler=scheduler)  # fmt: skip
     trainable = tune.with_parameters(
         run_trial,
         data=data,
@@ -404,10 +434,11 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
         seed=opts.seed,
         threads=max(1, int(opts.cpus_per_trial)),
         gpus=opts.gpus_per_trial,
+        checkpoint_every_s=opts.checkpoint_every,
     )
     trainable = tune.with_resources(trainable, {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
     if resume:
-        return _fit_resumed(trainable, tracker, run_dir, echo), plan.note
+        return _fit_resumed(trainable, tracker, run_dir, tune_dir(opts, spec.name, run_dir.name), echo), plan.note
     tuner = tune.Tuner(
         trainable,
         param_space=plan.param_space,
@@ -423,7 +454,7 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
         ),
         run_config=tune.RunConfig(
             name="ray",
-            storage_path=str(run_dir),
+            storage_path=str(tune_dir(opts, spec.name, run_dir.name)),
             callbacks=[monitor],
             verbose=0,
             # A trial checkpoints only when its score improves (or, for last-epoch scores, every epoch), so its
@@ -438,7 +469,7 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
     return monitor, plan.note
 
 
-def _fit_resumed(trainable, tracker, run_dir: Path, echo):
+def _fit_resumed(trainable, tracker, run_dir: Path, study_dir: Path, echo):
     """Continue the Tune experiment under ``run_dir/ray`` from its last snapshot: finished trials stay finished,
     trials that were running start again (from their checkpoint where their family resumes from one), and the
     searcher continues from its saved state. The monitor is the one Tune restored; it gets this driver's MLflow
@@ -462,10 +493,10 @@ def _fit_resumed(trainable, tracker, run_dir: Path, echo):
     on_restore(run_dir / PROGRESS_FILE, attach)
     # A trial that runs again reports epochs Optuna has seen: Optuna ignores them, and says so once per epoch.
     warnings.filterwarnings("ignore", message="The reported value is ignored because", category=UserWarning)
-    tuner = tune.Tuner.restore(str(run_dir / "ray"), trainable, resume_unfinished=True, resume_errored=False)
+    tuner = tune.Tuner.restore(str(study_dir / "ray"), trainable, resume_unfinished=True, resume_errored=False)
     tuner.fit()
     if not restored:
-        raise TunerError(f"Ray Tune did not restore the study in {run_dir / 'ray'}; nothing was resumed")
+        raise TunerError(f"Ray Tune did not restore the study in {study_dir / 'ray'}; nothing was resumed")
     return restored[0]
 
 
@@ -482,18 +513,18 @@ def resume_study(space: str, name: str | None, results_dir: Path, echo: Callable
         raise TunerError(f"run {run_dir.name} of {space} already finished; nothing to resume (tuner export {space})")
     if state.startswith("running"):
         raise TunerError(f"run {run_dir.name} of {space} is still running ({state}); stop its driver first")
-    if not (run_dir / "ray" / "tuner.pkl").exists():
-        raise TunerError(f"run {run_dir.name} stopped before Ray Tune saved its state; start it again with tuner run")
     stored = dict(info.get("options") or {})
     fields = {f.name for f in dataclasses.fields(RunOptions)}
     unknown = sorted(set(stored) - fields)
     if unknown:
         raise TunerError(f"run {run_dir.name} was started with options this tuner does not know: {unknown}")
-    for key in ("data", "config_file", "results_dir"):
+    for key in ("data", "config_file", "results_dir", "storage"):
         if stored.get(key) is not None:
             stored[key] = Path(stored[key])
     stored["settings"] = tuple(stored.get("settings") or ())
     opts = RunOptions(**stored)
+    if not (tune_dir(opts, space, run_dir.name) / "ray" / "tuner.pkl").exists():
+        raise TunerError(f"run {run_dir.name} stopped before Ray Tune saved its state; start it again with tuner run")
     return run_study(search_spaces.get(space), opts, echo, resume=info)
 
 

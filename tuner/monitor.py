@@ -15,7 +15,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from trainables.reporting import BEST_EPOCH, END_MESSAGE, END_REASON, EPOCH, SCORE
+from trainables.reporting import BEST_EPOCH, END_MESSAGE, END_REASON, EPOCH, RESUMED_FROM, SCORE
 from tuner.search import PruneLog
 from tuner.spec import SpaceSpec
 from tuner.tracking import SPACE_TAG, StudyTracker
@@ -52,6 +52,8 @@ class TrialOutcome:
     checkpoint_path: str | None = None
     restarts: int = 0
     """Times the trial started again: retried after its worker was lost, or resumed with its study."""
+    resumed_from: int = 0
+    """The epoch of the checkpoint the trial last continued from (0: it never did)."""
 
 
 class StudyMonitor(Callback):
@@ -62,6 +64,7 @@ class StudyMonitor(Callback):
     _table_revision = 0
     _progress_written: float | None = None
     _progress_dirty = False
+    scheduler = None
 
     def __init__(
         self,
@@ -73,6 +76,7 @@ class StudyMonitor(Callback):
         started: float | None = None,
         progress_path: Path | None = None,
         table_every: float | None = None,
+        scheduler: Any = None,
     ):
         self.spec = spec
         self.tracker = tracker
@@ -87,6 +91,9 @@ class StudyMonitor(Callback):
         self.restored = False
         """True once Tune restored this monitor's state from an experiment snapshot (a resumed study)."""
         self.table_every = table_every
+        self.scheduler = scheduler
+        """The study's trial scheduler: Tune's snapshots leave it out, so ASHA's rungs travel in this monitor's
+        state, and a resumed study's ASHA keeps comparing new trials with the ones that ran before."""
         """Seconds between progress tables of the running trials; None or 0: no table."""
         self._last_table: float | None = None
         """``time.monotonic()`` of the last table (or of the first loop step); None until the loop runs."""
@@ -105,12 +112,18 @@ class StudyMonitor(Callback):
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
     def get_state(self) -> dict[str, Any]:
-        return {"outcomes": [dataclasses.asdict(o) for o in self.outcomes.values()],
-                "first_trial_after": self.first_trial_after}  # fmt: skip
+        state = {"outcomes": [dataclasses.asdict(o) for o in self.outcomes.values()],
+                 "first_trial_after": self.first_trial_after}  # fmt: skip
+        if _keeps_scheduler_state(self.scheduler):
+            state["scheduler"] = dict(vars(self.scheduler))
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.outcomes = {o["trial_id"]: TrialOutcome(**o) for o in state.get("outcomes", [])}
         self.first_trial_after = state.get("first_trial_after")
+        if state.get("scheduler") is not None and _keeps_scheduler_state(getattr(self, "scheduler", None)):
+            # the scheduler unpickled with this monitor is the one the resumed study runs with (one pickle)
+            vars(self.scheduler).update(state["scheduler"])
         self.restored = True
         self._last_table = None
         self._revision += 1
@@ -154,6 +167,12 @@ class StudyMonitor(Callback):
         outcome = self.outcomes[trial.trial_id]
         outcome.last = result
         outcome.epochs = int(result.get(EPOCH, outcome.epochs))
+        self._progress_dirty = True  # running trials' epochs reach the progress file with the next write
+        resumed_from = int(result.get(RESUMED_FROM) or 0)
+        if resumed_from and outcome.restarts and resumed_from != outcome.resumed_from:
+            outcome.resumed_from = resumed_from
+            self.echo(f"[{time.monotonic() - self.started:7.1f}s] trial {outcome.number:3d} continues from its "
+                      f"checkpoint of epoch {resumed_from}")  # fmt: skip
         self._revision += 1
         if self.tracker:
             metrics = {k: result.get(k) for k in self._logged_keys if _finite(result.get(k))}
@@ -252,7 +271,8 @@ class StudyMonitor(Callback):
                  "epochs_run": outcome.epochs}  # fmt: skip
         tags = {"tuner.end_message": outcome.message[:5000], "tuner.node_ip": outcome.last.get("node_ip", ""),
                 "tuner.hostname": outcome.last.get("hostname", ""), "tuner.node_id": outcome.last.get(NODE_ID, ""),
-                "tuner.restarts": str(outcome.restarts)}  # fmt: skip
+                "tuner.restarts": str(outcome.restarts),
+                "tuner.resumed_from_epoch": str(outcome.resumed_from)}  # fmt: skip
         if outcome.last.get(TRACEBACK):
             tags["tuner.traceback"] = str(outcome.last[TRACEBACK])[-5000:]
         return final, tags
@@ -319,6 +339,14 @@ class StudyMonitor(Callback):
             f"epochs {outcome.epochs:3d} {self.spec.metric}={score} | {done}/{self.total} done ({tally}), "
             f"{running} running, {best_text}"
         )
+
+
+def _keeps_scheduler_state(scheduler: Any) -> bool:
+    """ASHA's state is plain (rungs of trial ids and values); the median rule's is keyed by Trial objects and
+    starts empty on resume."""
+    from ray.tune.schedulers import AsyncHyperBandScheduler
+
+    return isinstance(scheduler, AsyncHyperBandScheduler)
 
 
 def _finite(value: Any) -> bool:

@@ -37,6 +37,8 @@ def print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, u
     if data is not None:
         echo(f"              {data.summary}")
     echo(f"  results   : {run_dir}")
+    if opts.storage is not None:
+        echo(f"  storage   : {opts.storage / spec.name / name}/ray (checkpoints, Ray Tune's state)")
     echo(f"  mlflow    : {tracking_uri}")
     echo(f"              UI: {ui}")
     echo(f"  ray       : {cluster.describe()}")

@@ -6,11 +6,14 @@ reads files. Only the active parameters of a config reach the trainable.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gc
 import importlib
 import shutil
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,14 @@ def _tune_report(row: dict[str, Any], checkpoint_dir: Path | None) -> None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
 
-def make_context(spec: SpaceSpec, seed: int, device: str, report=_tune_report) -> TrialContext:
+def make_context(
+    spec: SpaceSpec,
+    seed: int,
+    device: str,
+    report=_tune_report,
+    checkpoint_every_s: float = 60.0,
+    restore: Path | None = None,
+) -> TrialContext:
     es = spec.early_stopping
     return TrialContext(
         metric=spec.metric,
@@ -49,6 +59,8 @@ def make_context(spec: SpaceSpec, seed: int, device: str, report=_tune_report) -
         early_stopping_patience=es.patience if es else 0,
         early_stopping_min_delta=es.min_delta if es else 0.0,
         score_last_epoch=spec.score == "last_epoch",
+        checkpoint_every_s=checkpoint_every_s,
+        restore=restore,
     )
 
 
@@ -70,6 +82,21 @@ def _node_id() -> str:
         return ""
 
 
+@contextlib.contextmanager
+def _restored_checkpoint():
+    """The local folder of the checkpoint Tune restarted this trial from, or None (a fresh start, or outside Tune)."""
+    from ray import tune
+
+    with warnings.catch_warnings():  # outside a Tune session (direct calls, the GPU probe) it warns and gives None
+        warnings.simplefilter("ignore", UserWarning)
+        checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        yield None
+        return
+    with checkpoint.as_directory() as folder:
+        yield Path(folder)
+
+
 def release_accelerator_memory() -> None:
     """Give the GPU memory a finished or stopped trial held back to the device: with reused actors the next trial
     runs in this same process, and PyTorch's caching allocator would otherwise keep the old trial's blocks."""
@@ -82,9 +109,19 @@ def release_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def run_trial(config: dict[str, Any], *, data: Any, spec: SpaceSpec, seed: int, threads: int, gpus: float) -> None:
+def run_trial(
+    config: dict[str, Any],
+    *,
+    data: Any,
+    spec: SpaceSpec,
+    seed: int,
+    threads: int,
+    gpus: float,
+    checkpoint_every_s: float = 60.0,
+) -> None:
     """Train one config. An exception from the model family ends the trial as ``failed`` (its error reported as
-    the trial's last result, so Tune does not retry it); only a lost worker process or node is retried by Tune.
+    the trial's last result, so Tune does not retry it); only a lost worker process or node is retried by Tune,
+    and a retried trial continues from its latest checkpoint (``tune.get_checkpoint()``) when its family can.
     The scheduler stopping the trial ends its thread inside ``tune.report`` (SystemExit), which passes through."""
     family = importlib.import_module(spec.trainable)
     if "torch" in sys.modules:  # torch-based families: one trial uses exactly its CPU share
@@ -99,9 +136,10 @@ def run_trial(config: dict[str, Any], *, data: Any, spec: SpaceSpec, seed: int, 
         last_epoch = int(row.get(EPOCH, last_epoch) or last_epoch)
         _tune_report({**row, NODE_ID: node}, checkpoint_dir)
 
-    ctx = make_context(spec, seed, trial_device(gpus), report=report)
+    ctx = make_context(spec, seed, trial_device(gpus), report, checkpoint_every_s)
     try:
-        family.train(spec.active_config(config), data, ctx)
+        with _restored_checkpoint() as restore:
+            family.train(spec.active_config(config), data, dataclasses.replace(ctx, restore=restore))
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}".strip()
         _tune_report({EPOCH: last_epoch, SCORE: ctx.penalty(), BEST_EPOCH: 0, END_REASON: FAILED,
