@@ -109,10 +109,10 @@ def test_a_full_disk_mid_study_is_one_line_naming_the_file_and_the_way_back(monk
     ]
 
 
-def test_a_cloud_uri_as_storage_is_refused_in_one_line(tmp_path):
-    proc = run_cli("run", "steel_binary", "--trials", "2", "--storage", "s3://bucket/studies", "--results-dir",
+def test_a_storage_uri_of_an_unknown_filesystem_is_refused_in_one_line(tmp_path):
+    proc = run_cli("run", "steel_binary", "--trials", "2", "--storage", "nosuch://bucket/studies", "--results-dir",
                    str(tmp_path / "results"), cwd=tmp_path)  # fmt: skip
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--storage s3:" in lines[0] and "shared filesystem" in lines[0], proc.stderr
+    assert len(lines) == 1 and "--storage nosuch://bucket/studies: cannot open" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "results" / "steel_binary").exists()

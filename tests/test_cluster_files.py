@@ -301,6 +301,8 @@ def test_rayjob_entrypoint_is_a_tuner_study_that_fits_the_cluster(rayjob):
     head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
     mounts = [m["mountPath"] for c in head["containers"] for m in c.get("volumeMounts", [])]
     assert any(args.results_dir.is_relative_to(m) for m in mounts), "--results-dir should be the head's volume"
+    # trials run on the GPU workers, which cannot write the head's volume: checkpoints need shared storage
+    assert args.storage and urlparse(args.storage).scheme in ("s3", "gs"), args.storage
     worker = next(
         g for g in spec["rayClusterSpec"]["workerGroupSpecs"]
         if "nvidia.com/gpu" in g["template"]["spec"]["containers"][0]["resources"]["limits"]

@@ -97,11 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--storage",
-        type=Path,
         default=None,
-        metavar="DIR",
-        help="where Ray Tune keeps checkpoints and its state: a folder every node mounts at the same path (NFS); "
-        "needed on multi-node clusters (default: the run's folder in --results-dir)",
+        metavar="DIR|URI",
+        help="where Ray Tune keeps checkpoints and its state: a folder every node mounts at the same path (NFS) or a "
+        "URI such as s3://bucket/prefix; needed on multi-node clusters (default: the run's folder in --results-dir)",
     )
     run.add_argument(
         "--checkpoint-every",

@@ -6,6 +6,7 @@ bad dataset leaves no run folder and no MLflow run behind.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib
@@ -36,6 +37,7 @@ from tuner.packing import AUTO as AUTO_GPUS
 from tuner.packing import auto_gpu_share
 from tuner.settings import apply_settings
 from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec
+from tuner.storage import has_state, is_uri, local_checkpoint, normalise, study_root
 from tuner.summary import print_header, print_summary, tally, trials_csv
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -74,9 +76,10 @@ class RunOptions:
     """Times Tune retries a trial whose worker process or node was lost (a trial that raises is not retried)."""
     progress_every: float = 30.0
     """Seconds between the progress tables of the running trials the driver prints; 0: none."""
-    storage: Path | None = None
-    """Where Ray Tune keeps the study's checkpoints and state: a folder every node of the cluster mounts at the same
-    path (NFS, a cluster filesystem). Default: the run's own folder, which only the driver's machine sees."""
+    storage: str | None = None
+    """Where Ray Tune keeps the study's checkpoints and state (see tuner.storage): a folder every node of the cluster
+    mounts at the same path, or a URI such as s3://bucket/prefix. Default: the run's own folder, which only the
+    driver's machine sees."""
     checkpoint_every: float = 60.0
     """A trial of a resumable family saves its training state at least this often (seconds; 0: every epoch), so a
     retried or resumed trial loses at most that much training."""
@@ -140,9 +143,6 @@ def validate(spec: SpaceSpec, opts: RunOptions) -> tuple[SpaceSpec, RunOptions, 
     if not (math.isfinite(opts.checkpoint_every) and opts.checkpoint_every >= 0):
         raise TunerError(f"--checkpoint-every must be 0 (every epoch) or a positive number of seconds, got "
                          f"{opts.checkpoint_every:g}")  # fmt: skip
-    if opts.storage is not None and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", str(opts.storage)):  # s3://, gs://
-        raise TunerError(f"--storage {opts.storage}: expected a folder that every node mounts at the same path "
-                         f"(NFS or another shared filesystem); cloud URIs are not supported")  # fmt: skip
     if opts.max_epochs is not None and opts.max_epochs < 1:
         raise TunerError(f"--max-epochs must be at least 1, got {opts.max_epochs}")
     if opts.name is not None and not RUN_NAME.match(opts.name):
@@ -198,12 +198,6 @@ def _check_writable(folder: Path, what: str) -> None:
         raise TunerError(f"{what} {folder} is not writable: {exc.strerror}") from None
 
 
-def tune_dir(opts: RunOptions, space: str, name: str) -> Path:
-    """The folder Ray Tune writes a study's checkpoints and state to (``ray`` below it)."""
-    root = opts.storage.resolve() if opts.storage is not None else opts.results_dir.resolve()
-    return root / space / name
-
-
 def _load_data(spec: SpaceSpec, opts: RunOptions) -> LoadedData | None:
     if not spec.dataset:
         return None
@@ -219,10 +213,10 @@ def run_study(
     spec, opts, fixed_config = validate(spec, opts)
     name = opts.name or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     results_dir = opts.results_dir.resolve()
-    storage = opts.storage.resolve() if opts.storage is not None else None
+    storage = normalise(opts.storage)
     opts = dataclasses.replace(opts, results_dir=results_dir, name=name, storage=storage)
-    if storage is not None and not resume:
-        _check_writable(storage, "--storage folder")
+    if storage is not None and not is_uri(storage) and not resume:
+        _check_writable(Path(storage), "--storage folder")
     run_dir = results_dir / spec.name / name if resume else _prepare_results(results_dir, spec.name, name)
     data = _load_data(spec, opts)
     fingerprint = data.fingerprint if data else "none"
@@ -244,7 +238,7 @@ def run_study(
         if cluster.nodes > 1 and opts.storage is None:
             echo(f"note: the cluster has {cluster.nodes} nodes and checkpoints go to {run_dir}, a folder on this "
                  f"machine: trials on other nodes can only save them there if it is on a filesystem they mount at "
-                 f"the same path; otherwise pass --storage with a shared folder (NFS)")  # fmt: skip
+                 f"the same path; otherwise pass --storage with a shared folder (NFS) or a URI (s3://...)")  # fmt: skip
         if opts.gpus_per_trial == AUTO_GPUS:  # measured before anything is written: a trial too big writes nothing
             share, gpu_probe = auto_gpu_share(spec, fixed_config, data, opts.seed, opts.cpus_per_trial, echo)
             cluster = dataclasses.replace(cluster, gpus_per_trial=share)
@@ -438,7 +432,8 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
     )
     trainable = tune.with_resources(trainable, {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
     if resume:
-        return _fit_resumed(trainable, tracker, run_dir, tune_dir(opts, spec.name, run_dir.name), echo), plan.note
+        study = study_root(opts.storage, opts.results_dir, spec.name, run_dir.name)
+        return _fit_resumed(trainable, tracker, run_dir, study, echo), plan.note
     tuner = tune.Tuner(
         trainable,
         param_space=plan.param_space,
@@ -454,7 +449,7 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
         ),
         run_config=tune.RunConfig(
             name="ray",
-            storage_path=str(tune_dir(opts, spec.name, run_dir.name)),
+            storage_path=study_root(opts.storage, opts.results_dir, spec.name, run_dir.name),
             callbacks=[monitor],
             verbose=0,
             # A trial checkpoints only when its score improves (or, for last-epoch scores, every epoch), so its
@@ -469,7 +464,7 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
     return monitor, plan.note
 
 
-def _fit_resumed(trainable, tracker, run_dir: Path, study_dir: Path, echo):
+def _fit_resumed(trainable, tracker, run_dir: Path, study: str, echo):
     """Continue the Tune experiment under ``run_dir/ray`` from its last snapshot: finished trials stay finished,
     trials that were running start again (from their checkpoint where their family resumes from one), and the
     searcher continues from its saved state. The monitor is the one Tune restored; it gets this driver's MLflow
@@ -493,10 +488,10 @@ def _fit_resumed(trainable, tracker, run_dir: Path, study_dir: Path, echo):
     on_restore(run_dir / PROGRESS_FILE, attach)
     # A trial that runs again reports epochs Optuna has seen: Optuna ignores them, and says so once per epoch.
     warnings.filterwarnings("ignore", message="The reported value is ignored because", category=UserWarning)
-    tuner = tune.Tuner.restore(str(study_dir / "ray"), trainable, resume_unfinished=True, resume_errored=False)
+    tuner = tune.Tuner.restore(f"{study}/ray", trainable, resume_unfinished=True, resume_errored=False)
     tuner.fit()
     if not restored:
-        raise TunerError(f"Ray Tune did not restore the study in {study_dir / 'ray'}; nothing was resumed")
+        raise TunerError(f"Ray Tune did not restore the study in {study}/ray; nothing was resumed")
     return restored[0]
 
 
@@ -518,12 +513,12 @@ def resume_study(space: str, name: str | None, results_dir: Path, echo: Callable
     unknown = sorted(set(stored) - fields)
     if unknown:
         raise TunerError(f"run {run_dir.name} was started with options this tuner does not know: {unknown}")
-    for key in ("data", "config_file", "results_dir", "storage"):
+    for key in ("data", "config_file", "results_dir"):
         if stored.get(key) is not None:
             stored[key] = Path(stored[key])
     stored["settings"] = tuple(stored.get("settings") or ())
     opts = RunOptions(**stored)
-    if not (tune_dir(opts, space, run_dir.name) / "ray" / "tuner.pkl").exists():
+    if not has_state(study_root(opts.storage, opts.results_dir.resolve(), space, run_dir.name)):
         raise TunerError(f"run {run_dir.name} stopped before Ray Tune saved its state; start it again with tuner run")
     return run_study(search_spaces.get(space), opts, echo, resume=info)
 
@@ -539,7 +534,8 @@ def _evaluate_best(spec: SpaceSpec, opts: RunOptions, data, best) -> dict[str, f
         raise TunerError(f"the best trial {best.trial_id} left no checkpoint; cannot evaluate it on the test split")
     family = importlib.import_module(spec.trainable)
     ctx = make_context(spec, opts.seed, "cpu", report=lambda row, ckpt: None)
-    return family.evaluate(best.config, data, ctx, Path(best.checkpoint_path) / CHECKPOINT_FILE, split="test")
+    with local_checkpoint(opts.storage, best.checkpoint_path) as folder:
+        return family.evaluate(best.config, data, ctx, folder / CHECKPOINT_FILE, split="test")
 
 
 def reference(spec: SpaceSpec, opts: RunOptions) -> dict[str, Any]:
@@ -564,9 +560,11 @@ def _ensemble(spec: SpaceSpec, opts: RunOptions, data, monitor) -> dict[str, Any
     complete = [o for o in monitor.ranked() if o.epochs >= spec.max_epochs and o.checkpoint_path]
     if len(complete) < 2:
         return {"note": f"skipped: {len(complete)} trial(s) ran all {spec.max_epochs} epochs; need at least 2"}
-    members = [(o.config, Path(o.checkpoint_path) / CHECKPOINT_FILE) for o in complete[:top_k]]
     ctx = make_context(spec, opts.seed, "cpu", report=lambda row, ckpt: None)
-    return {**family.ensemble(members, data, ctx), "trial_numbers": [o.number for o in complete[:top_k]]}
+    with contextlib.ExitStack() as stack:
+        members = [(o.config, stack.enter_context(local_checkpoint(opts.storage, o.checkpoint_path)) / CHECKPOINT_FILE)
+                   for o in complete[:top_k]]  # fmt: skip
+        return {**family.ensemble(members, data, ctx), "trial_numbers": [o.number for o in complete[:top_k]]}
 
 
 __all__ = ["RunOptions", "StudyResult", "resume_study", "run_study", "validate"]

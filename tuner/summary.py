@@ -38,7 +38,10 @@ def print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, u
         echo(f"              {data.summary}")
     echo(f"  results   : {run_dir}")
     if opts.storage is not None:
-        echo(f"  storage   : {opts.storage / spec.name / name}/ray (checkpoints, Ray Tune's state)")
+        from tuner.storage import study_root
+
+        echo(f"  storage   : {study_root(opts.storage, opts.results_dir, spec.name, name)}/ray (checkpoints, "
+             f"Ray Tune's state)")  # fmt: skip
     echo(f"  mlflow    : {tracking_uri}")
     echo(f"              UI: {ui}")
     echo(f"  ray       : {cluster.describe()}")

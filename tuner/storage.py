@@ -1,0 +1,85 @@
+"""Where Ray Tune keeps a study's trial checkpoints and its own state (``run --storage``).
+
+By default the run's folder under ``--results-dir``: right on one machine, and on clusters whose nodes share that
+filesystem. A multi-node cluster needs a place every node can write (Ray Tune fails a trial's checkpoint on a
+node that cannot): a folder every node mounts at the same path (NFS, EFS, a ReadWriteMany volume), or a URI of a
+filesystem pyarrow knows (``s3://bucket/prefix``, ``gs://...``, ``abfs://...``) with credentials on every node.
+The driver reads the checkpoints it evaluates through the same filesystem, downloading them when remote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from tuner.errors import TunerError
+
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+STATE_FILE = "tuner.pkl"
+"""What Ray Tune writes first in an experiment folder; a study without it cannot be resumed."""
+
+
+def is_uri(storage: str | None) -> bool:
+    return bool(storage) and bool(URI.match(str(storage)))
+
+
+def normalise(storage: str | None) -> str | None:
+    """An absolute folder or the URI as given; a URI whose filesystem pyarrow cannot open is a one-line error."""
+    if storage is None:
+        return None
+    text = str(storage)
+    if not is_uri(text):
+        return str(Path(text).expanduser().resolve())
+    _filesystem(text)
+    return text.rstrip("/")
+
+
+def study_root(storage: str | None, results_dir: Path, space: str, name: str) -> str:
+    """The folder or URI Ray Tune's ``storage_path`` gets for one run (its experiment is ``ray`` below it)."""
+    root = storage if storage is not None else str(results_dir.resolve())
+    return f"{root.rstrip('/')}/{space}/{name}"
+
+
+def has_state(study: str) -> bool:
+    """True when Ray Tune saved the study's state below ``study`` (``ray/tuner.pkl``)."""
+    fs, path = _filesystem(study) if is_uri(study) else (None, study)
+    target = f"{path}/ray/{STATE_FILE}"
+    if fs is None:
+        return Path(target).is_file()
+    import pyarrow.fs
+
+    return fs.get_file_info(target).type == pyarrow.fs.FileType.File
+
+
+@contextlib.contextmanager
+def local_checkpoint(storage: str | None, checkpoint_path: str) -> Iterator[Path]:
+    """A local folder holding the checkpoint Ray Tune reported at ``checkpoint_path`` (its path within the storage's
+    filesystem): the folder itself when local, else a temporary download."""
+    if not is_uri(storage):
+        yield Path(checkpoint_path)
+        return
+    from ray import tune
+
+    fs, _ = _filesystem(storage)
+    with tempfile.TemporaryDirectory(prefix="tuner-checkpoint-") as tmp:
+        tune.Checkpoint(checkpoint_path, filesystem=fs).to_directory(tmp)
+        yield Path(tmp)
+
+
+def _filesystem(uri: str):
+    import pyarrow.fs
+
+    try:
+        return pyarrow.fs.FileSystem.from_uri(uri)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TunerError(
+            f"--storage {uri}: cannot open this filesystem ({first}); give a shared folder or a URI such as "
+            f"s3://bucket/prefix"
+        ) from None
+
+
+__all__ = ["has_state", "is_uri", "local_checkpoint", "normalise", "study_root"]
