@@ -174,3 +174,23 @@ def test_restoring_from_a_checkpoint_without_state_starts_over(monkeypatch, tmp_
     assert reporter.restore(lambda path: (_ for _ in ()).throw(AssertionError("nothing to load"))) == 1
     reporter.epoch(1, {"val_acc": 0.5, "val_loss": 0.5}, None)
     assert "resumed_from_epoch" not in rows[0][0]
+
+
+def test_temporary_folders_of_dead_trial_processes_are_removed_and_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from trainables.reporting import remove_orphaned_temp_folders
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # exited: no process has this pid now (unless reused, which keeps its folders)
+    orphans = [tmp_path / f"tuner-trial-{dead_pid}-abc", tmp_path / f"tuner-ckpt-{dead_pid}-def"]
+    mine = [tmp_path / f"tuner-trial-{os.getpid()}-ghi", tmp_path / f"tuner-ckpt-{os.getpid()}-jkl"]
+    other = tmp_path / "tuner-data-cache"
+    for folder in (*orphans, *mine, other):
+        folder.mkdir()
+        (folder / "model.pt").write_text("weights")
+    assert remove_orphaned_temp_folders(tmp_path) == 2
+    assert not any(f.exists() for f in orphans)
+    assert all(f.exists() for f in mine) and other.exists()

@@ -46,6 +46,9 @@ RESUMED_FROM = "resumed_from_epoch"
 """In every report of a trial that continued from a checkpoint: the checkpoint's epoch (absent otherwise)."""
 
 CHECKPOINT_FILE = "model.pt"
+TEMP_PREFIX = "tuner-"
+"""Temporary folders of a trial (``tuner-trial-PID-*``, ``tuner-ckpt-PID-*``): named after the process that made
+them, so that those of a killed process can be found and removed (``remove_orphaned_temp_folders``)."""
 STATE_FILE = "state.pt"
 """The family's training state (``save_state``), in checkpoints of resumable families."""
 REPORTER_FILE = "reporter.json"
@@ -103,7 +106,7 @@ class EpochReporter:
         self._monitor_best: float | None = None
         self._epochs_without_improvement = 0
         self._last_checkpoint = time.monotonic()
-        self._scratch = Path(tempfile.mkdtemp(prefix="tuner-trial-"))
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}trial-{os.getpid()}-"))
         """Private to this trial: the best epoch's weights, linked into every later checkpoint."""
         weakref.finalize(self, shutil.rmtree, self._scratch, ignore_errors=True)
 
@@ -176,7 +179,7 @@ class EpochReporter:
         due = due and time.monotonic() - self._last_checkpoint >= self.ctx.checkpoint_every_s
         if not (new_best or due):
             return None
-        folder = Path(tempfile.mkdtemp(prefix="tuner-ckpt-"))
+        folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}ckpt-{os.getpid()}-"))
         if new_best:
             save_checkpoint(folder / CHECKPOINT_FILE)
             _link_or_copy(folder / CHECKPOINT_FILE, self._best_weights)
@@ -199,6 +202,32 @@ class EpochReporter:
         if self.resumed_from:
             row[RESUMED_FROM] = self.resumed_from
         self.ctx.report(row, checkpoint_dir)
+
+
+def remove_orphaned_temp_folders(root: Path | None = None) -> int:
+    """Remove the temporary folders that trial processes no longer alive on this machine left behind (a killed
+    worker runs no cleanup: its best weights and unsent checkpoints would pile up). Returns how many went."""
+    import re
+
+    root = Path(root or tempfile.gettempdir())
+    removed = 0
+    for folder in root.glob(f"{TEMP_PREFIX}*-*-*"):
+        match = re.match(rf"{TEMP_PREFIX}(?:trial|ckpt)-(\d+)-", folder.name)
+        if not match or not folder.is_dir() or _alive(int(match.group(1))):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

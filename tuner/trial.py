@@ -17,7 +17,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from trainables.reporting import BEST_EPOCH, END_MESSAGE, END_REASON, EPOCH, FAILED, SCORE, TrialContext
+from trainables.reporting import (
+    BEST_EPOCH,
+    END_MESSAGE,
+    END_REASON,
+    EPOCH,
+    FAILED,
+    SCORE,
+    TrialContext,
+    remove_orphaned_temp_folders,
+)
 from tuner.spec import SpaceSpec
 
 NODE_ID = "node_id"
@@ -129,6 +138,7 @@ def run_trial(
 
         torch.set_num_threads(threads)
     node = _node_id()
+    remove_orphaned_temp_folders()  # left by trial processes killed on this machine
     last_epoch = 0
 
     def report(row: dict[str, Any], checkpoint_dir: Path | None) -> None:
