@@ -246,3 +246,37 @@ def test_asha_rungs_travel_in_the_monitor_state_to_the_scheduler_of_a_resumed_st
     # with the saved rung (0.7, 0.8, 0.9), a trial far below it is stopped at the grace period
     assert report(resumed_scheduler, 4, 0.1) == TrialScheduler.STOP
     assert report(scheduler, 4, 0.1) == TrialScheduler.STOP, "the same decision as without the interruption"
+
+
+def test_superseded_checkpoints_go_only_once_two_newer_snapshots_exist(tmp_path):
+    """The snapshot being saved when the driver dies, and the one before it (its upload may still run), may never
+    reach storage: the one before those must still find the checkpoints it points at. After the study only each
+    trial's latest checkpoint is kept."""
+    from ray import tune
+
+    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 2, lambda line: None)
+    trial = fake_trial(1)
+    folders = []
+
+    def checkpoint() -> None:
+        folder = tmp_path / f"checkpoint_{len(folders):06d}"
+        folder.mkdir()
+        folders.append(folder)
+        monitor.on_checkpoint(0, [], trial, tune.Checkpoint.from_directory(str(folder)))
+
+    def existing() -> list[int]:
+        return [i for i, f in enumerate(folders) if f.exists()]
+
+    checkpoint()  # 0
+    monitor.get_state()  # snapshot A points at 0
+    checkpoint()  # 1
+    checkpoint()  # 2
+    monitor.get_state()  # snapshot B points at 2
+    checkpoint()  # 3
+    monitor.get_state()  # snapshot C points at 3; B and C may be incomplete: A's checkpoint stays
+    assert existing() == [0, 1, 2, 3]
+    checkpoint()  # 4
+    monitor.get_state()  # snapshot D: B is safe now, so checkpoints older than B's (2) go
+    assert existing() == [2, 3, 4]
+    monitor.prune_checkpoints()
+    assert existing() == [4], "after the study, the latest checkpoint only"

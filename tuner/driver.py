@@ -291,6 +291,7 @@ def run_study(
         )
 
         monitor, plan_note = _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, bool(resume))
+        monitor.prune_checkpoints()
         best = monitor.best()
         counts = dict(monitor.counts())
         if best is None:
@@ -452,9 +453,11 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
             storage_path=study_root(opts.storage, opts.results_dir, spec.name, run_dir.name),
             callbacks=[monitor],
             verbose=0,
-            # A trial checkpoints only when its score improves (or, for last-epoch scores, every epoch), so its
-            # latest checkpoint is the one its score belongs to: keep that one.
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # A trial's latest checkpoint holds its best weights (and its training state). Tune keeps them all:
+            # its num_to_keep deletes a checkpoint before the snapshot that stops pointing at it is saved, so a
+            # driver killed in between left a study that could not resume. The monitor deletes superseded
+            # checkpoints once two newer snapshots exist, and all but the latest after the study.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             # Tune retries a trial whose worker process or node died; an exception in the trial's own code is
             # reported as its failed end by tuner.trial and not retried.
             failure_config=tune.FailureConfig(max_failures=opts.max_retries),

@@ -32,6 +32,11 @@ def on_restore(progress_path: Path, hook: Callable[[StudyMonitor], None]) -> Non
 
 STATUSES = ("completed", "early_stopped", "pruned", "diverged", "failed", "stopped")
 TABLE_ROWS = 10
+SNAPSHOTS_KEPT = 2
+"""A trial's checkpoints older than the one the third-newest experiment snapshot points at are deleted: the
+newest snapshot is being saved and the one before may still be uploading when the driver dies, so the one before
+those must still find its checkpoints (Tune's own ``num_to_keep`` deletes a checkpoint before the snapshot that
+stops pointing at it is saved)."""
 PROGRESS_WRITE_S = 1.0
 """Least seconds between two writes of the progress file: trials ending every few milliseconds must not each
 rewrite it (the study's last state is always written, at its end)."""
@@ -65,6 +70,8 @@ class StudyMonitor(Callback):
     _progress_written: float | None = None
     _progress_dirty = False
     scheduler = None
+    _checkpoints: dict[str, list] = {}
+    _snapshot_marks: list[dict[str, int]] = []
 
     def __init__(
         self,
@@ -92,6 +99,11 @@ class StudyMonitor(Callback):
         """True once Tune restored this monitor's state from an experiment snapshot (a resumed study)."""
         self.table_every = table_every
         self.scheduler = scheduler
+        self._checkpoints: dict[str, list] = {}
+        """trial id -> [(registration number, Checkpoint)] not deleted yet, oldest first."""
+        self._registered: dict[str, int] = {}
+        self._snapshot_marks: list[dict[str, int]] = []
+        """Per recent experiment snapshot: trial id -> checkpoints registered when it was taken."""
         """The study's trial scheduler: Tune's snapshots leave it out, so ASHA's rungs travel in this monitor's
         state, and a resumed study's ASHA keeps comparing new trials with the ones that ran before."""
         """Seconds between progress tables of the running trials; None or 0: no table."""
@@ -107,7 +119,8 @@ class StudyMonitor(Callback):
         # belong to this driver process only.
         state = dict(self.__dict__)
         # A monotonic clock reading means nothing in another process: a restored monitor starts its timer anew.
-        state.update(tracker=None, echo=print, _last_table=None, _progress_written=None)
+        state.update(tracker=None, echo=print, _last_table=None, _progress_written=None, _checkpoints={},
+                     _registered={}, _snapshot_marks=[])  # fmt: skip
         return state
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
@@ -116,7 +129,36 @@ class StudyMonitor(Callback):
                  "first_trial_after": self.first_trial_after}  # fmt: skip
         if _keeps_scheduler_state(self.scheduler):
             state["scheduler"] = dict(vars(self.scheduler))
+        self._after_snapshot()  # Tune calls this while it saves an experiment snapshot
         return state
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        number = self._registered.get(trial.trial_id, 0) + 1
+        self._registered[trial.trial_id] = number
+        self._checkpoints.setdefault(trial.trial_id, []).append((number, checkpoint))
+
+    def _after_snapshot(self) -> None:
+        self._snapshot_marks = [*self._snapshot_marks, dict(self._registered)][-(SNAPSHOTS_KEPT + 1) :]
+        if len(self._snapshot_marks) > SNAPSHOTS_KEPT:
+            oldest = self._snapshot_marks[0]
+            self._delete_checkpoints(lambda trial_id, number: number < oldest.get(trial_id, 0))
+
+    def prune_checkpoints(self) -> None:
+        """After the study (Tune's last snapshot saved): keep each trial's latest checkpoint only."""
+        self._delete_checkpoints(lambda trial_id, number: number < self._registered.get(trial_id, 0))
+
+    def _delete_checkpoints(self, superseded: Callable[[str, int], bool]) -> None:
+        for trial_id, entries in self._checkpoints.items():
+            keep = []
+            for number, checkpoint in entries:
+                if not superseded(trial_id, number):
+                    keep.append((number, checkpoint))
+                    continue
+                try:
+                    checkpoint.filesystem.delete_dir(checkpoint.path)
+                except (FileNotFoundError, OSError):  # gone already; a failed delete only costs space
+                    pass
+            entries[:] = keep
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.outcomes = {o["trial_id"]: TrialOutcome(**o) for o in state.get("outcomes", [])}
