@@ -116,3 +116,17 @@ def test_a_storage_uri_of_an_unknown_filesystem_is_refused_in_one_line(tmp_path)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--storage nosuch://bucket/studies: cannot open" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "results" / "steel_binary").exists()
+
+
+@pytest.mark.parametrize(
+    ("message", "default", "expected"),
+    [
+        ("\n  \nfirst real line\nsecond line", None, "first real line"),
+        ("", None, "ValueError"),
+        ("   \n", "nothing said", "nothing said"),
+    ],
+)
+def test_first_line_of_an_error_skips_blank_lines_and_never_fails_on_an_empty_message(message, default, expected):
+    from tuner.errors import first_line
+
+    assert first_line(ValueError(message), default) == expected

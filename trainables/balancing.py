@@ -8,7 +8,6 @@ to the majority's count ("auto" strategy), which is what the report's "oversampl
 from __future__ import annotations
 
 import numpy as np
-from imblearn.over_sampling import SMOTE, RandomOverSampler
 
 BALANCING = ("none", "oversampled", "smote")
 SMOTE_NEIGHBOURS = 5
@@ -25,6 +24,9 @@ def balance(x: np.ndarray, y: np.ndarray, method: str, seed: int) -> tuple[np.nd
         raise ValueError(f"balancing {method!r} is not one of {', '.join(BALANCING)}")
     if method == "none":
         return x, y
+    # imported here: listing or showing the ECG spaces (which name BALANCING) must not pay for imbalanced-learn
+    from imblearn.over_sampling import SMOTE, RandomOverSampler
+
     flat = x.reshape(len(x), -1)
     if method == "oversampled":
         sampler = RandomOverSampler(random_state=seed)

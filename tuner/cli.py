@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 import search_spaces
-from tuner.errors import TunerError
+from tuner.errors import TunerError, first_line
 from tuner.packing import AUTO as AUTO_GPUS
 from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec
 
@@ -278,6 +278,6 @@ STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.E
 def _unexpected(exc: BaseException) -> int:
     log = Path(tempfile.gettempdir()) / f"tuner-error-{os.getpid()}.log"
     log.write_text(traceback.format_exc())
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    first = first_line(exc, default="")
     print(f"error: {type(exc).__name__}: {first[:300]} (traceback in {log})", file=sys.stderr)
     return 1

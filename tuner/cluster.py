@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuner.errors import TunerError
+from tuner.errors import TunerError, first_line
 
 # Tune's default CSV/JSON/TensorBoard loggers cost time on every result and duplicate what MLflow gets.
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -167,7 +167,7 @@ def connect(
         try:
             ray.init(**kwargs)
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             hint = ""
             if address and os.environ.get("RAY_AUTH_MODE") != "token":
                 hint = (

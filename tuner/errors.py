@@ -7,3 +7,12 @@ class TunerError(Exception):
 
 class DataError(TunerError):
     """A dataset file is missing, empty or not in the expected layout."""
+
+
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first non-empty line of an exception's message (multi-line errors from Ray, pandas or pyarrow make
+    unreadable one-line messages); ``default`` (else the exception's type name) when the message is empty."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return default if default is not None else type(exc).__name__

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.errors import TunerError
+from tuner.errors import TunerError, first_line
 from tuner.spec import SpaceSpec
 
 AUTO = "auto"
@@ -192,7 +192,7 @@ def _measure(spec: SpaceSpec, config: dict[str, Any], data: Any, seed: int, thre
     try:
         train_until_first_report(spec, config, data, seed, "cuda")
     except torch.OutOfMemoryError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "CUDA out of memory"
+        first = first_line(exc, default="CUDA out of memory")
         return {"node": node, "device": device, "total": total, "oom": first[:300]}
     seconds = time.monotonic() - started
     torch.cuda.synchronize()

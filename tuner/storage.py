@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tuner.errors import TunerError
+from tuner.errors import TunerError, first_line
 
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 STATE_FILE = "tuner.pkl"
@@ -75,7 +75,7 @@ def _filesystem(uri: str):
     try:
         return pyarrow.fs.FileSystem.from_uri(uri)
     except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise TunerError(
             f"--storage {uri}: cannot open this filesystem ({first}); give a shared folder or a URI such as "
             f"s3://bucket/prefix"

@@ -40,7 +40,7 @@ from tuner.datasets.hms_synthetic import (
     VOTE_COLUMNS,
     generate_competition,
 )
-from tuner.errors import DataError
+from tuner.errors import DataError, first_line
 
 SPEC_KEEP = 256
 SPEC_CROP = (SPEC_WINDOW_ROWS - SPEC_KEEP) // 2
@@ -114,7 +114,7 @@ def read_train_csv(folder: Path) -> pd.DataFrame:
     try:
         train = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a readable CSV ({first_line(exc)})") from None
     missing = [c for c in TRAIN_COLUMNS if c not in train.columns]
     if missing:
         raise DataError(f"{path}: missing columns {', '.join(missing)}")

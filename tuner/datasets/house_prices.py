@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tuner.datasets.base import LoadedData, file_fingerprint, write_atomically
-from tuner.errors import DataError, TunerError
+from tuner.errors import DataError, TunerError, first_line
 
 TRAIN_FILE = "train.csv"
 FEATURES = ("OverallQual", "YearBuilt", "TotalBsmtSF", "GrLivArea")
@@ -91,7 +91,7 @@ def read_train_csv(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a readable CSV ({first_line(exc)})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in (*FEATURES, TARGET) if c not in frame.columns]
     if missing:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tuner.datasets.base import LoadedData, file_fingerprint, train_file_splits, write_atomically
-from tuner.errors import DataError
+from tuner.errors import DataError, first_line
 
 CLASS_NAMES = ("N", "S", "V", "F", "Q")
 N_SAMPLES = 187
@@ -96,7 +96,7 @@ def read_mitbih_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a readable CSV ({first_line(exc)})") from None
     if frame.shape[1] != N_SAMPLES + 1:
         raise DataError(
             f"{path}: rows have {frame.shape[1]} values; expected {N_SAMPLES + 1} (187 samples, then the class)"

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from tuner.datasets.base import LoadedData, file_fingerprint, write_atomically
-from tuner.errors import DataError, TunerError
+from tuner.errors import DataError, TunerError, first_line
 
 TRAIN_FILE = "pirate_pain_train.csv"
 LABELS_FILE = "pirate_pain_train_labels.csv"
@@ -187,7 +187,7 @@ def _read_csv(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a readable CSV ({first_line(exc)})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise DataError(f"{path}: has a header but no data rows")

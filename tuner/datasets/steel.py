@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tuner.datasets.base import LoadedData, file_fingerprint, write_atomically
-from tuner.errors import DataError
+from tuner.errors import DataError, first_line
 
 FAULTS = ("Pastry", "Z_Scratch", "K_Scatch", "Stains", "Dirtiness", "Bumps", "Other_Faults")
 FAULT_ALIASES = {"K_Scratch": "K_Scatch"}
@@ -82,7 +82,7 @@ def read_steel_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a readable CSV ({first_line(exc)})") from None
     columns = [str(c).strip() for c in frame.columns]
     frame.columns = columns
     if "V1" in columns or "Class" in columns:
