@@ -24,7 +24,7 @@ from torch import nn
 from trainables import metrics as M
 from trainables.hms_inputs import Stats, build_images, fold_stats
 from trainables.loop import TrainingState, train_epoch
-from trainables.reporting import EpochReporter, TrialContext
+from trainables.reporting import CHECKPOINT_FILE, EpochReporter, TrialContext
 
 N_CLASSES = 6
 LR_SCHEDULES = ("cosine", "onecycle", "exponential", "constant")
@@ -127,16 +127,29 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     position = {row: i for i, row in enumerate(pool)}
     pool_images: dict[Stats | None, torch.Tensor] = {}
     finished: list[dict[str, Any]] = []
-    # Continued from a checkpoint: the folds before the saved one are done (their best models in ``finished``),
-    # the saved fold resumes after its saved epoch with its model, optimizer, schedule and generator.
+    # Continued from a checkpoint: the folds before the saved one are done, the saved fold resumes after its
+    # saved epoch with its model, optimizer, schedule and generator. The folds' best models and the out-of-fold
+    # predictions come from the checkpoint's weights file, written at the same epoch as its training state (the
+    # score is the last epoch's, so every epoch's checkpoint writes both): the state does not hold them twice.
     saved: dict[str, Any] = {}
-    step = reporter.restore(lambda path: saved.update(TrainingState.read(path))) - 1
+
+    def load_state(path: Path) -> None:
+        saved.update(TrainingState.read(path), weights=_load(path.parent / CHECKPOINT_FILE))
+
+    step = reporter.restore(load_state) - 1
     resume_fold, resume_epoch = 0, 0
+    resumed_best: dict[str, Any] | None = None
     if saved:
         extra = saved["extra"]
         resume_fold, resume_epoch = int(extra["fold"]), int(extra["epoch_in_fold"])
-        finished = [_member_from(m) for m in extra["finished"]]
-        oof = extra["oof"].numpy().copy()
+        members = _members_of(saved["weights"])
+        if len(members) < resume_fold:
+            raise ValueError(
+                f"checkpoint {ctx.restore}: its weights hold {len(members)} fold models but its training state is "
+                f"in fold {resume_fold + 1}"
+            )
+        finished, resumed_best = members[:resume_fold], (members[resume_fold:] or [None])[0]
+        oof = saved["weights"]["oof"].numpy().copy()
     for k, (train_rows, val_rows) in enumerate(folds):
         if k < resume_fold:
             continue
@@ -165,8 +178,7 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
         first_epoch = 0
         if saved and k == resume_fold:
             state.apply(saved)
-            fold_best = _member_from(saved["extra"]["fold_best"])
-            first_epoch = resume_epoch
+            fold_best, first_epoch = resumed_best, resume_epoch
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         for epoch_in_fold in range(first_epoch + 1, epochs + 1):
@@ -195,9 +207,8 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
                 row["gpu_peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
             members = finished + ([fold_best] if fold_best else [])
 
-            def save_state(path: Path, state=state, k=k, epoch_in_fold=epoch_in_fold, fold_best=fold_best) -> None:
-                state.save(path, fold=k, epoch_in_fold=epoch_in_fold, oof=torch.from_numpy(oof.copy()),
-                           finished=[_member_to(f) for f in finished], fold_best=_member_to(fold_best))  # fmt: skip
+            def save_state(path: Path, state=state, k=k, epoch_in_fold=epoch_in_fold) -> None:
+                state.save(path, fold=k, epoch_in_fold=epoch_in_fold)
 
             if reporter.epoch(step, row, lambda path, members=members: _save(path, members, oof, pool), save_state):
                 return
@@ -205,25 +216,20 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
             finished.append(fold_best)
 
 
-def _member_to(member: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A fold's best model as plain values and tensors (what a checkpoint's state may hold)."""
-    if member is None:
-        return None
-    stats = None if member["stats"] is None else [member["stats"].mean, member["stats"].std]
-    return {"kl": float(member["kl"]), "state": member["state"], "stats": stats}
-
-
-def _member_from(saved: dict[str, Any] | None) -> dict[str, Any] | None:
-    if saved is None:
-        return None
-    stats = None if saved["stats"] is None else Stats(*saved["stats"])
-    return {"kl": saved["kl"], "state": saved["state"], "stats": stats}
+def _members_of(weights: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fold models a weights file holds (finished folds, then the running fold's best so far), as training
+    keeps them."""
+    return [
+        {"kl": float(kl), "state": state, "stats": None if stats is None else Stats(*stats)}
+        for kl, state, stats in zip(weights["kl"], weights["folds"], weights["stats"], strict=True)
+    ]
 
 
 def _save(path: Path, folds: list[dict[str, Any]], oof: np.ndarray, pool: np.ndarray) -> None:
     torch.save(
         {
             "folds": [f["state"] for f in folds],
+            "kl": [float(f["kl"]) for f in folds],
             "stats": [None if f["stats"] is None else [f["stats"].mean, f["stats"].std] for f in folds],
             "oof": torch.from_numpy(oof.copy()),
             "pool": torch.from_numpy(pool.astype(np.int64)),
