@@ -42,6 +42,35 @@ def test_concurrent_trial_writes_all_land(tmp_path):
     assert client.get_run(tracker.parent_id).info.status == "FINISHED"
 
 
+def test_a_continued_trial_logs_each_epoch_once_in_this_driver_and_after_a_resume(tmp_path):
+    """A trial continued from its checkpoint of epoch 2 reports epochs 3.. again; its history keeps each epoch once
+    (the first report of it), whether Tune retried it in the same driver or ``tuner resume`` started a new one."""
+    uri = default_tracking_uri(tmp_path)
+    tracker = StudyTracker(uri, "continued", tmp_path / "artifacts")
+    tracker.start_parent("study", {}, {"tuner.run_dir": "run-a"})
+    tracker.start_child("t1", "trial-001", {"x": 1}, {})
+    for epoch in (1, 2, 3, 4):  # checkpoint at 2, worker lost after 4
+        tracker.log_epoch("t1", {"val_loss": epoch / 10}, step=epoch)
+    for epoch in (3, 4, 5):  # the retry, from the checkpoint of epoch 2
+        tracker.log_epoch("t1", {"val_loss": epoch / 10 + 1}, step=epoch)
+    tracker.flush()
+    client = MlflowClient(uri)
+    run_id = tracker.child_run_id("t1")
+    history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, "val_loss"))
+    assert history == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 1.5)]
+    tracker.close()
+
+    resumed = StudyTracker(uri, "continued", tmp_path / "artifacts")  # a new driver: `tuner resume`
+    resumed.resume_parent("run-a")
+    resumed.reconcile({"t1": False}, {})
+    for epoch in (4, 5, 6):  # continued from a checkpoint of epoch 3
+        resumed.log_epoch("t1", {"val_loss": epoch / 10 + 2}, step=epoch)
+    resumed.end_child("t1", "completed", {}, {})
+    resumed.close()
+    history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, "val_loss"))
+    assert history == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 1.5), (6, 2.6)]
+
+
 def test_a_failing_store_is_reported_not_swallowed(tmp_path):
     tracker = StudyTracker(default_tracking_uri(tmp_path), "broken")
     tracker.log_epoch("never-started", {"val_loss": 1.0}, step=1)  # no such child run: the write fails

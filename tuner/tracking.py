@@ -121,6 +121,9 @@ class StudyTracker:
         self.parent_id: str | None = None
         self._children: dict[str, str] = {}
         self._child_status: dict[str, str] = {}
+        self._logged_through: dict[str, int] = {}
+        """trial id -> the highest epoch (step) in its run's history: a trial continued from a checkpoint reports
+        again the epochs between its checkpoint and its interruption; they are logged once, not twice."""
         self.lost = 0
         """Child runs a resume closed and deleted (trials started after the study's last snapshot)."""
         self._queue: queue.Queue = queue.Queue()
@@ -204,9 +207,11 @@ class StudyTracker:
 
         for trial_id, run_id in list(self._children.items()):
             if trial_id in known:
-                if not known[trial_id] and self._child_status.get(trial_id) != "RUNNING":
-                    self.client.update_run(run_id, status="RUNNING")  # it runs again: its end is written anew
-                    self._child_status[trial_id] = "RUNNING"
+                if not known[trial_id]:
+                    self._logged_through[trial_id] = self._last_step(run_id)
+                    if self._child_status.get(trial_id) != "RUNNING":
+                        self.client.update_run(run_id, status="RUNNING")  # it runs again: its end is written anew
+                        self._child_status[trial_id] = "RUNNING"
                 continue
             self.client.log_batch(
                 run_id,
@@ -301,9 +306,17 @@ class StudyTracker:
         self._children[trial_id] = run.info.run_id
         self._log_params(run.info.run_id, params)
 
+    def _last_step(self, run_id: str) -> int:
+        run = self.client.get_run(run_id)
+        steps = (m.step for key in run.data.metrics for m in self.client.get_metric_history(run_id, key))
+        return max(steps, default=-1)
+
     def _log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
+        if step <= self._logged_through.get(trial_id, -1):
+            return  # a continued trial's repeat of an epoch its history holds (see _logged_through)
+        self._logged_through[trial_id] = step
         now = _now_ms()
         rows = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
         if rows:
