@@ -70,8 +70,14 @@ def test_sigkilled_study_resumes_to_exactly_the_requested_trials(tmp_path):
     run_info = json.loads((run_dir / "run.json").read_text())
     assert run_info["status"] == "finished" and len(run_info["resumed"]) == 1
     # Ray Tune's state and the checkpoints went to --storage, and resume found them there
-    assert (tmp_path / "shared" / "steel_binary" / "killed" / "ray" / "tuner.pkl").is_file()
+    study = tmp_path / "shared" / "steel_binary" / "killed" / "ray"
+    assert (study / "tuner.pkl").is_file()
     assert not (run_dir / "ray").exists()
+    # After the study each of its trials keeps one checkpoint, its latest, including the trials the killed driver
+    # checkpointed; folders of trials it started after its last snapshot (which ran again as new trials) are gone.
+    kept = {d.name: sorted(c.name for c in d.glob("checkpoint_*")) for d in study.glob("trial_*")}
+    assert len(kept) == TRIALS, sorted(kept)
+    assert all(len(checkpoints) == 1 for checkpoints in kept.values()), kept
 
     client = MlflowClient(default_tracking_uri(results))
     experiment = client.get_experiment_by_name("steel_binary")

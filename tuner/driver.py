@@ -404,7 +404,7 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
     from trainables.reporting import SCORE
     from tuner.monitor import StudyMonitor
     from tuner.search import PruneLog, build_scheduler, build_search
-    from tuner.trial import run_trial
+    from tuner.trial import run_trial, trial_dirname
 
     prune_log = PruneLog()
     slots = max(1, int(cluster.cpus // opts.cpus_per_trial))
@@ -446,7 +446,7 @@ def _fit(spec, opts, data, fixed_config, tracker, run_dir, cluster, echo, resume
             num_samples=plan.num_samples,
             time_budget_s=opts.time_budget,
             reuse_actors=True,
-            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+            trial_dirname_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
             name="ray",

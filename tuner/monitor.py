@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import posixpath
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from trainables.reporting import BEST_EPOCH, END_MESSAGE, END_REASON, EPOCH, RES
 from tuner.search import PruneLog
 from tuner.spec import SpaceSpec
 from tuner.tracking import SPACE_TAG, StudyTracker
-from tuner.trial import NODE_ID, TRACEBACK
+from tuner.trial import NODE_ID, TRACEBACK, TRIAL_DIR_PREFIX
 
 _ON_RESTORE: dict[str, Callable[[StudyMonitor], None]] = {}
 
@@ -98,15 +99,20 @@ class StudyMonitor(Callback):
         self.restored = False
         """True once Tune restored this monitor's state from an experiment snapshot (a resumed study)."""
         self.table_every = table_every
+        """Seconds between progress tables of the running trials; None or 0: no table."""
         self.scheduler = scheduler
+        """The study's trial scheduler: Tune's snapshots leave it out, so ASHA's rungs travel in this monitor's
+        state, and a resumed study's ASHA keeps comparing new trials with the ones that ran before."""
         self._checkpoints: dict[str, list] = {}
         """trial id -> [(registration number, Checkpoint)] not deleted yet, oldest first."""
         self._registered: dict[str, int] = {}
         self._snapshot_marks: list[dict[str, int]] = []
         """Per recent experiment snapshot: trial id -> checkpoints registered when it was taken."""
-        """The study's trial scheduler: Tune's snapshots leave it out, so ASHA's rungs travel in this monitor's
-        state, and a resumed study's ASHA keeps comparing new trials with the ones that ran before."""
-        """Seconds between progress tables of the running trials; None or 0: no table."""
+        self._trial_ids: set[str] = set()
+        """The study's trials, as Tune had them at its end."""
+        self._latest: dict[str, Any] = {}
+        """trial id -> its latest checkpoint (a ``tune.Checkpoint``): registered with this driver, or at the study's
+        end, from Tune's trials (also those a resumed study restored)."""
         self._last_table: float | None = None
         """``time.monotonic()`` of the last table (or of the first loop step); None until the loop runs."""
         self._revision = 0
@@ -120,7 +126,7 @@ class StudyMonitor(Callback):
         state = dict(self.__dict__)
         # A monotonic clock reading means nothing in another process: a restored monitor starts its timer anew.
         state.update(tracker=None, echo=print, _last_table=None, _progress_written=None, _checkpoints={},
-                     _registered={}, _snapshot_marks=[])  # fmt: skip
+                     _registered={}, _snapshot_marks=[], _latest={}, _trial_ids=set())  # fmt: skip
         return state
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
@@ -136,6 +142,7 @@ class StudyMonitor(Callback):
         number = self._registered.get(trial.trial_id, 0) + 1
         self._registered[trial.trial_id] = number
         self._checkpoints.setdefault(trial.trial_id, []).append((number, checkpoint))
+        self._latest[trial.trial_id] = checkpoint
 
     def _after_snapshot(self) -> None:
         self._snapshot_marks = [*self._snapshot_marks, dict(self._registered)][-(SNAPSHOTS_KEPT + 1) :]
@@ -144,8 +151,21 @@ class StudyMonitor(Callback):
             self._delete_checkpoints(lambda trial_id, number: number < oldest.get(trial_id, 0))
 
     def prune_checkpoints(self) -> None:
-        """After the study (Tune's last snapshot saved): keep each trial's latest checkpoint only."""
+        """After the study (Tune's last snapshot saved): keep each trial's latest checkpoint only. Its folder is
+        swept too: a resumed study's trials also hold checkpoints a driver before it registered."""
         self._delete_checkpoints(lambda trial_id, number: number < self._registered.get(trial_id, 0))
+        for checkpoint in self._latest.values():
+            trial_folder, keep = posixpath.split(checkpoint.path.rstrip("/"))
+            _delete_folders(checkpoint.filesystem, trial_folder,
+                            lambda name, keep=keep: name.startswith("checkpoint_") and name != keep)  # fmt: skip
+        if self.restored and self._latest and self._trial_ids:
+            # Trials a killed driver started after its last snapshot ran again under new ids: their old folders
+            # (checkpoints included) belong to no trial of the study.
+            some = next(iter(self._latest.values()))
+            study = posixpath.dirname(posixpath.dirname(some.path.rstrip("/")))
+            known = {f"{TRIAL_DIR_PREFIX}{trial_id}" for trial_id in self._trial_ids}
+            unknown = lambda name: name.startswith(TRIAL_DIR_PREFIX) and name not in known  # noqa: E731
+            _delete_folders(some.filesystem, study, unknown)
 
     def _delete_checkpoints(self, superseded: Callable[[str, int], bool]) -> None:
         for trial_id, entries in self._checkpoints.items():
@@ -320,6 +340,10 @@ class StudyMonitor(Callback):
         return final, tags
 
     def on_experiment_end(self, trials, **info):
+        self._trial_ids = {trial.trial_id for trial in trials}
+        for trial in trials:  # with those a resumed study restored from its snapshot
+            if getattr(trial, "checkpoint", None) is not None:
+                self._latest[trial.trial_id] = trial.checkpoint
         if self._progress_dirty:
             self.write_progress(force=True)
 
@@ -381,6 +405,23 @@ class StudyMonitor(Callback):
             f"epochs {outcome.epochs:3d} {self.spec.metric}={score} | {done}/{self.total} done ({tally}), "
             f"{running} running, {best_text}"
         )
+
+
+def _delete_folders(filesystem: Any, folder: str, unwanted: Callable[[str], bool]) -> None:
+    """Delete the sub-folders of ``folder`` whose name is ``unwanted`` (in the study's storage, local or a bucket).
+    A folder that is gone or unreadable, or a delete that fails, only costs space: the study's results stand."""
+    import pyarrow.fs
+
+    try:
+        entries = filesystem.get_file_info(pyarrow.fs.FileSelector(folder))
+    except (FileNotFoundError, OSError):
+        return
+    for entry in entries:
+        if entry.type == pyarrow.fs.FileType.Directory and unwanted(posixpath.basename(entry.path.rstrip("/"))):
+            try:
+                filesystem.delete_dir(entry.path)
+            except (FileNotFoundError, OSError):
+                pass
 
 
 def _keeps_scheduler_state(scheduler: Any) -> bool:

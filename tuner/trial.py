@@ -34,6 +34,12 @@ DONE = "done"
 NODE_ID = "node_id"
 """The Ray node a trial ran on (nodes of one machine share an IP)."""
 TRACEBACK = "traceback"
+TRIAL_DIR_PREFIX = "trial_"
+
+
+def trial_dirname(trial) -> str:
+    """A trial's folder in the study's storage (Tune's ``trial_dirname_creator``)."""
+    return f"{TRIAL_DIR_PREFIX}{trial.trial_id}"
 
 
 def _tune_report(row: dict[str, Any], checkpoint_dir: Path | None) -> None:
