@@ -17,11 +17,11 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-# Keeping one checkpoint per trial (its best epoch) makes Tune snapshot the experiment after checkpoints; that
-# is wanted (it is what a resumed study restarts from), so its "may become a bottleneck" warning is noise here.
+# Frequent experiment snapshots (below) are wanted: they are what a resumed study restarts from. Tune's warning
+# that syncing them "may become a bottleneck" is noise here.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-# How often the experiment (trials, searcher, tuner's monitor) is snapshotted at most, besides after every trial
-# checkpoint: `tuner resume` continues from the newest snapshot, so a killed driver loses at most this much.
+# How often the experiment (trials, searcher, tuner's monitor) is snapshotted at most: `tuner resume` continues
+# from the newest snapshot, so a killed driver loses at most this much.
 # Tune's own default adapts upwards from 10 s.
 os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 # Tune gives its trial actors a runtime env holding PL_DISABLE_FORK=1 (for PyTorch Lightning, ray #28197). Any
