@@ -248,6 +248,65 @@ def test_asha_rungs_travel_in_the_monitor_state_to_the_scheduler_of_a_resumed_st
     assert report(scheduler, 4, 0.1) == TrialScheduler.STOP, "the same decision as without the interruption"
 
 
+class HashableTrial:
+    """Tune's schedulers key trials by the Trial object: a stand-in that can be a dict key."""
+
+    def __init__(self, n: int):
+        self.trial_id = f"t{n:03d}"
+
+
+class NoLiveTrials:
+    def get_live_trials(self):
+        return []
+
+
+def test_median_rule_results_travel_by_trial_id_to_the_scheduler_of_a_resumed_study():
+    """The median rule keys results by Trial objects, which a resumed study has anew: they travel by trial id, the
+    resumed rule compares new trials with the ones that ran before, and a trial running again gets its own results
+    back instead of being compared with itself."""
+    import ray.cloudpickle as cloudpickle
+    from ray.tune.schedulers import TrialScheduler
+
+    from tuner.search import build_scheduler
+
+    spec = search_spaces.get("steel_binary")
+    prune_log = PruneLog()
+    scheduler = build_scheduler(spec, "median", prune_log)
+    scheduler.set_search_properties(SCORE, spec.mode)
+    monitor = StudyMonitor(spec, None, prune_log, 10, lambda line: None, scheduler=scheduler)
+    at_start = cloudpickle.dumps({"callbacks": [monitor], "scheduler": scheduler})
+    grace, controller = spec.grace_period, NoLiveTrials()
+
+    def run(sched, trial, score: float, epochs) -> str:
+        decision = TrialScheduler.CONTINUE
+        for epoch in epochs:
+            decision = sched.on_trial_result(controller, trial, {EPOCH: epoch, SCORE: score, "config": {}})
+        return decision
+
+    for n in (1, 2, 3):
+        trial = HashableTrial(n)
+        assert run(scheduler, trial, 0.9, range(1, grace + 2)) == TrialScheduler.CONTINUE
+        scheduler.on_trial_complete(controller, trial, {EPOCH: grace + 1, SCORE: 0.9})
+    running = HashableTrial(4)
+    run(scheduler, running, 0.9, range(1, grace))  # below the grace period: nothing compared yet
+    snapshot = cloudpickle.dumps(monitor.get_state())
+
+    restored = cloudpickle.loads(at_start)
+    fresh_scheduler = restored["scheduler"]
+    assert run(fresh_scheduler, HashableTrial(9), 0.1, range(1, grace + 1)) == TrialScheduler.CONTINUE, (
+        "with no completed trials the rule stops nothing"
+    )
+    restored = cloudpickle.loads(at_start)
+    resumed_monitor, resumed_scheduler = restored["callbacks"][0], restored["scheduler"]
+    resumed_monitor.set_state(cloudpickle.loads(snapshot))
+    assert run(resumed_scheduler, HashableTrial(9), 0.1, range(1, grace + 1)) == TrialScheduler.STOP
+    assert run(scheduler, HashableTrial(9), 0.1, range(1, grace + 1)) == TrialScheduler.STOP, "as uninterrupted"
+    again = HashableTrial(4)  # the same trial, a new object in the resumed study
+    assert run(resumed_scheduler, again, 0.9, [grace]) == TrialScheduler.CONTINUE
+    assert "t004" not in resumed_scheduler._results
+    assert [r[EPOCH] for r in resumed_scheduler._results[again]] == [*range(1, grace), grace]
+
+
 def test_superseded_checkpoints_go_only_once_two_newer_snapshots_exist(tmp_path):
     """The snapshot being saved when the driver dies, and the one before it (its upload may still run), may never
     reach storage: the one before those must still find the checkpoints it points at. After the study only each

@@ -101,8 +101,9 @@ class StudyMonitor(Callback):
         self.table_every = table_every
         """Seconds between progress tables of the running trials; None or 0: no table."""
         self.scheduler = scheduler
-        """The study's trial scheduler: Tune's snapshots leave it out, so ASHA's rungs travel in this monitor's
-        state, and a resumed study's ASHA keeps comparing new trials with the ones that ran before."""
+        """The study's trial scheduler: Tune's snapshots leave it out, so its state (ASHA's rungs, the median rule's
+        results) travels in this monitor's state, and a resumed study's scheduler keeps comparing new trials with
+        the ones that ran before."""
         self._checkpoints: dict[str, list] = {}
         """trial id -> [(registration number, Checkpoint)] not deleted yet, oldest first."""
         self._registered: dict[str, int] = {}
@@ -133,8 +134,8 @@ class StudyMonitor(Callback):
     def get_state(self) -> dict[str, Any]:
         state = {"outcomes": [dataclasses.asdict(o) for o in self.outcomes.values()],
                  "first_trial_after": self.first_trial_after}  # fmt: skip
-        if _keeps_scheduler_state(self.scheduler):
-            state["scheduler"] = dict(vars(self.scheduler))
+        if hasattr(self.scheduler, "export_state"):
+            state["scheduler"] = self.scheduler.export_state()
         self._after_snapshot()  # Tune calls this while it saves an experiment snapshot
         return state
 
@@ -183,9 +184,9 @@ class StudyMonitor(Callback):
     def set_state(self, state: dict[str, Any]) -> None:
         self.outcomes = {o["trial_id"]: TrialOutcome(**o) for o in state.get("outcomes", [])}
         self.first_trial_after = state.get("first_trial_after")
-        if state.get("scheduler") is not None and _keeps_scheduler_state(getattr(self, "scheduler", None)):
+        if state.get("scheduler") is not None and hasattr(getattr(self, "scheduler", None), "import_state"):
             # the scheduler unpickled with this monitor is the one the resumed study runs with (one pickle)
-            vars(self.scheduler).update(state["scheduler"])
+            self.scheduler.import_state(state["scheduler"])
         self.restored = True
         self._last_table = None
         self._revision += 1
@@ -422,14 +423,6 @@ def _delete_folders(filesystem: Any, folder: str, unwanted: Callable[[str], bool
                 filesystem.delete_dir(entry.path)
             except (FileNotFoundError, OSError):
                 pass
-
-
-def _keeps_scheduler_state(scheduler: Any) -> bool:
-    """ASHA's state is plain (rungs of trial ids and values); the median rule's is keyed by Trial objects and
-    starts empty on resume."""
-    from ray.tune.schedulers import AsyncHyperBandScheduler
-
-    return isinstance(scheduler, AsyncHyperBandScheduler)
 
 
 def _finite(value: Any) -> bool:

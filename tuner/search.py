@@ -112,6 +112,49 @@ def build_search(
     return SearchPlan(alg, space, trials, note)
 
 
+class _AshaState:
+    """ASHA's state is plain (rungs of trial ids and values): it travels as it is."""
+
+    def export_state(self) -> dict[str, Any]:
+        """What a resumed study's scheduler continues with (Tune's experiment snapshots leave schedulers out)."""
+        return dict(vars(self))
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+
+
+class _MedianState:
+    """The median rule keeps every trial's results keyed by its Trial object, which a resumed study does not have:
+    they travel keyed by trial id, slimmed to the step and the metric the rule compares. A trial that runs again
+    gets its results back when it next reports; the others count as the completed trials they are."""
+
+    def export_state(self) -> dict[str, Any]:
+        keys = (self._time_attr, self._metric)
+        return {
+            "results": {
+                getattr(trial, "trial_id", trial): [{k: r[k] for k in keys if k in r} for r in results]
+                for trial, results in self._results.items()
+            }
+        }
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        self._results.clear()
+        self._results.update(state["results"])
+
+    def _rebind(self, trial) -> None:
+        restored = self._results.pop(trial.trial_id, None)
+        if restored is not None:
+            self._results[trial] = restored + self._results.get(trial, [])
+
+    def on_trial_result(self, tune_controller, trial, result):
+        self._rebind(trial)
+        return super().on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller, trial, result):
+        self._rebind(trial)
+        return super().on_trial_complete(tune_controller, trial, result)
+
+
 class PruneLog:
     """Remembers which trials a scheduler stopped before they ended on their own."""
 
@@ -127,9 +170,9 @@ def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog):
         raise ValueError(f"unknown scheduler {scheduler!r}; accepted: {', '.join(SCHEDULERS)}")
     if scheduler == "fifo":
         return FIFOScheduler()
-    base = ASHAScheduler if scheduler == "asha" else MedianStoppingRule
+    base, state = (ASHAScheduler, _AshaState) if scheduler == "asha" else (MedianStoppingRule, _MedianState)
 
-    class Recording(base):
+    class Recording(state, base):
         def on_trial_result(self, tune_controller, trial, result):
             decision = super().on_trial_result(tune_controller, trial, result)
             if decision == TrialScheduler.STOP and not result.get("end_reason"):
