@@ -339,3 +339,42 @@ def test_superseded_checkpoints_go_only_once_two_newer_snapshots_exist(tmp_path)
     assert existing() == [2, 3, 4]
     monitor.prune_checkpoints()
     assert existing() == [4], "after the study, the latest checkpoint only"
+
+
+def test_a_restored_monitor_older_than_the_restored_trials_takes_their_ends_from_tune():
+    """Tune writes a snapshot's trials, then its callbacks' state: a driver killed in between leaves the monitor's
+    state older than the trials. The resumed monitor takes what happened in between from Tune's trials, so no
+    trial stays 'running' (its MLflow run open) when Tune will not run it again."""
+    from trainables.reporting import BEST_EPOCH
+
+    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 10, lambda line: None)
+    monitor.set_state({"outcomes": [
+        {"trial_id": "t001", "number": 1, "config": {}}, {"trial_id": "t002", "number": 2, "config": {}},
+        {"trial_id": "t003", "number": 3, "config": {}}, {"trial_id": "t009", "number": 4, "config": {}},
+        {"trial_id": "t004", "number": 5, "config": {}, "status": "completed", "score": 0.7},
+    ]})  # fmt: skip
+
+    def trial(n: int, status: str, **last):
+        checkpoint = types.SimpleNamespace(path=f"/study/trial_t{n:03d}/checkpoint_000002")
+        return types.SimpleNamespace(trial_id=f"t{n:03d}", status=status, last_result=last, config={"lr": 0.01},
+                                     checkpoint=checkpoint, error_file=None, error_msg="device lost")  # fmt: skip
+
+    monitor.adopt_trials([
+        trial(1, "TERMINATED", **{EPOCH: 7, SCORE: 0.81, BEST_EPOCH: 5, END_REASON: "completed"}),
+        trial(2, "TERMINATED", **{EPOCH: 3, SCORE: 0.6, BEST_EPOCH: 3}),  # the scheduler stopped it
+        trial(3, "PENDING", **{EPOCH: 4, SCORE: 0.7}),  # was running: Tune runs it again
+        trial(4, "TERMINATED", **{EPOCH: 9, SCORE: 0.7, END_REASON: "completed"}),
+        trial(5, "PENDING", **{EPOCH: 2, SCORE: 0.5}),  # started after the monitor's state: runs again
+        trial(6, "PENDING"),  # never reported: starts as a new trial
+        trial(7, "TERMINATED", **{EPOCH: 4, SCORE: 0.75, BEST_EPOCH: 2, END_REASON: "early_stopped"}),
+        trial(8, "ERROR", **{EPOCH: 1, SCORE: 0.1}),
+    ])  # fmt: skip
+    got = {tid: (o.number, o.status, o.score) for tid, o in monitor.outcomes.items()}
+    assert got == {
+        "t001": (1, "completed", 0.81), "t002": (2, "pruned", 0.6), "t003": (3, "running", None),
+        "t004": (5, "completed", 0.7), "t005": (6, "running", None), "t007": (7, "early_stopped", 0.75),
+        "t008": (8, "failed", 0.1),
+    }  # fmt: skip
+    assert monitor.outcomes["t002"].message == "stopped by the scheduler after epoch 3"
+    assert monitor.outcomes["t001"].checkpoint_path == "/study/trial_t001/checkpoint_000002"
+    assert monitor.outcomes["t001"].best_epoch == 5 and monitor.outcomes["t007"].epochs == 4

@@ -127,13 +127,13 @@ class StudyMonitor(Callback):
         state = dict(self.__dict__)
         # A monotonic clock reading means nothing in another process: a restored monitor starts its timer anew.
         state.update(tracker=None, echo=print, _last_table=None, _progress_written=None, _checkpoints={},
-                     _registered={}, _snapshot_marks=[], _latest={}, _trial_ids=set())  # fmt: skip
+                     _registered={}, _snapshot_marks=[], _latest={}, _trial_ids=set(), _restore_hook=None)  # fmt: skip
         return state
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
     def get_state(self) -> dict[str, Any]:
         state = {"outcomes": [dataclasses.asdict(o) for o in self.outcomes.values()],
-                 "first_trial_after": self.first_trial_after}  # fmt: skip
+                 "first_trial_after": self.first_trial_after, "pruned": dict(self.prune_log.pruned)}  # fmt: skip
         if hasattr(self.scheduler, "export_state"):
             state["scheduler"] = self.scheduler.export_state()
         self._after_snapshot()  # Tune calls this while it saves an experiment snapshot
@@ -184,6 +184,7 @@ class StudyMonitor(Callback):
     def set_state(self, state: dict[str, Any]) -> None:
         self.outcomes = {o["trial_id"]: TrialOutcome(**o) for o in state.get("outcomes", [])}
         self.first_trial_after = state.get("first_trial_after")
+        self.prune_log.pruned.update(state.get("pruned", {}))
         if state.get("scheduler") is not None and hasattr(getattr(self, "scheduler", None), "import_state"):
             # the scheduler unpickled with this monitor is the one the resumed study runs with (one pickle)
             self.scheduler.import_state(state["scheduler"])
@@ -192,9 +193,45 @@ class StudyMonitor(Callback):
         self._revision += 1
 
     def setup(self, **info):
-        hook = _ON_RESTORE.pop(str(self.progress_path), None)
+        # The driver's hook runs at the first step, once Tune has restored the study's trials.
+        self._restore_hook = _ON_RESTORE.pop(str(self.progress_path), None)
+
+    def on_step_begin(self, iteration, trials, **info):
+        hook, self._restore_hook = getattr(self, "_restore_hook", None), None
         if hook is not None:
+            self.adopt_trials(trials)
             hook(self)
+
+    def adopt_trials(self, trials) -> None:
+        """Make a restored monitor agree with the trials Tune restored. Tune saves a snapshot's trials and its
+        callbacks' state in separate files, one after the other: a driver killed between the two leaves this
+        monitor's state a snapshot older than the trials. A trial that ended in between gets its end from Tune's
+        record of it (its last result, its latest checkpoint), a trial that started in between gets an entry, and
+        an entry Tune has no trial for is dropped (its MLflow run is closed as lost)."""
+        from ray.tune.experiment import Trial
+
+        known = {trial.trial_id for trial in trials}
+        for trial_id in [t for t in self.outcomes if t not in known]:
+            del self.outcomes[trial_id]
+        for trial in trials:
+            outcome = self.outcomes.get(trial.trial_id)
+            last = dict(getattr(trial, "last_result", None) or {})
+            if outcome is None:
+                if not last.get(EPOCH):  # never started or never reported: it starts as a new trial
+                    continue
+                outcome = TrialOutcome(trial.trial_id, self._next_number(), self.spec.active_config(trial.config))
+                self.outcomes[trial.trial_id] = outcome
+            if outcome.status != "running" or trial.status not in (Trial.TERMINATED, Trial.ERROR):
+                continue
+            outcome.last, outcome.epochs = last, int(last.get(EPOCH, outcome.epochs) or 0)
+            if trial.status == Trial.ERROR:
+                outcome.status, outcome.message = "failed", _error_text(trial)
+            else:
+                if not last.get(END_REASON):  # Tune ended it without an end of its own: the scheduler stopped it
+                    self.prune_log.pruned.setdefault(trial.trial_id, outcome.epochs)
+                outcome.status, outcome.message = self._end_of(outcome)
+            self._record_end(outcome, trial)
+        self._revision += 1
 
     def reconcile_mlflow(self) -> None:
         """Make MLflow agree with the restored snapshot: one child run per trial it holds, no others."""
@@ -218,7 +255,7 @@ class StudyMonitor(Callback):
             self._revision += 1
             self.write_progress()
             return
-        number = len(self.outcomes) + 1
+        number = self._next_number()
         config = self.spec.active_config(trial.config)
         self.outcomes[trial.trial_id] = TrialOutcome(trial.trial_id, number, config)
         if self.tracker:
@@ -243,15 +280,21 @@ class StudyMonitor(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         outcome = self.outcomes[trial.trial_id]
+        outcome.status, outcome.message = self._end_of(outcome)
+        self._finish(outcome, trial)
+
+    def _next_number(self) -> int:
+        """Trials are numbered in the order they started (numbers stay unique when a resume drops an entry)."""
+        return max((o.number for o in self.outcomes.values()), default=0) + 1
+
+    def _end_of(self, outcome: TrialOutcome) -> tuple[str, str]:
+        """A trial's status and message when Tune ended it: its own end reason, else the scheduler's stop."""
         reason = outcome.last.get(END_REASON) or ""
         if reason:
-            outcome.status, outcome.message = reason, outcome.last.get(END_MESSAGE, "")
-        elif trial.trial_id in self.prune_log.pruned:
-            outcome.status = "pruned"
-            outcome.message = f"stopped by the scheduler after epoch {self.prune_log.pruned[trial.trial_id]}"
-        else:
-            outcome.status, outcome.message = "stopped", "stopped before finishing (time budget or interrupt)"
-        self._finish(outcome, trial)
+            return reason, outcome.last.get(END_MESSAGE, "")
+        if outcome.trial_id in self.prune_log.pruned:
+            return "pruned", f"stopped by the scheduler after epoch {self.prune_log.pruned[outcome.trial_id]}"
+        return "stopped", "stopped before finishing (time budget or interrupt)"
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         outcome = self.outcomes.get(trial.trial_id)
@@ -261,7 +304,7 @@ class StudyMonitor(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         outcome = self.outcomes.get(trial.trial_id) or TrialOutcome(
-            trial.trial_id, len(self.outcomes) + 1, self.spec.active_config(trial.config)
+            trial.trial_id, self._next_number(), self.spec.active_config(trial.config)
         )
         self.outcomes[trial.trial_id] = outcome
         outcome.status = "failed"
@@ -271,15 +314,18 @@ class StudyMonitor(Callback):
     def _finish(self, outcome: TrialOutcome, trial) -> None:
         if self.tracker is not None and self.tracker.error is not None:
             raise RuntimeError(f"MLflow store {self.tracker.tracking_uri} failed: {self.tracker.error}")
+        self._record_end(outcome, trial)
+        if self.tracker:
+            self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))
+        self.echo(self._progress_line(outcome))
+        self.write_progress()
+
+    def _record_end(self, outcome: TrialOutcome, trial) -> None:
         checkpoint = getattr(trial, "checkpoint", None)
         outcome.checkpoint_path = checkpoint.path if checkpoint is not None else None
         outcome.score = _real_score(outcome.last.get(SCORE))
         outcome.best_epoch = int(outcome.last.get(BEST_EPOCH, 0) or 0)
         self._revision += 1
-        if self.tracker:
-            self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))
-        self.echo(self._progress_line(outcome))
-        self.write_progress()
 
     def on_step_end(self, iteration, trials, **info):
         """Called at every step of Tune's loop: write the progress file when a write was held back, and print a
