@@ -71,6 +71,33 @@ def test_a_continued_trial_logs_each_epoch_once_in_this_driver_and_after_a_resum
     assert history == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 1.5), (6, 2.6)]
 
 
+def test_a_trial_run_again_after_a_resume_gets_a_new_run_that_ends(tmp_path):
+    """A trial the killed driver ended (here: pruned) after the study's last snapshot runs again on resume: its old
+    run is closed as lost and deleted, and its new run is ended like any other (not skipped as already ended)."""
+    uri = default_tracking_uri(tmp_path)
+    tracker = StudyTracker(uri, "again", tmp_path / "artifacts")
+    tracker.start_parent("study", {}, {"tuner.run_dir": "run-b"})
+    tracker.start_child("t1", "trial-001", {"x": 1}, {})
+    tracker.log_epoch("t1", {"val_loss": 0.5}, step=1)
+    tracker.end_child("t1", "pruned", {}, {})
+    tracker.close()
+    old_run = tracker.child_run_id("t1")
+
+    resumed = StudyTracker(uri, "again", tmp_path / "artifacts")
+    resumed.resume_parent("run-b")
+    resumed.reconcile({}, {})  # the snapshot does not hold t1's start: it runs anew
+    resumed.start_child("t1", "trial-001", {"x": 1}, {})
+    resumed.log_epoch("t1", {"val_loss": 0.4}, step=1)
+    resumed.end_child("t1", "completed", {}, {})
+    resumed.close()
+    client = MlflowClient(uri)
+    new_run = client.get_run(resumed.child_run_id("t1"))
+    assert new_run.info.run_id != old_run and new_run.info.status == "FINISHED"
+    assert new_run.data.tags[TRIAL_STATUS_TAG] == "completed"
+    assert [m.value for m in client.get_metric_history(new_run.info.run_id, "val_loss")] == [0.4]
+    assert client.get_run(old_run).info.lifecycle_stage == "deleted"
+
+
 def test_a_failing_store_is_reported_not_swallowed(tmp_path):
     tracker = StudyTracker(default_tracking_uri(tmp_path), "broken")
     tracker.log_epoch("never-started", {"val_loss": 1.0}, step=1)  # no such child run: the write fails

@@ -226,6 +226,8 @@ class StudyTracker:
             self.client.set_terminated(run_id, "KILLED")
             self.client.delete_run(run_id)
             del self._children[trial_id]
+            self._child_status.pop(trial_id, None)  # the trial runs again under a new run: nothing of this one holds
+            self._logged_through.pop(trial_id, None)
             self.lost += 1
         for trial_id in known:
             if trial_id not in self._children:
@@ -304,6 +306,7 @@ class StudyTracker:
         all_tags = {"mlflow.parentRunId": self.parent_id, "tuner.trial_id": trial_id, **tags}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
         self._children[trial_id] = run.info.run_id
+        self._child_status[trial_id] = "RUNNING"
         self._log_params(run.info.run_id, params)
 
     def _last_step(self, run_id: str) -> int:
