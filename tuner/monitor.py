@@ -152,9 +152,8 @@ class StudyMonitor(Callback):
             self._delete_checkpoints(lambda trial_id, number: number < oldest.get(trial_id, 0))
 
     def prune_checkpoints(self) -> None:
-        """After the study (Tune's last snapshot saved): keep each trial's latest checkpoint only. Its folder is
-        swept too: a resumed study's trials also hold checkpoints a driver before it registered."""
-        self._delete_checkpoints(lambda trial_id, number: number < self._registered.get(trial_id, 0))
+        """After the study (Tune's last snapshot saved): keep each trial's latest checkpoint only, sweeping its folder
+        (a resumed study's trials also hold checkpoints a driver before it registered)."""
         for checkpoint in self._latest.values():
             trial_folder, keep = posixpath.split(checkpoint.path.rstrip("/"))
             _delete_folders(checkpoint.filesystem, trial_folder,
@@ -175,10 +174,7 @@ class StudyMonitor(Callback):
                 if not superseded(trial_id, number):
                     keep.append((number, checkpoint))
                     continue
-                try:
-                    checkpoint.filesystem.delete_dir(checkpoint.path)
-                except (FileNotFoundError, OSError):  # gone already; a failed delete only costs space
-                    pass
+                _delete_dir(checkpoint.filesystem, checkpoint.path)
             entries[:] = keep
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -465,10 +461,14 @@ def _delete_folders(filesystem: Any, folder: str, unwanted: Callable[[str], bool
         return
     for entry in entries:
         if entry.type == pyarrow.fs.FileType.Directory and unwanted(posixpath.basename(entry.path.rstrip("/"))):
-            try:
-                filesystem.delete_dir(entry.path)
-            except (FileNotFoundError, OSError):
-                pass
+            _delete_dir(filesystem, entry.path)
+
+
+def _delete_dir(filesystem: Any, path: str) -> None:
+    try:
+        filesystem.delete_dir(path)
+    except (FileNotFoundError, OSError):  # gone already; a failed delete only costs space
+        pass
 
 
 def _finite(value: Any) -> bool:
