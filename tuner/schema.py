@@ -1,0 +1,103 @@
+"""The names a study writes: trial statuses, run statuses and every MLflow tag key, declared once.
+
+Everything else imports these names; a tag or a status spelled anywhere else is a bug waiting to happen. The
+trial's own end reasons (completed, early_stopped, diverged, failed) are spelled by the trainables that report
+them (``trainables.reporting``, which must not import tuner); the statuses only the driver knows are added here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from trainables import reporting
+
+
+class TrialStatus(StrEnum):
+    """A trial's status in the study's ledger, ``progress.json``, ``trials.csv`` and the MLflow tag
+    ``tuner.trial_status``. Being a ``str``, a status compares equal to its text and is written as it."""
+
+    RUNNING = "running"
+    COMPLETED = reporting.COMPLETED
+    """Ran every epoch of its budget."""
+    EARLY_STOPPED = reporting.EARLY_STOPPED
+    """Stopped by its own early-stopping rule."""
+    PRUNED = "pruned"
+    """Stopped by the scheduler (ASHA, median stopping)."""
+    DIVERGED = reporting.DIVERGED
+    """A loss or metric became NaN or infinite."""
+    FAILED = reporting.FAILED
+    """Its code raised, or its worker was lost more often than the retries allow."""
+    STOPPED = "stopped"
+    """Cut by the time budget or an interrupt before it ended on its own."""
+    LOST = "lost"
+    """Only in MLflow: the run of a trial a killed driver started after its last snapshot (deleted on resume)."""
+
+
+ENDED = (
+    TrialStatus.COMPLETED,
+    TrialStatus.EARLY_STOPPED,
+    TrialStatus.PRUNED,
+    TrialStatus.DIVERGED,
+    TrialStatus.FAILED,
+    TrialStatus.STOPPED,
+)
+"""The statuses of a trial that ended, in the order tallies print them."""
+
+MLFLOW_STATUS = {
+    TrialStatus.COMPLETED: "FINISHED",
+    TrialStatus.EARLY_STOPPED: "FINISHED",
+    TrialStatus.PRUNED: "KILLED",
+    TrialStatus.STOPPED: "KILLED",
+    TrialStatus.DIVERGED: "FAILED",
+    TrialStatus.FAILED: "FAILED",
+    TrialStatus.LOST: "KILLED",
+}
+"""MLflow's run status for each ended trial status (the precise end is the ``tuner.trial_status`` tag)."""
+
+MLFLOW_ENDED = frozenset(MLFLOW_STATUS.values())
+"""MLflow run statuses of a run that has ended."""
+
+
+class RunStatus(StrEnum):
+    """A study's status in its ``run.json``."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+# --- MLflow tags: MLflow's own ---
+PARENT_RUN_TAG = "mlflow.parentRunId"
+
+# --- tags of a study's parent run ---
+SPACE_TAG = "tuner.space"
+"""On the parent and every child run: the space's name."""
+REPORT_TAG = "tuner.report"
+RUN_DIR_TAG = "tuner.run_dir"
+"""The study's results folder: how ``tuner resume`` finds its parent run."""
+ERROR_TAG = "tuner.error"
+SEARCHER_TAG = "searcher"
+SCHEDULER_TAG = "scheduler"
+SEED_TAG = "seed"
+GIT_COMMIT_TAG = "git_commit"
+DATA_FINGERPRINT_TAG = "data_fingerprint"
+DATA_SYNTHETIC_TAG = "data_synthetic"
+DATA_SOURCE_TAG = "data_source"
+MODE_TAG = "mode"
+"""``search``, or ``fixed-config`` for ``run --config``."""
+BEST_TRIAL_TAG = "best_trial_id"
+BEST_CHILD_RUN_TAG = "best_child_run_id"
+
+# --- tags of a trial's child run ---
+TRIAL_ID_TAG = "tuner.trial_id"
+TRIAL_STATUS_TAG = "tuner.trial_status"
+END_MESSAGE_TAG = "tuner.end_message"
+TRACEBACK_TAG = "tuner.traceback"
+NODE_IP_TAG = "tuner.node_ip"
+HOSTNAME_TAG = "tuner.hostname"
+NODE_ID_TAG = "tuner.node_id"
+RESTARTS_TAG = "tuner.restarts"
+RESUMED_FROM_TAG = "tuner.resumed_from_epoch"
+
+__all__ = [name for name in dir() if name.isupper() or name in ("TrialStatus", "RunStatus")]
