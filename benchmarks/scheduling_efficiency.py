@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import sys
 import tempfile
 import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
-from search_spaces._sleep import sleep_spec
-from tuner.cluster import connect
-from tuner.driver import RunOptions, run_study
+# The sleep space and family are test code (tests/helpers), not part of the installed packages: this script and
+# the Ray workers it starts (which inherit PYTHONPATH) import them from the project root.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+
+from tests.helpers.sleep_space import FAMILY, sleep_spec  # noqa: E402
+from tuner.cluster import connect  # noqa: E402
+from tuner.study import RunOptions, run_study  # noqa: E402
 
 
 def plain_ray(trials: int, seconds: float, storage: Path) -> float:
@@ -50,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.monotonic()
-    cluster = connect(None, dashboard=False, preload=("trainables.sleep",))  # as `tuner run` starts Ray
+    cluster = connect(None, dashboard=False, preload=(FAMILY,))  # as `tuner run` starts Ray
     print(f"ray start (not timed): {time.monotonic() - t0:.1f}s; {cluster.describe()}")
     slots = int(cluster.cpus)
     ideal = args.trials * args.sleep / slots

@@ -1,17 +1,17 @@
-"""Shared fixtures: one real local Ray instance for the whole session, generated data files on disk."""
+"""Shared fixtures: one real local Ray instance for the whole session, generated data files on disk.
+
+Only fixtures live here; code the tests share is in ``tests/helpers``.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import PROJECT_ROOT
 from tuner.datasets import steel
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,14 +41,23 @@ def _user_cache_under_pytest(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ray_instance():
-    """A real local Ray (2 CPUs, no dashboard), started once: Ray start-up costs seconds."""
+    """A real local Ray (2 CPUs, no dashboard), started once: Ray start-up costs seconds.
+
+    Its worker processes inherit PYTHONPATH with the project root, so they can import test code by name (the
+    model family ``tests.helpers.sleep_family``) whatever directory pytest was started from."""
     import ray
 
     from tuner.cluster import connect
 
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), before) if p)
     info = connect(None, dashboard=False, num_cpus=2)
     yield info
     ray.shutdown()
+    if before is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = before
 
 
 @pytest.fixture
@@ -67,12 +76,3 @@ def steel_openml_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("steel") / "steel_openml.csv"
     path.write_text(steel.generate_openml_csv())
     return path
-
-
-def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m tuner ...`` in a fresh process, as a user would run it."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [sys.executable, "-m", "tuner", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )

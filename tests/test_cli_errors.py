@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 
 @pytest.fixture()
@@ -94,13 +94,13 @@ def test_gpu_request_without_gpus_fails_fast_without_a_run(tmp_path):
 def test_a_full_disk_mid_study_is_one_line_naming_the_file_and_the_way_back(monkeypatch, capsys):
     import errno
 
-    import tuner.driver
+    import tuner.study
     from tuner.cli import main as cli_main
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "/data/results/steel_binary/r/progress.json")
 
-    monkeypatch.setattr(tuner.driver, "run_study", full)
+    monkeypatch.setattr(tuner.study, "run_study", full)
     assert cli_main(["run", "steel_binary"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,11 +25,11 @@ import pytest
 import yaml
 
 import search_spaces
+from tests.helpers.cli import PROJECT_ROOT as ROOT
+from tests.helpers.cluster import LOCAL_SCRIPT, free_base_port, port_free, process_trees, run_local_script
 from tuner.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = ROOT / "cluster"
-LOCAL_SCRIPT = CLUSTER / "local_cluster.sh"
 SHELL_SCRIPTS = [LOCAL_SCRIPT, CLUSTER / "slurm.sbatch"]
 
 
@@ -100,14 +98,6 @@ def assert_trials_pack_a_node(space: str, gpus_per_trial: float, node_cpus: floa
 def test_shell_script_parses(script):
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-
-
-def run_local_script(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("RAY_ADDRESS", None)
-    return subprocess.run(
-        ["bash", str(LOCAL_SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
-    )
 
 
 @pytest.mark.parametrize(
@@ -342,36 +332,6 @@ print(json.dumps([
 """
 
 
-def free_base_port() -> int:
-    """A base port whose whole block (GCS, dashboard, client, two nodes) is unused, below the ephemeral range."""
-    candidates = list(range(27000, 32000, 200))
-    random.shuffle(candidates)
-    for base in candidates:
-        ports = [base, base + 1, base + 2, *range(base + 10, base + 16), *range(base + 20, base + 26)]
-        if all(_port_free(p) for p in ports):
-            return base
-    pytest.fail("no free block of ports between 27000 and 32000")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _process_trees(state: Path) -> list:
-    """The processes of the nodes recorded under a state directory: each `ray start` and everything below it."""
-    import psutil
-
-    found = []
-    for pidfile in state.glob("*.pid"):
-        try:
-            root = psutil.Process(int(pidfile.read_text()))
-            found += [root, *root.children(recursive=True)]
-        except (psutil.NoSuchProcess, ValueError):
-            continue
-    return found
-
-
 @pytest.mark.slow
 def test_local_cluster_starts_two_nodes_and_stops_cleanly(ray_instance):
     import psutil
@@ -390,7 +350,7 @@ def test_local_cluster_starts_two_nodes_and_stops_cleanly(ray_instance):
         )  # fmt: skip
         start_s = time.monotonic() - t0
         assert start.returncode == 0, start.stdout + start.stderr
-        started = _process_trees(state)
+        started = process_trees(state)
         assert started, "the script recorded no node processes"
         address = re.search(r"^address\s+(\S+)$", start.stdout, re.MULTILINE).group(1)
         assert address.endswith(f":{port}")
@@ -413,7 +373,7 @@ def test_local_cluster_starts_two_nodes_and_stops_cleanly(ray_instance):
         # The test session's own Ray (ray.init in conftest) neither sees these nodes nor is touched by them.
         assert {n["NodeID"] for n in ray.nodes() if n["Alive"]} == session_nodes
 
-        started += _process_trees(state)  # and whatever the nodes started since
+        started += process_trees(state)  # and whatever the nodes started since
         t0 = time.monotonic()
         stop = run_local_script("stop", "--port", str(port), "--dir", str(state), timeout=120)
         stop_s = time.monotonic() - t0
@@ -422,7 +382,7 @@ def test_local_cluster_starts_two_nodes_and_stops_cleanly(ray_instance):
         alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         assert not alive, f"left running: {[(p.pid, p.name()) for p in alive]}"
         assert not state.exists()
-        assert _port_free(port)
+        assert port_free(port)
         assert {n["NodeID"] for n in ray.nodes() if n["Alive"]} == session_nodes
         print(f"local cluster: start {start_s:.1f}s, stop {stop_s:.1f}s")
     finally:

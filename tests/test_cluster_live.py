@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import PROJECT_ROOT
-from tests.test_cluster_files import _process_trees, free_base_port, run_local_script
-from tuner.tracking import TRIAL_STATUS_TAG, default_tracking_uri
+from tests.helpers.cli import PROJECT_ROOT
+from tests.helpers.cluster import free_base_port, process_trees, run_local_script
+from tuner.schema import TRIAL_STATUS_TAG
+from tuner.tracking import default_tracking_uri
 
 TRIALS = 6
 
@@ -69,7 +70,7 @@ def test_study_spreads_over_two_nodes_and_survives_losing_the_worker(tmp_path):
             "--port", str(port), "--dir", str(state), timeout=240,
         )  # fmt: skip
         assert start.returncode == 0, start.stdout + start.stderr
-        started = _process_trees(state)
+        started = process_trees(state)
         address = re.search(r"^address\s+(\S+)$", start.stdout, re.MULTILINE).group(1)
 
         results = tmp_path / "results"

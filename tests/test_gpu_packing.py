@@ -16,12 +16,14 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from search_spaces._sleep import sleep_spec
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.cli import PROJECT_ROOT
+from tests.helpers.sleep_space import sleep_spec
 from tuner.cli import main as cli_main
-from tuner.driver import RunOptions, validate
 from tuner.errors import TunerError
-from tuner.tracking import TRIAL_STATUS_TAG, default_tracking_uri
+from tuner.options import RunOptions
+from tuner.schema import TRIAL_STATUS_TAG
+from tuner.study.plan import resolve
+from tuner.tracking import default_tracking_uri
 
 FRACTIONS = (0.25, 0.5)
 TRIALS = 8
@@ -34,8 +36,8 @@ MARK = "STUDIES "
 STUDIES = f"""
 import dataclasses, json, sys
 from pathlib import Path
-from search_spaces._sleep import sleep_spec
-from tuner.driver import RunOptions, run_study
+from tests.helpers.sleep_space import sleep_spec
+from tuner.study import RunOptions, run_study
 from tuner.spec import Resources
 
 spec = dataclasses.replace(sleep_spec(sleep_s={SLEEP_S}), resources=Resources(cpus=1.0, gpus=1.0))
@@ -100,9 +102,9 @@ def test_fractional_gpus_pack_one_over_f_trials_per_gpu_and_never_more(tmp_path)
 def test_num_gpus_is_checked_before_anything_starts(capsys):
     spec = sleep_spec()
     with pytest.raises(TunerError, match="--num-gpus must be 0 or more"):
-        validate(spec, RunOptions(num_gpus=-1))
+        resolve(spec, RunOptions(num_gpus=-1))
     with pytest.raises(TunerError, match="--num-gpus sizes a local Ray instance"):
-        validate(spec, RunOptions(num_gpus=1, address="127.0.0.1:1"))
+        resolve(spec, RunOptions(num_gpus=1, address="127.0.0.1:1"))
     # from the command line to the same checks; no Ray, no results folder
     assert cli_main(["run", "steel_binary", "--num-gpus", "1", "--address", "127.0.0.1:1"]) == 2
     assert capsys.readouterr().err.startswith("error: --num-gpus sizes a local Ray instance")

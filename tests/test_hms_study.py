@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 import search_spaces
-from tests.test_integration import mlflow_runs
+from tests.helpers.mlflow_runs import mlflow_runs
 from trainables import metrics as M
 from tuner.datasets.hms_synthetic import generate_competition
-from tuner.driver import RunOptions, run_study
 from tuner.errors import TunerError
-from tuner.tracking import TRIAL_STATUS_TAG
+from tuner.schema import TRIAL_STATUS_TAG
+from tuner.study import RunOptions, run_study
 
 pytestmark = pytest.mark.slow
 

@@ -5,26 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 import search_spaces
-from search_spaces._sleep import sleep_spec
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.mlflow_runs import mlflow_runs
+from tests.helpers.sleep_space import sleep_spec
 from tuner.cli import main as cli_main
-from tuner.driver import RunOptions, run_study
-from tuner.tracking import TRIAL_STATUS_TAG, default_tracking_uri
+from tuner.schema import TRIAL_STATUS_TAG
+from tuner.study import RunOptions, run_study
 
 pytestmark = pytest.mark.slow
 STATUSES = {"completed", "early_stopped", "pruned", "diverged", "failed", "stopped"}
-
-
-def mlflow_runs(results_dir, space):
-    client = MlflowClient(default_tracking_uri(results_dir))
-    experiment = client.get_experiment_by_name(space)
-    runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return client, parents, children
 
 
 def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, capsys):

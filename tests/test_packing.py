@@ -10,21 +10,25 @@ import tempfile
 import pytest
 
 import search_spaces
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.cli import PROJECT_ROOT
 from tuner.cli import build_parser
 from tuner.cli import main as cli_main
+from tuner.cluster import ClusterInfo
 from tuner.datasets import load_dataset
-from tuner.driver import RunOptions, validate
 from tuner.errors import TunerError
+from tuner.options import RunOptions
 from tuner.packing import AUTO, choose_gpu_share, train_until_first_report
+from tuner.study.placement import trial_slots
+from tuner.study.plan import resolve
 
 GIB = 1 << 30
 TOTAL = 100 * GIB  # with margin 0.25: exactly 75 GiB usable, so the boundaries below are exact
 
 
 def slots(share: float, gpus: float = 1.0) -> int:
-    """Trials the driver lets run at once on ``gpus`` GPUs (tuner.driver._fit's rule)."""
-    return int(gpus / share + 1e-9)
+    """Trials the driver lets run at once on ``gpus`` GPUs, CPUs to spare."""
+    cluster = ClusterInfo("local", False, cpus=64, gpus=gpus, nodes=1, dashboard_url=None, gpus_per_trial=share)
+    return trial_slots(cluster, cpus_per_trial=1)
 
 
 @pytest.mark.parametrize("per_gpu", [1, 2, 3, 4, 5, 6, 8])
@@ -120,14 +124,15 @@ def test_gpus_per_trial_parses_numbers_and_auto_only(capsys):
     assert "--gpus-per-trial: 'banana' is not a number or 'auto'" in err
 
 
-def test_validate_keeps_auto_and_refuses_other_words():
+def test_resolve_keeps_auto_and_refuses_other_words():
     spec = search_spaces.get("steel_binary")
-    _, opts, _ = validate(spec, RunOptions(gpus_per_trial=AUTO))
+    opts = resolve(spec, RunOptions(gpus_per_trial=AUTO)).options
     assert opts.gpus_per_trial == AUTO
     with pytest.raises(TunerError, match="--gpus-per-trial 'half': give a number"):
-        validate(spec, RunOptions(gpus_per_trial="half"))
+        resolve(spec, RunOptions(gpus_per_trial="half"))
 
 
+@pytest.mark.slow  # the session's Ray instance starts for it
 def test_auto_without_gpus_is_one_line_and_writes_no_run(ray_instance, tmp_path, capsys):
     assert ray_instance.gpus == 0
     results = tmp_path / "results"

@@ -8,9 +8,11 @@ import types
 import pytest
 
 import search_spaces
-import tuner.monitor
+import tuner.monitor.progress
 from trainables.reporting import END_REASON, EPOCH, SCORE
-from tuner.monitor import StudyMonitor
+from tuner.errors import TunerError
+from tuner.monitor import StudyMonitor, TrialLedger, TrialOutcome, restored_monitor
+from tuner.schema import SPACE_TAG
 from tuner.search import PruneLog
 
 
@@ -25,7 +27,7 @@ class Clock:
 @pytest.fixture()
 def clock(monkeypatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(tuner.monitor, "time", types.SimpleNamespace(monotonic=fake))
+    monkeypatch.setattr(tuner.monitor.progress, "time", types.SimpleNamespace(monotonic=fake))
     return fake
 
 
@@ -144,9 +146,9 @@ def test_a_pickled_and_restored_monitor_keeps_printing_tables(clock):
     restored = pickle.loads(pickle.dumps(monitor))
     restored.set_state(monitor.get_state())
     restored_lines: list[str] = []
-    restored.echo = restored_lines.append
+    restored.progress.echo = restored_lines.append
     clock.now = 5.0  # another process: its monotonic clock reads something else entirely
-    restored.started = 0.0
+    restored.progress.started = 0.0
     step(restored)
     clock.now += 9.0
     step(restored)
@@ -162,19 +164,29 @@ def test_a_pickled_and_restored_monitor_keeps_printing_tables(clock):
 
 
 def test_a_monitor_from_an_older_snapshot_has_no_table_and_does_not_fail(clock):
-    monitor, lines = make_monitor(clock)
-    state = monitor.__getstate__()
-    for key in ("table_every", "_last_table", "_revision", "_table_revision"):
-        state.pop(key)
+    """A study an older tuner started: its tuner.pkl holds a monitor that kept its trials itself, and had no
+    tables yet; unpickled, its trials move into a ledger."""
+    _, lines = make_monitor(clock)
+    state = {"spec": search_spaces.get("steel_binary"), "tracker": None, "prune_log": PruneLog(), "total": 20,
+             "echo": print, "outcomes": {}, "started": clock.now, "first_trial_after": None, "progress_path": None,
+             "restored": False}  # fmt: skip
     old = StudyMonitor.__new__(StudyMonitor)
-    old.__dict__.update(state)
-    old.echo = lines.append
+    old.__setstate__(state)
+    old.progress.echo = lines.append
     trial = fake_trial(1)
     old.on_trial_start(0, [], trial)
     clock.now += 100.0
     step(old)
     assert not tables(lines)
-    assert old.progress_table().startswith("[  100.0s] progress after 1m40s: 0/20 done, 1 running")
+    assert old.progress.table().startswith("[  100.0s] progress after 1m40s: 0/20 done, 1 running")
+
+
+def test_the_snapshot_state_of_an_older_monitor_restores_into_the_ledger():
+    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 10, lambda line: None)
+    monitor.set_state({"outcomes": [{"trial_id": "t001", "number": 1, "config": {}, "status": "pruned"}],
+                       "first_trial_after": 1.5, "pruned": {"t001": 3}})  # fmt: skip
+    assert monitor.ledger.restored and monitor.ledger.first_trial_after == 1.5
+    assert monitor.ledger.outcomes["t001"].status == "pruned" and monitor.ledger.prune_log.pruned == {"t001": 3}
 
 
 def test_negative_progress_every_is_a_one_line_error(tmp_path, capsys):
@@ -197,10 +209,10 @@ def test_the_progress_file_is_rewritten_at_most_once_a_second_and_its_last_state
     monitor.on_trial_start(0, [], first)
     assert [t["trial"] for t in json.loads(path.read_text())["trials"]] == [1], "the first write is immediate"
     monitor.on_trial_start(0, [], second)
-    clock.now += tuner.monitor.PROGRESS_WRITE_S / 2
+    clock.now += tuner.monitor.progress.PROGRESS_WRITE_S / 2
     step(monitor)
     assert len(json.loads(path.read_text())["trials"]) == 1, "held back: written less than a second ago"
-    clock.now += tuner.monitor.PROGRESS_WRITE_S / 2
+    clock.now += tuner.monitor.progress.PROGRESS_WRITE_S / 2
     step(monitor)
     assert len(json.loads(path.read_text())["trials"]) == 2, "a held-back write lands at a later step"
     monitor.on_trial_result(0, [], first, result(1, 0.8, 0.8, **{END_REASON: "completed"}))
@@ -337,7 +349,7 @@ def test_superseded_checkpoints_go_only_once_two_newer_snapshots_exist(tmp_path)
     checkpoint()  # 4
     monitor.get_state()  # snapshot D: B is safe now, so checkpoints older than B's (2) go
     assert existing() == [2, 3, 4]
-    monitor.prune_checkpoints()
+    monitor.after_study()
     assert existing() == [4], "after the study, the latest checkpoint only"
 
 
@@ -347,19 +359,21 @@ def test_a_restored_monitor_older_than_the_restored_trials_takes_their_ends_from
     trial stays 'running' (its MLflow run open) when Tune will not run it again."""
     from trainables.reporting import BEST_EPOCH
 
-    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 10, lambda line: None)
-    monitor.set_state({"outcomes": [
-        {"trial_id": "t001", "number": 1, "config": {}}, {"trial_id": "t002", "number": 2, "config": {}},
-        {"trial_id": "t003", "number": 3, "config": {}}, {"trial_id": "t009", "number": 4, "config": {}},
-        {"trial_id": "t004", "number": 5, "config": {}, "status": "completed", "score": 0.7},
-    ]})  # fmt: skip
+    spec = search_spaces.get("steel_binary")
+    monitor = StudyMonitor(spec, None, PruneLog(), 10, lambda line: None)
+    saved = TrialLedger(spec, 10)
+    saved.outcomes = {o.trial_id: o for o in [
+        TrialOutcome("t001", 1, {}), TrialOutcome("t002", 2, {}), TrialOutcome("t003", 3, {}),
+        TrialOutcome("t009", 4, {}), TrialOutcome("t004", 5, {}, status="completed", score=0.7),
+    ]}  # fmt: skip
+    monitor.set_state({"ledger": saved})
 
     def trial(n: int, status: str, **last):
         checkpoint = types.SimpleNamespace(path=f"/study/trial_t{n:03d}/checkpoint_000002")
         return types.SimpleNamespace(trial_id=f"t{n:03d}", status=status, last_result=last, config={"lr": 0.01},
                                      checkpoint=checkpoint, error_file=None, error_msg="device lost")  # fmt: skip
 
-    monitor.adopt_trials([
+    monitor.ledger.adopt_trials([
         trial(1, "TERMINATED", **{EPOCH: 7, SCORE: 0.81, BEST_EPOCH: 5, END_REASON: "completed"}),
         trial(2, "TERMINATED", **{EPOCH: 3, SCORE: 0.6, BEST_EPOCH: 3}),  # the scheduler stopped it
         trial(3, "PENDING", **{EPOCH: 4, SCORE: 0.7}),  # was running: Tune runs it again
@@ -369,12 +383,91 @@ def test_a_restored_monitor_older_than_the_restored_trials_takes_their_ends_from
         trial(7, "TERMINATED", **{EPOCH: 4, SCORE: 0.75, BEST_EPOCH: 2, END_REASON: "early_stopped"}),
         trial(8, "ERROR", **{EPOCH: 1, SCORE: 0.1}),
     ])  # fmt: skip
-    got = {tid: (o.number, o.status, o.score) for tid, o in monitor.outcomes.items()}
+    got = {tid: (o.number, o.status, o.score) for tid, o in monitor.ledger.outcomes.items()}
     assert got == {
         "t001": (1, "completed", 0.81), "t002": (2, "pruned", 0.6), "t003": (3, "running", None),
         "t004": (5, "completed", 0.7), "t005": (6, "running", None), "t007": (7, "early_stopped", 0.75),
         "t008": (8, "failed", 0.1),
     }  # fmt: skip
-    assert monitor.outcomes["t002"].message == "stopped by the scheduler after epoch 3"
-    assert monitor.outcomes["t001"].checkpoint_path == "/study/trial_t001/checkpoint_000002"
-    assert monitor.outcomes["t001"].best_epoch == 5 and monitor.outcomes["t007"].epochs == 4
+    assert monitor.ledger.outcomes["t002"].message == "stopped by the scheduler after epoch 3"
+    assert monitor.ledger.outcomes["t001"].checkpoint_path == "/study/trial_t001/checkpoint_000002"
+    assert monitor.ledger.outcomes["t001"].best_epoch == 5 and monitor.ledger.outcomes["t007"].epochs == 4
+
+
+class RecordingTracker:
+    """Stands in for the driver's MLflow writer: what the monitor asked of it."""
+
+    error = None
+    tracking_uri = "sqlite:///nowhere.db"
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def reconcile(self, finished, starts):
+        self.calls.append(("reconcile", finished, starts))
+
+    def end_child(self, trial_id, status, metrics, tags):
+        self.calls.append(("end", trial_id, status))
+
+
+def restored_trial(n: int, status: str, **last) -> types.SimpleNamespace:
+    return types.SimpleNamespace(trial_id=f"t{n:03d}", status=status, last_result=last, config={}, checkpoint=None,
+                                 error_file=None, error_msg=None)  # fmt: skip
+
+
+def test_an_attached_monitor_resumes_at_tunes_first_step_and_says_what_runs_again():
+    """The driver attaches its MLflow writer and printer before ``tuner.fit()``; at Tune's first loop step (its
+    restored trials exist then) the monitor takes their ends, makes MLflow agree, and says what runs again."""
+    spec = search_spaces.get("steel_binary")
+    monitor = StudyMonitor(spec, None, PruneLog(), 4, lambda line: None)
+    saved = TrialLedger(spec, 4)
+    saved.outcomes = {"t001": TrialOutcome("t001", 1, {}), "t002": TrialOutcome("t002", 2, {})}
+    monitor.set_state({"ledger": saved})  # Tune, from the snapshot
+    tracker, lines = RecordingTracker(), []
+    monitor.attach(tracker, lines.append, 0.0)
+    assert not tracker.calls and not lines, "nothing before Tune's loop runs"
+    trials = [restored_trial(1, "TERMINATED", **{EPOCH: 5, SCORE: 0.8, END_REASON: "completed"}),
+              restored_trial(2, "PENDING", **{EPOCH: 2, SCORE: 0.6})]  # fmt: skip
+    monitor.on_step_begin(iteration=0, trials=trials)
+    assert lines == ["resumed: 1 trial(s) already ended, 1 to run again, 2 not started"]
+    child = {SPACE_TAG: "steel_binary"}
+    assert tracker.calls == [
+        (
+            "reconcile",
+            {"t001": True, "t002": False},
+            {"t001": ("trial-001", {}, child), "t002": ("trial-002", {}, child)},
+        ),
+        ("end", "t001", "completed"),
+    ]
+    monitor.on_step_begin(iteration=1, trials=trials)
+    assert len(lines) == 1 and len(tracker.calls) == 2, "once"
+
+
+def test_an_attached_monitor_whose_state_tune_did_not_restore_stops_the_study():
+    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 4, lambda line: None)
+    monitor.restored_from = "/results/steel_binary/run/ray"
+    monitor.attach(None, lambda line: None, 0.0)
+    with pytest.raises(TunerError, match="could not restore the study's state from /results/steel_binary/run/ray"):
+        monitor.on_step_begin(iteration=0, trials=[])
+
+
+def test_restored_monitor_finds_the_monitor_in_the_restored_run_config():
+    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 4, lambda line: None)
+
+    def restored_tuner(callbacks):
+        run_config = types.SimpleNamespace(callbacks=callbacks, storage_path="/shared/steel_binary/run", name="ray")
+        return types.SimpleNamespace(_local_tuner=types.SimpleNamespace(get_run_config=lambda: run_config))
+
+    assert restored_monitor(restored_tuner([object(), monitor])) is monitor
+    assert monitor.restored_from == "/shared/steel_binary/run/ray"
+    with pytest.raises(TunerError, match="restored no tuner monitor from /shared/steel_binary/run/ray"):
+        restored_monitor(restored_tuner([]))
+
+
+def test_the_pickled_monitor_leaves_this_drivers_mlflow_writer_and_resume_behind():
+    monitor = StudyMonitor(search_spaces.get("steel_binary"), RecordingTracker(), PruneLog(), 4, print)
+    monitor.attach(RecordingTracker(), lambda line: None, 0.0)
+    restored = pickle.loads(pickle.dumps(monitor))
+    assert restored.tracker is None and restored.progress.echo is print
+    restored.on_step_begin(iteration=0, trials=[])  # no resume work: its driver has not attached it
+    assert restored.ledger is restored.progress.ledger

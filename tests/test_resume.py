@@ -18,8 +18,9 @@ import pytest
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import PROJECT_ROOT, run_cli
-from tuner.tracking import TRIAL_STATUS_TAG, default_tracking_uri
+from tests.helpers.cli import PROJECT_ROOT, run_cli
+from tuner.schema import TRIAL_STATUS_TAG
+from tuner.tracking import default_tracking_uri
 
 TRIALS = 10
 SLOTS = 2

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 import search_spaces
-from search_spaces._sleep import sleep_spec
+from tests.helpers.sleep_space import sleep_spec
 from tuner.search import PruneLog, build_scheduler, build_search, grid_configs
 from tuner.spec import Choice, Param, Uniform
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
 import search_spaces
+from trainables.family import ModelFamily, load_family
 from trainables.reporting import END_REASON, EPOCH, SCORE
 from tuner.datasets import dataset_names, load_dataset
 from tuner.errors import TunerError
@@ -16,6 +15,19 @@ from tuner.spec import SEARCHERS
 from tuner.trial import make_context
 
 SPACES = search_spaces.names()
+IMAGE_BACKBONE_FAMILIES = ("trainables.hms",)
+"""ImageNet backbones (EfficientNet, ResNet34d) on spectrogram images: 10-45 s an epoch on 2 CPUs even at the
+smoke size, so their training runs belong to the slow tier."""
+
+
+def _training_runs(names) -> list:
+    """The spaces to train, those of an image-backbone family marked slow."""
+    return [
+        pytest.param(name, marks=pytest.mark.slow)
+        if search_spaces.get(name).trainable in IMAGE_BACKBONE_FAMILIES
+        else name
+        for name in names
+    ]
 
 
 def test_unknown_space_lists_the_valid_names():
@@ -28,8 +40,9 @@ def test_spec_is_valid_and_complete(name):
     spec = search_spaces.get(name)
     assert spec.name == name
     assert spec.dataset in dataset_names()
-    family = importlib.import_module(spec.trainable)
-    assert callable(family.train) and callable(family.evaluate)
+    assert spec.trainable.startswith("trainables.")  # a shipped space trains with a shipped family
+    family = load_family(spec.trainable)
+    assert isinstance(family, ModelFamily) and callable(family.train) and callable(family.evaluate)
     assert spec.report_config and spec.report_results
     spec.validate_config(spec.report_config)  # the report's own config is a point of the space
     assert spec.metric in spec.metrics
@@ -70,7 +83,7 @@ def data_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("data_cache")
 
 
-@pytest.mark.parametrize("name", SPACES)
+@pytest.mark.parametrize("name", _training_runs(SPACES))
 def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, data_cache, one_torch_thread):
     spec = smoke_spec(search_spaces.get(name))
     data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
@@ -80,7 +93,7 @@ def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, data_cac
     steps = int(spec.fixed.get("folds", 1))
     ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)))
     ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": steps})
-    importlib.import_module(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
+    load_family(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
     assert [row[EPOCH] for row, _ in rows] == list(range(1, steps + 1))
     row, checkpoint = rows[-1]
     for metric in spec.metrics:
@@ -98,7 +111,7 @@ def _one_space_per_family() -> list[str]:
     return sorted(chosen.values())
 
 
-@pytest.mark.parametrize("name", _one_space_per_family())
+@pytest.mark.parametrize("name", _training_runs(_one_space_per_family()))
 def test_a_trial_continued_from_a_checkpoint_trains_as_if_never_interrupted(name, data_cache, one_torch_thread):
     """A retried or resumed trial restarts from its latest checkpoint: from there on it must report exactly what
     the uninterrupted trial reported (same weights, optimizer, schedules, shuffling and dropout draws). Continued
@@ -116,7 +129,7 @@ def test_a_trial_continued_from_a_checkpoint_trains_as_if_never_interrupted(name
         ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)),
                            checkpoint_every_s=0.0, restore=restore)  # fmt: skip
         ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": steps})
-        importlib.import_module(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
+        load_family(spec.trainable).train(spec.active_config(spec.report_config), data, ctx)
         return rows
 
     straight = run()

@@ -10,7 +10,7 @@ from tuner.spec import Choice, IntUniform, LogUniform, Param, SpaceSpec, Uniform
 
 def spec(**overrides) -> SpaceSpec:
     fields = dict(
-        name="toy", report="r", summary="s", dataset="", data_options={}, trainable="trainables.sleep", model="m",
+        name="toy", report="r", summary="s", dataset="", data_options={}, trainable="trainables.mlp", model="m",
         metric="val_score", mode="max", metrics=("val_score", "val_loss"), max_epochs=3,
         params=(
             Param("lr", LogUniform(1e-4, 1e-1), "lr"),
@@ -69,7 +69,11 @@ def test_report_variants_are_points_of_the_space_with_their_own_figures():
     import dataclasses
 
     import search_spaces
-    from tuner.driver import RunOptions, reference
+    from tuner.options import RunOptions
+    from tuner.study.plan import resolve
+
+    def reference(spec, options):
+        return resolve(spec, options).reference()
 
     spec = search_spaces.get("pain_rnn")
     rnn = reference(spec, RunOptions(config_file="report:rnn"))

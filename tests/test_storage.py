@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 from tuner.errors import TunerError
 from tuner.storage import has_state, local_checkpoint, normalise, study_root
 

@@ -8,7 +8,8 @@ import threading
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from tuner.tracking import TRIAL_STATUS_TAG, StudyTracker, cache_dir, create_sqlite_store, default_tracking_uri
+from tuner.schema import TRIAL_STATUS_TAG
+from tuner.tracking import StudyTracker, cache_dir, create_sqlite_store, default_tracking_uri
 
 
 def test_concurrent_trial_writes_all_land(tmp_path):

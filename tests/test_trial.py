@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import tuner.trial as trial_module
-from search_spaces._sleep import sleep_spec
+from tests.helpers.sleep_space import sleep_spec
 from trainables.reporting import END_MESSAGE, END_REASON, EPOCH, SCORE, EpochReporter
 
 
@@ -39,6 +39,7 @@ def reports(monkeypatch):
 def _family(monkeypatch, train) -> str:
     module = types.ModuleType("trainables.fake_family")
     module.train = train
+    module.evaluate = lambda config, data, ctx, weights, split="test": {}  # a family has both (trainables.family)
     monkeypatch.setitem(sys.modules, "trainables.fake_family", module)
     return "trainables.fake_family"
 

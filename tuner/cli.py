@@ -16,8 +16,8 @@ from pathlib import Path
 
 import search_spaces
 from tuner.errors import TunerError, first_line
-from tuner.packing import AUTO as AUTO_GPUS
-from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec
+from tuner.options import RunOptions, add_run_arguments
+from tuner.spec import SpaceSpec
 
 EXIT_USER_ERROR = 2
 
@@ -27,15 +27,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102 - argparse hook
         raise TunerError(f"{self.prog}: {message}")
-
-
-def _gpus(text: str) -> float | str:
-    if text.strip().lower() == AUTO_GPUS:
-        return AUTO_GPUS
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or {AUTO_GPUS!r} (e.g. 0, 0.25, 1, auto)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,73 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="search a space (or train one config with --config)")
     run.add_argument("space")
-    run.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
-    run.add_argument("--searcher", choices=SEARCHERS, help="default: the space's")
-    run.add_argument("--scheduler", choices=SCHEDULERS, help="default: the space's")
-    run.add_argument("--max-epochs", type=int, help="epoch budget per trial (default: the space's)")
-    run.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: the space's)")
-    run.add_argument(
-        "--gpus-per-trial",
-        type=_gpus,
-        help="GPUs per trial, fractions allowed: 0.25 = 4 per GPU; auto = measure one probe trial's GPU memory "
-        "and pack as many trials per GPU as fit with a 15%% margin",
-    )
-    run.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as fit)")
-    run.add_argument("--time-budget", type=float, help="stop the study after this many seconds")
-    run.add_argument("--seed", type=int, help="seeds the searcher and the trials (default 0, or the --config file's)")
-    run.add_argument("--data", type=Path, help="the real dataset (default: generated synthetic data)")
-    run.add_argument("--address", help="an existing Ray cluster: auto, ray://host:10001 or host:port")
-    run.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or results/mlflow.db)")
-    run.add_argument("--name", help="run name (default: date-time)")
-    run.add_argument(
-        "--config",
-        type=Path,
-        dest="config_file",
-        help="train and test exactly this config once: a JSON file, or 'report' for the report's own config",
-    )
-    run.add_argument("--results-dir", type=Path, default=Path("results"), help="default: ./results")
-    run.add_argument("--no-dashboard", action="store_true", help="start local Ray without its dashboard")
-    run.add_argument("--no-report-start", action="store_true", help="do not evaluate the report's config first")
-    run.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        dest="settings",
-        metavar="KEY=VALUE",
-        help="override a fixed setting or data option of the space (see `show`), e.g. --set image_scale=1.0",
-    )
-    run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
-    run.add_argument(
-        "--max-retries", type=int, default=2, help="retries of a trial whose worker or node was lost (default 2)"
-    )
-    run.add_argument(
-        "--progress-every",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="print a table of the running trials this often (default 30; 0: never)",
-    )
-    run.add_argument(
-        "--storage",
-        default=None,
-        metavar="DIR|URI",
-        help="where Ray Tune keeps checkpoints and its state: a folder every node mounts at the same path (NFS) or a "
-        "URI such as s3://bucket/prefix; needed on multi-node clusters (default: the run's folder in --results-dir)",
-    )
-    run.add_argument(
-        "--checkpoint-every",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="save a trial's training state at least this often, besides at every new best epoch, so a retried or "
-        "resumed trial continues from there (default 60; 0: every epoch)",
-    )
-    run.add_argument(
-        "--num-gpus",
-        type=int,
-        help="GPUs the local Ray instance declares (default: those Ray detects; not with --address). On a machine "
-        "without GPUs they are bookkeeping only: trials share them as --gpus-per-trial says and train on the CPU",
-    )
+    add_run_arguments(run)
 
     resume = sub.add_parser("resume", help="continue a study whose driver stopped (killed, machine restarted)")
     resume.add_argument("space")
@@ -182,23 +107,13 @@ def describe_space(spec: SpaceSpec) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tuner.driver import RunOptions, run_study
+    from tuner.study import run_study
 
-    spec = search_spaces.get(args.space)
-    opts = RunOptions(
-        trials=args.trials, searcher=args.searcher, scheduler=args.scheduler, max_epochs=args.max_epochs,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
-        time_budget=args.time_budget, seed=args.seed, data=args.data, address=args.address,
-        tracking_uri=args.tracking_uri, name=args.name, config_file=args.config_file, results_dir=args.results_dir,
-        dashboard=not args.no_dashboard, report_start=not args.no_report_start, num_cpus=args.num_cpus,
-        num_gpus=args.num_gpus, settings=tuple(args.settings), max_retries=args.max_retries,
-        progress_every=args.progress_every, checkpoint_every=args.checkpoint_every, storage=args.storage,
-    )  # fmt: skip
-    return _exit_status(run_study(spec, opts))
+    return _exit_status(run_study(search_spaces.get(args.space), RunOptions.from_namespace(args)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from tuner.driver import resume_study
+    from tuner.study import resume_study
 
     search_spaces.get(args.space)
     return _exit_status(resume_study(args.space, args.name, args.results_dir))

@@ -25,7 +25,6 @@ The probe task exits when it is done (``max_calls=1``), so its memory is free be
 
 from __future__ import annotations
 
-import importlib
 import math
 import shutil
 import time
@@ -143,9 +142,10 @@ def train_until_first_report(
     """Train ``config`` with the space's family until its first report and return that row (None: the family
     returned without reporting). Stopping at the first report, rather than setting ``max_epochs=1``, works for
     every family, those whose epoch budget must be a multiple of their folds included."""
+    from trainables.family import load_family
     from tuner.trial import make_context
 
-    family = importlib.import_module(spec.trainable)
+    family = load_family(spec.trainable)
     rows: list[dict[str, Any]] = []
 
     def report(row: dict[str, Any], checkpoint_dir: Path | None) -> None:

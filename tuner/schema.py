@@ -56,6 +56,7 @@ MLFLOW_STATUS = {
 
 MLFLOW_ENDED = frozenset(MLFLOW_STATUS.values())
 """MLflow run statuses of a run that has ended."""
+MLFLOW_RUNNING = "RUNNING"
 
 
 class RunStatus(StrEnum):

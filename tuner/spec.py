@@ -211,8 +211,6 @@ class SpaceSpec:
             yield f"need 1 <= grace_period ({self.grace_period}) <= max_epochs ({self.max_epochs})"
         if self.resources.cpus <= 0 or self.resources.gpus < 0:
             yield f"resources must be positive, got {self.resources}"
-        if not self.trainable.startswith("trainables."):
-            yield f"trainable must be a module under trainables/, got {self.trainable!r}"
         if self.early_stopping and self.early_stopping.monitor not in (*self.metrics, "val_loss"):
             yield f"early stopping monitors unknown metric {self.early_stopping.monitor!r}"
         for p in self.params:

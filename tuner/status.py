@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.export import PROGRESS_FILE, RUN_FILE
+from tuner.export import BEST_CONFIG_FILE, PROGRESS_FILE, RUN_FILE
+from tuner.schema import RunStatus, TrialStatus
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -55,9 +56,9 @@ def run_state(info: dict[str, Any]) -> str:
     """The run's status, with ``running`` checked against its driver process when it ran on this host."""
     status = info.get("status", "unknown")
     driver = info.get("driver") or {}
-    if status == "running" and driver.get("host") == socket.gethostname() and not _alive(int(driver["pid"])):
+    if status == RunStatus.RUNNING and driver.get("host") == socket.gethostname() and not _alive(int(driver["pid"])):
         return f"interrupted (its driver, pid {driver['pid']}, is gone: killed, or the machine restarted)"
-    if status == "running" and driver.get("host") not in (None, socket.gethostname()):
+    if status == RunStatus.RUNNING and driver.get("host") not in (None, socket.gethostname()):
         return f"running (on {driver['host']}, pid {driver['pid']}; not checked from here)"
     return status
 
@@ -80,10 +81,11 @@ def describe(run_dir: Path) -> str:
         lines.append("  no trial has started yet")
     else:
         counts = progress.get("counts", {})
-        done = sum(v for k, v in counts.items() if k != "running")
-        tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if k != "running")
-        lines.append(f"  trials: {done}/{progress.get('total')} done ({tally or 'none'}), "
-                     f"{counts.get('running', 0)} running; progress written {progress.get('updated')}")  # fmt: skip
+        running = counts.get(TrialStatus.RUNNING, 0)
+        done = sum(counts.values()) - running
+        tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if k != TrialStatus.RUNNING)
+        lines.append(f"  trials: {done}/{progress.get('total')} done ({tally or 'none'}), {running} running; "
+                     f"progress written {progress.get('updated')}")  # fmt: skip
         metric, mode = progress.get("metric"), progress.get("mode")
         best = progress.get("best")
         if best:
@@ -96,6 +98,6 @@ def describe(run_dir: Path) -> str:
             lines += [f"  {t['trial']:>5}  {t['status']:<13} {t['score']:>16.4f}  {t['epochs']:>6}" for t in scored[:5]]
     if info.get("tracking_uri"):
         lines.append(f"  MLflow: {info['tracking_uri']}")
-    if (run_dir / "best_config.json").exists():
-        lines.append(f"  best config: {run_dir / 'best_config.json'}")
+    if (run_dir / BEST_CONFIG_FILE).exists():
+        lines.append(f"  best config: {run_dir / BEST_CONFIG_FILE}")
     return "\n".join(lines)

@@ -5,28 +5,34 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import TYPE_CHECKING
 
 from tuner.export import BEST_CONFIG_FILE
 from tuner.spec import SpaceSpec
+
+if TYPE_CHECKING:  # tuner.monitor imports Ray Tune, which the summary does not need
+    from tuner.monitor import TrialLedger
 
 
 def tally(counts: dict[str, int]) -> str:
     return ", ".join(f"{v} {k}" for k, v in counts.items()) or "no trials"
 
 
-def trials_csv(spec: SpaceSpec, monitor) -> str:
+def trials_csv(spec: SpaceSpec, ledger: TrialLedger) -> str:
     out = io.StringIO()
     params = list(spec.param_names)
     writer = csv.writer(out)
     writer.writerow(["trial", "trial_id", "status", f"best_{spec.metric}", "best_epoch", "epochs", *params, "message"])
-    for o in sorted(monitor.outcomes.values(), key=lambda o: o.number):
+    for o in sorted(ledger.outcomes.values(), key=lambda o: o.number):
         writer.writerow([o.number, o.trial_id, o.status, o.score, o.best_epoch, o.epochs,
                          *[o.config.get(p, "") for p in params], o.message])  # fmt: skip
     return out.getvalue()
 
 
-def print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, ui, fixed_config) -> None:
-    echo(f"tuner run {spec.name}  (run {name})  - report {spec.report}")
+def print_header(echo, plan, data, cluster, ui: str) -> None:
+    """The study's opening lines: what it runs on which data, where its results, MLflow and Ray are."""
+    spec, opts = plan.spec, plan.options
+    echo(f"tuner run {spec.name}  (run {plan.name})  - report {spec.report}")
     if data is None:
         echo("  data      : none (this space needs no dataset)")
     elif data.synthetic:
@@ -36,36 +42,33 @@ def print_header(echo, spec, opts, name, run_dir, data, cluster, tracking_uri, u
         echo(f"  data      : {data.source} (fingerprint {data.fingerprint})")
     if data is not None:
         echo(f"              {data.summary}")
-    echo(f"  results   : {run_dir}")
+    echo(f"  results   : {plan.run_dir}")
     if opts.storage is not None:
-        from tuner.storage import study_root
-
-        echo(f"  storage   : {study_root(opts.storage, opts.results_dir, spec.name, name)}/ray (checkpoints, "
-             f"Ray Tune's state)")  # fmt: skip
-    echo(f"  mlflow    : {tracking_uri}")
+        echo(f"  storage   : {plan.study_root}/ray (checkpoints, Ray Tune's state)")
+    echo(f"  mlflow    : {plan.tracking_uri}")
     echo(f"              UI: {ui}")
     echo(f"  ray       : {cluster.describe()}")
     echo(f"  dashboard : {cluster.dashboard_help()}")
-    if fixed_config is not None:
+    if plan.fixed_config is not None:
         choice = str(opts.config_file)
         source = f"the report's config ({choice})" if choice.startswith("report") else f"the config in {choice}"
         echo(f"  mode      : one trial of {source}, then the test split")
     else:
         echo(
             f"  search    : {opts.trials} trials, searcher {opts.searcher}, scheduler {opts.scheduler}, "
-            f"{spec.max_epochs} max epochs, {opts.cpus_per_trial:g} CPU + {opts.gpus_per_trial:g} GPU per trial, "
+            f"{spec.max_epochs} max epochs, {opts.cpus_per_trial:g} CPU + {cluster.gpus_per_trial:g} GPU per trial, "
             f"seed {opts.seed}" + (f", time budget {opts.time_budget:g}s" if opts.time_budget else "")
         )
 
 
-def print_summary(echo, spec, monitor, export, run_dir, wall) -> None:
-    counts = monitor.counts()
+def print_summary(echo, spec, ledger: TrialLedger, export, run_dir, wall) -> None:
+    counts = ledger.counts()
     echo("")
     echo(
         f"finished in {wall:.1f}s: {tally(dict(counts))}; "
-        f"first trial started {monitor.first_trial_after or 0:.1f}s after the command started"
+        f"first trial started {ledger.first_trial_after or 0:.1f}s after the command started"
     )
-    scored = monitor.ranked()
+    scored = ledger.ranked()
     if spec.score == "last_epoch":
         echo(f"top trials by final {spec.metric} (trials that ran all {spec.max_epochs} epochs first):")
         if scored and scored[0].epochs < spec.max_epochs:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import importlib
 import shutil
 import sys
 import traceback
@@ -17,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from trainables.family import load_family
 from trainables.reporting import (
     BEST_EPOCH,
     END_MESSAGE,
@@ -143,7 +143,7 @@ def run_trial(
     the trial's last result, so Tune does not retry it); only a lost worker process or node is retried by Tune,
     and a retried trial continues from its latest checkpoint (``tune.get_checkpoint()``) when its family can.
     The scheduler stopping the trial ends its thread inside ``tune.report`` (SystemExit), which passes through."""
-    family = importlib.import_module(spec.trainable)
+    family = load_family(spec.trainable)
     if "torch" in sys.modules:  # torch-based families: one trial uses exactly its CPU share
         import torch
 

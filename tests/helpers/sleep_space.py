@@ -1,9 +1,13 @@
-"""A model-free space over ``trainables.sleep``, for measuring the service and testing its trial statuses.
+"""A model-free space over ``tests.helpers.sleep_family``, for measuring the service and testing its trial statuses.
 
 Not registered (it describes no report); benchmarks and tests build it with the knobs they need.
 """
 
+from __future__ import annotations
+
 from tuner.spec import Choice, EarlyStopping, Param, SpaceSpec, Uniform
+
+FAMILY = "tests.helpers.sleep_family"
 
 
 def sleep_spec(
@@ -22,7 +26,7 @@ def sleep_spec(
         summary="sleeps each epoch and reports a known score peaking at x = 0.7",
         dataset="",
         data_options={},
-        trainable="trainables.sleep",
+        trainable=FAMILY,
         model="none",
         metric="val_score",
         mode="max",

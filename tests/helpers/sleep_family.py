@@ -1,15 +1,20 @@
-"""A model-free family for measuring the service itself: each epoch sleeps, then reports a known score.
+"""A model-free family, test-only, for measuring the service itself: each epoch sleeps, then reports a known score.
 
 The score is a smooth function of the config (best at ``x = 0.7``), so searchers have something to find and
 tests can predict the best trial. ``fail_above`` makes trials raise and ``diverge_above`` makes them report
 NaN, to exercise the failed and diverged paths without a model. Every epoch also reports when the trial started
 and when that epoch ended (``STARTED_AT``, ``ENDED_AT``: epoch seconds of this host's clock), so tests can tell
 which trials ran at the same time.
+
+Ray worker processes import it by name (``tests.helpers.sleep_family``), so the project root must be on their
+path: the driver's working directory is (Ray adds it), and the session's Ray and the tests' subprocesses also set
+PYTHONPATH to it.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from trainables.reporting import EpochReporter, TrialContext
@@ -39,3 +44,11 @@ def train(config: dict[str, Any], data: Any, ctx: TrialContext) -> None:
         times = {STARTED_AT: started, ENDED_AT: time.time()}
         if reporter.epoch(epoch, {"val_loss": loss, SCORE_METRIC: score_of(x, epoch), **times}, save, save_state):
             return
+
+
+def evaluate(
+    config: dict[str, Any], data: Any, ctx: TrialContext, weights: Path, split: str = "test"
+) -> dict[str, float]:
+    """The known score of the config after the last epoch (the family has no data to score; a space with a test
+    split would call this on the best trial)."""
+    return {f"{split}_score": score_of(float(config["x"]), ctx.max_epochs)}

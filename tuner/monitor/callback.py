@@ -1,0 +1,217 @@
+"""Tuner's Ray Tune callback in the driver: it hands each of Tune's events to the trial ledger, MLflow, the
+checkpoint janitor and the progress output, and does a resumed study's first step."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ray.tune import Callback
+from ray.tune.result import HOSTNAME, NODE_IP
+
+from trainables.reporting import SCORE
+from tuner.errors import TunerError
+from tuner.monitor.janitor import CheckpointJanitor
+from tuner.monitor.ledger import TrialLedger, TrialOutcome, error_text, finite
+from tuner.monitor.progress import ProgressReporter
+from tuner.schema import (
+    END_MESSAGE_TAG,
+    HOSTNAME_TAG,
+    NODE_ID_TAG,
+    NODE_IP_TAG,
+    RESTARTS_TAG,
+    RESUMED_FROM_TAG,
+    SPACE_TAG,
+    TRACEBACK_TAG,
+    TrialStatus,
+)
+from tuner.search import PruneLog
+from tuner.spec import SpaceSpec
+from tuner.trial import NODE_ID, TRACEBACK
+
+if TYPE_CHECKING:
+    from tuner.tracking import StudyTracker
+
+
+class StudyMonitor(Callback):
+    def __init__(
+        self,
+        spec: SpaceSpec,
+        tracker: StudyTracker | None,
+        prune_log: PruneLog,
+        total: int,
+        echo: Callable[[str], None] = print,
+        started: float | None = None,
+        progress_path: Path | None = None,
+        table_every: float | None = None,
+        scheduler: Any = None,
+    ):
+        self.ledger = TrialLedger(spec, total, prune_log)
+        self.tracker = tracker
+        """This driver's MLflow writer; None: nothing goes to MLflow."""
+        self.scheduler = scheduler
+        """The study's trial scheduler: Tune's snapshots leave it out, so its state (ASHA's rungs, the median rule's
+        results) travels in this monitor's state, and a resumed study's scheduler keeps comparing new trials with
+        the ones that ran before."""
+        self.janitor = CheckpointJanitor()
+        self.progress = ProgressReporter(self.ledger, echo, started, progress_path, table_every)
+        self.restored_from: str | None = None
+        """The experiment folder Tune restored this monitor from (``restored_monitor``)."""
+        self._resume_pending = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray Tune pickles its callbacks into the experiment state; the MLflow writer thread belongs to this driver.
+        return {**self.__dict__, "tracker": None, "_resume_pending": False}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "ledger" not in state:  # pickled before the monitor kept a ledger: a study an older tuner started
+            state = _from_flat_pickle(state)
+        self.__dict__.update(state)
+
+    # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"ledger": self.ledger}
+        if hasattr(self.scheduler, "export_state"):
+            state["scheduler"] = self.scheduler.export_state()
+        self.janitor.snapshot_taken()  # Tune calls this while it saves an experiment snapshot
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.ledger.restore(state.get("ledger", state))  # no "ledger": the state of an older tuner's monitor
+        if state.get("scheduler") is not None and hasattr(self.scheduler, "import_state"):
+            # the scheduler unpickled with this monitor is the one the resumed study runs with (one pickle)
+            self.scheduler.import_state(state["scheduler"])
+        self.progress.changed()
+
+    def attach(self, tracker: StudyTracker | None, echo: Callable[[str], None], started: float) -> None:
+        """Hand a monitor Tune restored this driver's MLflow writer, printer and start time. At Tune's first loop
+        step, once Tune has restored the study's trials, the monitor takes over what happened after its state was
+        saved, makes MLflow agree, and says what runs again."""
+        self.tracker = tracker
+        self.progress.echo, self.progress.started = echo, started
+        self._resume_pending = True
+
+    def on_step_begin(self, iteration, trials, **info):
+        if self._resume_pending:
+            self._resume_pending = False
+            self._resume(trials)
+
+    def _resume(self, trials: list[Any]) -> None:
+        if not self.ledger.restored:
+            raise TunerError(f"Ray Tune could not restore the study's state from {self.restored_from}; see its log")
+        self.ledger.adopt_trials(trials)
+        self.progress.changed()
+        self._reconcile_mlflow()
+        ledger = self.ledger
+        counts = ledger.counts()
+        ended = sum(n for status, n in counts.items() if status != TrialStatus.RUNNING)
+        self.progress.echo(f"resumed: {ended} trial(s) already ended, {counts[TrialStatus.RUNNING]} to run again, "
+                           f"{ledger.total - len(ledger.outcomes)} not started")  # fmt: skip
+
+    # --- Tune's events ---
+    def on_trial_start(self, iteration, trials, trial, **info):
+        outcome, new = self.ledger.start(trial, self.progress.elapsed())
+        if new and self.tracker:  # one MLflow run per trial: a retried or resumed trial keeps its run
+            self.tracker.start_child(trial.trial_id, *self._child_run(outcome))
+        self.progress.trial_started()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self.ledger.record_result(trial.trial_id, result):
+            outcome = self.ledger.outcomes[trial.trial_id]
+            epoch = outcome.resumed_from
+            self.progress.note(f"trial {outcome.number:3d} continues from its checkpoint of epoch {epoch}")
+        self.progress.result_seen()
+        if self.tracker:
+            keys = (*self.ledger.spec.metrics, SCORE, "lr")
+            metrics = {k: result[k] for k in keys if finite(result.get(k))}
+            self.tracker.log_epoch(trial.trial_id, metrics, step=self.ledger.outcomes[trial.trial_id].epochs)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._check_tracker()
+        self._ended(self.ledger.complete(trial))
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._check_tracker()
+        self._ended(self.ledger.fail(trial))
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        outcome = self.ledger.outcomes.get(trial.trial_id)
+        if outcome is not None:
+            self.progress.note(f"trial {outcome.number:3d} lost its worker ({error_text(trial)[:200]}); retrying it")
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        self.janitor.register(trial.trial_id, checkpoint)
+
+    def on_step_end(self, iteration, trials, **info):
+        self.progress.step()
+
+    def on_experiment_end(self, trials, **info):
+        if self._resume_pending:  # a study whose trials had all ended: Tune's loop ran no step
+            self._resume_pending = False
+            self._resume(trials)
+        self.janitor.study_ended(trials)
+        self.progress.study_ended()
+
+    def after_study(self) -> None:
+        """After ``tuner.fit()`` (Tune's last snapshot saved): each trial keeps its latest checkpoint only."""
+        self.janitor.sweep(self.ledger.restored)
+
+    # --- MLflow ---
+    def _check_tracker(self) -> None:
+        if self.tracker is not None and self.tracker.error is not None:
+            raise RuntimeError(f"MLflow store {self.tracker.tracking_uri} failed: {self.tracker.error}")
+
+    def _ended(self, outcome: TrialOutcome) -> None:
+        if self.tracker:
+            self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))
+        self.progress.trial_ended(outcome)
+
+    def _reconcile_mlflow(self) -> None:
+        """Make MLflow agree with the restored snapshot: one child run per trial it holds, no others."""
+        if self.tracker is None:
+            return
+        outcomes = self.ledger.outcomes
+        finished = {trial_id: o.status != TrialStatus.RUNNING for trial_id, o in outcomes.items()}
+        self.tracker.reconcile(finished, {trial_id: self._child_run(o) for trial_id, o in outcomes.items()})
+        for outcome in outcomes.values():
+            if outcome.status != TrialStatus.RUNNING:  # its end may not have reached MLflow before the driver stopped
+                self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))
+
+    def _child_run(self, outcome: TrialOutcome) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """A trial's MLflow child run: its name, params and tags."""
+        return f"trial-{outcome.number:03d}", outcome.config, {SPACE_TAG: self.ledger.spec.name}
+
+    def _final_record(self, outcome: TrialOutcome) -> tuple[dict[str, float], dict[str, str]]:
+        final = {f"best_{self.ledger.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,
+                 "epochs_run": outcome.epochs}  # fmt: skip
+        last = outcome.last
+        tags = {END_MESSAGE_TAG: outcome.message[:5000], NODE_IP_TAG: last.get(NODE_IP, ""),
+                HOSTNAME_TAG: last.get(HOSTNAME, ""), NODE_ID_TAG: last.get(NODE_ID, ""),
+                RESTARTS_TAG: str(outcome.restarts), RESUMED_FROM_TAG: str(outcome.resumed_from)}  # fmt: skip
+        if last.get(TRACEBACK):
+            tags[TRACEBACK_TAG] = str(last[TRACEBACK])[-5000:]
+        return final, tags
+
+
+def restored_monitor(tuner: Any) -> StudyMonitor:
+    """The ``StudyMonitor`` of a ``tune.Tuner.restore``d study: Tune unpickled it (with the study's scheduler) from
+    the experiment's ``tuner.pkl`` and sets its state from the latest snapshot when ``tuner.fit()`` starts."""
+    internal = getattr(tuner, "_local_tuner", None)  # None under Ray Client, which tuner does not use
+    run_config = internal.get_run_config() if internal is not None else None
+    monitors = [c for c in (run_config.callbacks or []) if isinstance(c, StudyMonitor)] if run_config else []
+    where = posixpath.join(run_config.storage_path, run_config.name) if run_config else "the restored experiment"
+    if not monitors:
+        raise TunerError(f"Ray Tune restored no tuner monitor from {where}; the study cannot be resumed")
+    monitors[0].restored_from = where
+    return monitors[0]
+
+
+def _from_flat_pickle(old: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of a monitor pickled before it kept a ledger (an older tuner's ``tuner.pkl``)."""
+    monitor = StudyMonitor(old["spec"], None, old["prune_log"], old["total"], print, old.get("started"),
+                           old.get("progress_path"), old.get("table_every"), old.get("scheduler"))  # fmt: skip
+    monitor.ledger.outcomes = dict(old.get("outcomes") or {})
+    monitor.ledger.first_trial_after = old.get("first_trial_after")
+    return monitor.__dict__

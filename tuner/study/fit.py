@@ -1,0 +1,120 @@
+"""Phase 3, search: the trials, run by Ray Tune with the plan's searcher and scheduler, watched by tuner's
+monitor (trial ledger, MLflow child runs, progress, checkpoint clean-up). A resumed study restores Tune's
+experiment from its last snapshot instead of starting one."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from tuner import PROCESS_START
+from tuner.export import PROGRESS_FILE
+from tuner.study.placement import trial_slots
+from tuner.study.prepare import Study
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    ledger: Any
+    """Every trial of the study (``tuner.monitor.TrialLedger``)."""
+    note: str
+    """How the searcher ran (e.g. "Optuna TPE (5 random start-up trials)")."""
+
+
+def search(study: Study) -> SearchResult:
+    """Run (or continue) the study's trials to the end."""
+    from tuner.search import PruneLog, build_scheduler, build_search
+
+    plan, opts = study.plan, study.plan.options
+    prune_log = PruneLog()
+    if plan.fixed_config is not None:
+        searcher = build_search(plan.spec, "random", 1, opts.seed, None, [plan.fixed_config])
+        scheduler = build_scheduler(plan.spec, "fifo", prune_log)
+    else:
+        # Model-based searchers should see results before suggesting more: never more pending than can run.
+        concurrent = opts.max_concurrent or trial_slots(study.cluster, opts.cpus_per_trial)
+        starts = [plan.spec.report_config] if opts.report_start and plan.spec.report_config else []
+        searcher = build_search(plan.spec, opts.searcher, opts.trials, opts.seed, concurrent, starts)
+        scheduler = build_scheduler(plan.spec, opts.scheduler, prune_log)
+    if plan.resume:
+        monitor = _continue(study)
+    else:
+        monitor = _new_monitor(study, prune_log, searcher.num_samples, scheduler)
+        _tuner(study, searcher, scheduler, monitor).fit()
+    monitor.after_study()
+    return SearchResult(monitor.ledger, searcher.note)
+
+
+def _new_monitor(study: Study, prune_log, total: int, scheduler):
+    from tuner.monitor import StudyMonitor
+
+    return StudyMonitor(study.plan.spec, study.tracker, prune_log, total, study.echo, started=PROCESS_START,
+                        progress_path=study.plan.run_dir / PROGRESS_FILE,
+                        table_every=study.plan.options.progress_every, scheduler=scheduler)  # fmt: skip
+
+
+def _trainable(study: Study):
+    """``tuner.trial.run_trial`` with the study's data and spec (sent to the object store once) and resources."""
+    from ray import tune
+
+    from tuner.trial import run_trial
+
+    opts, gpus = study.plan.options, study.cluster.gpus_per_trial
+    trainable = tune.with_parameters(run_trial, data=study.data, spec=study.plan.spec, seed=opts.seed,
+                                     threads=max(1, int(opts.cpus_per_trial)), gpus=gpus,
+                                     checkpoint_every_s=opts.checkpoint_every)  # fmt: skip
+    return tune.with_resources(trainable, {"cpu": opts.cpus_per_trial, "gpu": gpus})
+
+
+def _tuner(study: Study, searcher, scheduler, monitor):
+    from ray import tune
+
+    from trainables.reporting import SCORE
+    from tuner.trial import trial_dirname
+
+    opts = study.plan.options
+    return tune.Tuner(
+        _trainable(study),
+        param_space=searcher.param_space,
+        tune_config=tune.TuneConfig(metric=SCORE, mode=study.plan.spec.mode, search_alg=searcher.search_alg,
+                                    scheduler=scheduler, num_samples=searcher.num_samples,
+                                    time_budget_s=opts.time_budget, reuse_actors=True,
+                                    trial_dirname_creator=trial_dirname),  # fmt: skip
+        run_config=tune.RunConfig(
+            name="ray",
+            storage_path=study.plan.study_root,
+            callbacks=[monitor],
+            verbose=0,
+            # A trial's latest checkpoint holds its best weights (and its training state). Tune keeps them all:
+            # its num_to_keep deletes a checkpoint before the snapshot that stops pointing at it is saved, so a
+            # driver killed in between left a study that could not resume. The monitor deletes superseded
+            # checkpoints once two newer snapshots exist, and all but the latest after the study.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            # Tune retries a trial whose worker process or node died; an exception in the trial's own code is
+            # reported as its failed end by tuner.trial and not retried.
+            failure_config=tune.FailureConfig(max_failures=opts.max_retries),
+        ),
+    )
+
+
+def _continue(study: Study):
+    """Continue the Tune experiment from its last snapshot: finished trials stay finished, trials that were
+    running start again (from their checkpoint where their family resumes from one), and the searcher, the
+    scheduler and tuner's monitor continue from their saved state. The monitor Tune restores gets this driver's
+    MLflow writer and printer, and reconciles the child runs before any trial starts."""
+    from ray import tune
+
+    from tuner.monitor import restored_monitor
+
+    # A trial that runs again reports epochs Optuna has seen: Optuna ignores them, and says so once per epoch.
+    warnings.filterwarnings("ignore", message="The reported value is ignored because", category=UserWarning)
+    tuner = tune.Tuner.restore(f"{study.plan.study_root}/ray", _trainable(study), resume_unfinished=True,
+                               resume_errored=False)  # fmt: skip
+    monitor = restored_monitor(tuner)
+    monitor.attach(study.tracker, study.echo, PROCESS_START)
+    tuner.fit()
+    return monitor
+
+
+__all__ = ["SearchResult", "search"]

@@ -1,0 +1,181 @@
+"""Phase 2, prepare: the data, Ray (and the GPU share), the run record and the MLflow parent run of a study.
+
+Until the run record is written nothing is: a missing data file, a cluster without the GPUs asked for or a probe
+trial too big leave no run folder and no MLflow run. From then on the study's failure (or interrupt) is recorded
+in ``run.json`` and on the parent run before it propagates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuner.cluster import ClusterInfo
+from tuner.datasets import LoadedData, load_dataset
+from tuner.errors import TunerError
+from tuner.export import git_commit
+from tuner.schema import (
+    DATA_FINGERPRINT_TAG,
+    DATA_SOURCE_TAG,
+    DATA_SYNTHETIC_TAG,
+    GIT_COMMIT_TAG,
+    MODE_TAG,
+    REPORT_TAG,
+    RUN_DIR_TAG,
+    SCHEDULER_TAG,
+    SEARCHER_TAG,
+    SEED_TAG,
+    SPACE_TAG,
+)
+from tuner.storage import is_uri
+from tuner.study.placement import place
+from tuner.study.plan import StudyPlan
+from tuner.study.record import RunRecord
+
+
+@dataclass(frozen=True)
+class Study:
+    """A prepared study: what the search, evaluation and export phases work with."""
+
+    plan: StudyPlan
+    data: LoadedData | None
+    cluster: ClusterInfo
+    """The cluster; its ``gpus_per_trial`` is the share every trial gets."""
+    tracker: Any
+    """The study's MLflow writer (``tuner.tracking.StudyTracker``)."""
+    record: RunRecord
+    commit: str
+    echo: Callable[[str], None]
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.data.fingerprint if self.data else "none"
+
+
+@contextlib.contextmanager
+def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
+    """The prepared study; a failure inside the block is recorded as the study's end, then raised again."""
+    started = time.monotonic()
+    _check_results_folders(plan)
+    data = _load_data(plan)
+    from tuner.tracking import StudyTracker
+
+    # The store opens on the tracker's own thread while Ray starts (both mostly wait on other processes).
+    tracker = StudyTracker(plan.tracking_uri, plan.spec.name,
+                           plan.options.results_dir / "mlartifacts" if plan.default_store else None)  # fmt: skip
+    try:
+        cluster, gpu_probe = place(plan, data, echo)
+    except BaseException:
+        tracker.close(raise_errors=False)
+        raise
+    options = dataclasses.replace(plan.options, gpus_per_trial=cluster.gpus_per_trial)
+    record = RunRecord.start(plan, options, data.fingerprint if data else "none", gpu_probe)
+    study = Study(plan, data, cluster, tracker, record, git_commit(), echo, started)
+    try:
+        _open_parent_run(study, gpu_probe)
+        yield study
+    except BaseException as exc:
+        _record_failure(study, exc)
+        raise
+
+
+def _check_results_folders(plan: StudyPlan) -> None:
+    storage = plan.options.storage
+    if storage is not None and not is_uri(storage) and not plan.resume:
+        _check_writable(Path(storage), "--storage folder")
+    if plan.resume:
+        return
+    if plan.run_dir.exists():
+        raise TunerError(f"run {plan.name!r} already exists in {plan.run_dir.parent}; choose another --name")
+    _check_writable(plan.options.results_dir, "results folder")
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise TunerError(f"{what} {folder} is not writable: {exc.strerror}") from None
+
+
+def _load_data(plan: StudyPlan) -> LoadedData | None:
+    spec, opts = plan.spec, plan.options
+    if not spec.dataset:
+        return None
+    data = load_dataset(spec.dataset, opts.data, spec.data_options, opts.results_dir / ".data")
+    recorded = (plan.resume or {}).get("data_fingerprint")
+    if recorded not in (None, data.fingerprint):
+        raise TunerError(
+            f"the data of run {plan.name} changed since it started (fingerprint {recorded} -> {data.fingerprint}); "
+            f"a study cannot continue on other data: start a new run"
+        )
+    return data
+
+
+def _open_parent_run(study: Study, gpu_probe: dict[str, Any]) -> None:
+    """Start the study's MLflow parent run, or find a resumed study's (a store that lost it fails here, before any
+    trial runs), and print the study's header."""
+    from tuner.summary import print_header
+    from tuner.tracking import ui_command
+
+    plan, tracker = study.plan, study.tracker
+    if plan.resume:
+        tracker.resume_parent(str(plan.run_dir))
+        tracker.flush()
+        study.echo(f"resuming run {plan.name}: {len(tracker.children)} trial run(s) in MLflow so far")
+    else:
+        tracker.start_parent(plan.name, _parent_params(study, gpu_probe), _parent_tags(study))
+    print_header(study.echo, plan, study.data, study.cluster, ui_command(plan.tracking_uri))
+
+
+def _parent_tags(study: Study) -> dict[str, str]:
+    plan, data = study.plan, study.data
+    return {
+        SPACE_TAG: plan.spec.name,
+        REPORT_TAG: plan.spec.report,
+        SEARCHER_TAG: str(plan.options.searcher),
+        SCHEDULER_TAG: str(plan.options.scheduler),
+        SEED_TAG: str(plan.options.seed),
+        GIT_COMMIT_TAG: study.commit,
+        DATA_FINGERPRINT_TAG: study.fingerprint,
+        RUN_DIR_TAG: str(plan.run_dir),
+        DATA_SYNTHETIC_TAG: str(data.synthetic if data else False).lower(),
+        DATA_SOURCE_TAG: data.source if data else "none",
+        MODE_TAG: "fixed-config" if plan.fixed_config else "search",
+    }
+
+
+def _parent_params(study: Study, gpu_probe: dict[str, Any]) -> dict[str, Any]:
+    spec, opts = study.plan.spec, study.plan.options
+    return {
+        "trials": opts.trials, "max_epochs": spec.max_epochs, "cpus_per_trial": opts.cpus_per_trial,
+        "gpus_per_trial": study.cluster.gpus_per_trial, "max_concurrent": opts.max_concurrent,
+        "time_budget_s": opts.time_budget, "metric": spec.metric, "mode": spec.mode,
+        **{f"setting.{k}": v for k, v in {**spec.data_options, **spec.fixed}.items()}, **gpu_probe,
+    }  # fmt: skip
+
+
+def _record_failure(study: Study, exc: BaseException) -> None:
+    """The study's end in run.json and on its parent run; a failure of either is said, not raised: the original
+    failure is the news."""
+    try:
+        study.record.failed(exc)
+    except OSError as write_error:  # e.g. the disk that just filled up
+        study.echo(f"warning: could not record the failure in {study.record.path}: {write_error.strerror}")
+    try:
+        study.tracker.fail_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", str(exc))
+        study.tracker.close(raise_errors=False)
+    except Exception as close_error:
+        study.echo(f"warning: could not close the MLflow parent run: {close_error}")
+
+
+__all__ = ["Study", "prepare"]

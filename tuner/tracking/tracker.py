@@ -1,0 +1,203 @@
+"""``StudyTracker``: one experiment per space, one parent run per study, one nested child run per trial.
+
+Every write is queued to one ``SerialWriter`` thread (see ``tuner.tracking``); only ``end_parent``, called after
+``flush``, writes from its caller's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tuner.schema import (
+    ERROR_TAG,
+    MLFLOW_ENDED,
+    MLFLOW_RUNNING,
+    MLFLOW_STATUS,
+    PARENT_RUN_TAG,
+    TRIAL_ID_TAG,
+    TRIAL_STATUS_TAG,
+)
+from tuner.tracking.resume import child_runs, close_lost, find_parent, last_step
+from tuner.tracking.store import now_ms, open_client
+from tuner.tracking.writer import SerialWriter
+
+
+def _param_value(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
+
+
+class StudyTracker:
+    """Writes one study to MLflow through a single writer thread."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None):
+        self.tracking_uri = tracking_uri
+        self.client = None
+        self.experiment_id: str | None = None
+        self.parent_id: str | None = None
+        self._children: dict[str, str] = {}
+        self._child_status: dict[str, str] = {}
+        self._logged_through: dict[str, int] = {}
+        """trial id -> the highest epoch (step) in its run's history: a trial continued from a checkpoint reports
+        again the epochs between its checkpoint and its interruption; they are logged once, not twice."""
+        self.lost = 0
+        """Child runs a resume closed and deleted (trials started after the study's last snapshot)."""
+        self._writer = SerialWriter("mlflow-writer", failure="an MLflow write failed")
+        # Importing mlflow and creating a fresh SQLite store take seconds: they run on the writer thread while
+        # Ray Tune starts the first trials.
+        self._writer.put(self._open, experiment, artifact_root)
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._writer.error
+
+    def _open(self, experiment: str, artifact_root: Path | None) -> None:
+        self.client = open_client(self.tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            location = (artifact_root / experiment).resolve().as_uri() if artifact_root else None
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+        else:
+            self.experiment_id = found.experiment_id
+
+    # --- the parent run ---
+    def start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        self._writer.put(self._start_parent, run_name, params, tags)
+
+    def _start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self.parent_id = run.info.run_id
+        self._log_params(self.parent_id, params)
+
+    def end_parent(
+        self, status: str, metrics: dict[str, float], tags: dict[str, str], artifacts: dict[str, Any]
+    ) -> None:
+        """Drain every queued trial write, then close the parent with its summary and artifacts."""
+        self.flush()
+        from mlflow.entities import Metric, RunTag
+
+        now = now_ms()
+        self.client.log_batch(
+            self.parent_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, payload in artifacts.items():
+                path = Path(tmp) / name
+                path.write_text(payload if isinstance(payload, str) else json.dumps(payload, indent=2))
+                self.client.log_artifact(self.parent_id, str(path))
+        self.client.set_terminated(self.parent_id, status)
+
+    def fail_parent(self, status: str, message: str) -> None:
+        """Close the parent run as failed or killed, with the error (after the queued writes; best effort)."""
+        self._writer.put_closing(self._fail_parent, status, message)
+
+    def _fail_parent(self, status: str, message: str) -> None:
+        if self.parent_id is not None:
+            self.client.set_tag(self.parent_id, ERROR_TAG, message[:5000])
+            self.client.set_terminated(self.parent_id, status)
+
+    # --- resume (queued) ---
+    def resume_parent(self, run_dir: str) -> None:
+        """Continue the parent run of the study kept in ``run_dir`` (its ``RUN_DIR_TAG``) and its child runs."""
+        self._writer.put(self._resume_parent, run_dir)
+
+    def _resume_parent(self, run_dir: str) -> None:
+        self.parent_id = find_parent(self.client, self.experiment_id, run_dir)
+        self.client.update_run(self.parent_id, status=MLFLOW_RUNNING)
+        for trial_id, run_id, status in child_runs(self.client, self.experiment_id, self.parent_id):
+            self._children[trial_id] = run_id
+            self._child_status[trial_id] = status
+
+    def reconcile(self, known: dict[str, bool], starts: dict[str, tuple[str, dict, dict]]) -> None:
+        """After a resume: ``known`` maps the trials the study's snapshot holds to whether they finished. A child
+        run of a trial the snapshot does not hold (started after it, so Tune runs that trial anew) is closed as
+        ``lost`` and deleted, so each trial keeps exactly one run; a known trial without a run gets one
+        (``starts[trial_id]``: its run name, params and tags); unfinished trials' runs are reopened."""
+        self._writer.put(self._reconcile, known, starts)
+
+    def _reconcile(self, known: dict[str, bool], starts: dict[str, tuple[str, dict, dict]]) -> None:
+        for trial_id, run_id in list(self._children.items()):
+            if trial_id in known:
+                if not known[trial_id]:
+                    self._logged_through[trial_id] = last_step(self.client, run_id)
+                    if self._child_status.get(trial_id) != MLFLOW_RUNNING:
+                        self.client.update_run(run_id, status=MLFLOW_RUNNING)  # it runs again: its end is written anew
+                        self._child_status[trial_id] = MLFLOW_RUNNING
+                continue
+            close_lost(self.client, run_id)
+            del self._children[trial_id]
+            self._child_status.pop(trial_id, None)  # the trial runs again under a new run: nothing of this one holds
+            self._logged_through.pop(trial_id, None)
+            self.lost += 1
+        for trial_id in known:
+            if trial_id not in self._children:
+                self._start_child(trial_id, *starts[trial_id])
+
+    # --- child runs (queued) ---
+    @property
+    def children(self) -> dict[str, str]:
+        """trial id -> child run id, of the runs this tracker created or found."""
+        return dict(self._children)
+
+    def child_run_id(self, trial_id: str) -> str | None:
+        return self._children.get(trial_id)
+
+    def start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        self._writer.put(self._start_child, trial_id, run_name, params, tags)
+
+    def log_epoch(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
+        self._writer.put(self._log_metrics, trial_id, metrics, step)
+
+    def end_child(self, trial_id: str, status: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        self._writer.put(self._end_child, trial_id, status, metrics, tags)
+
+    def _start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        all_tags = {PARENT_RUN_TAG: self.parent_id, TRIAL_ID_TAG: trial_id, **tags}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+        self._children[trial_id] = run.info.run_id
+        self._child_status[trial_id] = MLFLOW_RUNNING
+        self._log_params(run.info.run_id, params)
+
+    def _log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        if step <= self._logged_through.get(trial_id, -1):
+            return  # a continued trial's repeat of an epoch its history holds (see _logged_through)
+        self._logged_through[trial_id] = step
+        now = now_ms()
+        rows = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+        if rows:
+            self.client.log_batch(self._children[trial_id], metrics=rows)
+
+    def _end_child(self, trial_id: str, status: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        run_id = self._children[trial_id]
+        if self._child_status.get(trial_id) in MLFLOW_ENDED:
+            return  # ended before a resume found it: its record is complete
+        now = now_ms()
+        self.client.log_batch(  # one transaction for the final metrics and tags (SQLite writes are the cost)
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+            tags=[RunTag(TRIAL_STATUS_TAG, status)] + [RunTag(k, v) for k, v in tags.items()],
+        )
+        self.client.set_terminated(run_id, MLFLOW_STATUS[status])
+        self._child_status[trial_id] = MLFLOW_STATUS[status]
+
+    def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, _param_value(v)[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+    # --- the writer ---
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self, raise_errors: bool = True) -> None:
+        self._writer.close(raise_errors)
