@@ -81,8 +81,9 @@ def test_study_spreads_over_two_nodes_and_survives_losing_the_worker(tmp_path):
         # usps_cnn: epochs of about a second on one CPU, so a trial is still running when its node is killed;
         # its training state is checkpointed after every epoch
         cmd = [sys.executable, "-m", "tuner", "run", "usps_cnn", "--trials", str(TRIALS), "--max-epochs", "8",
-               "--scheduler", "fifo", "--address", address, "--results-dir", str(results), "--name", "two-nodes",
-               "--max-retries", "2", "--checkpoint-every", "0", "--progress-every", "0"]  # fmt: skip
+               "--verify-top", "0", "--scheduler", "fifo", "--address", address, "--results-dir", str(results),
+               "--name", "two-nodes", "--max-retries", "2", "--checkpoint-every", "0",
+               "--progress-every", "0"]  # fmt: skip
         log = tmp_path / "driver.log"
         with log.open("w") as out:
             driver = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)

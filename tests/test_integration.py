@@ -22,7 +22,7 @@ def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, cap
     results = tmp_path / "results"
     spec = search_spaces.get("steel_multiclass")
     opts = RunOptions(trials=4, searcher="random", scheduler="asha", max_epochs=4, seed=1, results_dir=results,
-                      name="study", dashboard=False)  # fmt: skip
+                      name="study", dashboard=False, verify_top=0)  # fmt: skip
     study = run_study(spec, opts)
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "top trials" in out and "test_macro_accuracy" in out
@@ -79,7 +79,7 @@ def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, cap
 
 def test_trial_statuses_failed_diverged_completed(ray_instance, tmp_path):
     spec = sleep_spec(max_epochs=2, grid=(0.2, 0.7, 0.85, 0.95), diverge_above=0.8, fail_above=0.9)
-    opts = RunOptions(trials=4, searcher="grid", scheduler="fifo", results_dir=tmp_path, name="statuses",
+    opts = RunOptions(trials=4, searcher="grid", scheduler="fifo", results_dir=tmp_path, name="statuses", verify_top=0,
                       dashboard=False)  # fmt: skip
     study = run_study(spec, opts)
     assert study.counts == {"completed": 2, "diverged": 1, "failed": 1}
@@ -99,7 +99,7 @@ def test_trial_statuses_failed_diverged_completed(ray_instance, tmp_path):
 def test_asha_prunes_poor_trials_and_mlflow_says_so(ray_instance, tmp_path):
     # one trial at a time, good ones first: ASHA's first rung then stops the poor ones deterministically
     spec = sleep_spec(max_epochs=9, grid=(0.7, 0.68, 0.72, 0.0, 0.05, 0.1), grace_period=1)
-    opts = RunOptions(trials=6, searcher="grid", scheduler="asha", max_concurrent=1, results_dir=tmp_path,
+    opts = RunOptions(trials=6, searcher="grid", scheduler="asha", max_concurrent=1, results_dir=tmp_path, verify_top=0,
                       name="asha", dashboard=False)  # fmt: skip
     study = run_study(spec, opts)
     _, _, children = mlflow_runs(tmp_path, "sleep")
@@ -112,7 +112,8 @@ def test_asha_prunes_poor_trials_and_mlflow_says_so(ray_instance, tmp_path):
 
 def test_cli_run_end_to_end_in_a_fresh_process(tmp_path):
     proc = run_cli("run", "steel_binary", "--trials", "2", "--max-epochs", "2", "--no-dashboard", "--num-cpus", "2",
-                   "--results-dir", str(tmp_path / "results"), "--name", "cli", cwd=tmp_path)  # fmt: skip
+                   "--verify-top", "0", "--results-dir", str(tmp_path / "results"), "--name", "cli",
+                   cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "SYNTHETIC" in proc.stdout and "mlflow ui --backend-store-uri" in proc.stdout
     assert "best config written to" in proc.stdout and "Traceback" not in proc.stderr

@@ -12,7 +12,7 @@ import tuner.monitor.progress
 from trainables.reporting import END_REASON, EPOCH, SCORE
 from tuner.errors import TunerError
 from tuner.monitor import StudyMonitor, TrialLedger, TrialOutcome, restored_monitor
-from tuner.schema import SPACE_TAG
+from tuner.schema import PHASE_TAG, SPACE_TAG
 from tuner.search import PruneLog
 
 
@@ -430,7 +430,7 @@ def test_an_attached_monitor_resumes_at_tunes_first_step_and_says_what_runs_agai
               restored_trial(2, "PENDING", **{EPOCH: 2, SCORE: 0.6})]  # fmt: skip
     monitor.on_step_begin(iteration=0, trials=trials)
     assert lines == ["resumed: 1 trial(s) already ended, 1 to run again, 2 not started"]
-    child = {SPACE_TAG: "steel_binary"}
+    child = {SPACE_TAG: "steel_binary", PHASE_TAG: "search"}
     assert tracker.calls == [
         (
             "reconcile",

@@ -119,6 +119,34 @@ def _import_in_background(modules: tuple[str, ...]) -> None:
     threading.Thread(target=load, name="tuner-imports", daemon=True).start()
 
 
+def _init_arguments(
+    address: str | None, dashboard: bool, num_cpus: int | None, num_gpus: int | None, preload: tuple[str, ...]
+) -> dict:
+    """``ray.init``'s arguments: joining a cluster at ``address``, or sizing and starting a local instance."""
+    # Trial output stays in Ray's worker logs (dashboard, /tmp/ray/session_latest/logs): the driver's own
+    # progress lines stay readable; a failing trial's error reaches MLflow and the summary.
+    kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address:
+        kwargs["address"] = address
+        # The code travels to the cluster's workers; results and MLflow stay with this driver. A driver that
+        # `ray job submit` started already has the job's runtime env (its --working-dir): keep that one.
+        if JOB_RUNTIME_ENV not in os.environ:
+            kwargs["runtime_env"] = {
+                "working_dir": str(PROJECT_ROOT),
+                "excludes": ["results/", ".venv/", ".git/", "*.db", "__pycache__/"],
+                "env_vars": {"PL_DISABLE_FORK": "1"},  # what Tune's trial actors no longer carry themselves
+            }
+        return kwargs
+    kwargs["include_dashboard"] = dashboard
+    kwargs["dashboard_host"] = "127.0.0.1"
+    if num_cpus is not None:
+        kwargs["num_cpus"] = num_cpus
+    if num_gpus is not None:
+        kwargs["num_gpus"] = num_gpus
+    kwargs["_system_config"] = {"preload_python_modules": list(dict.fromkeys(TRIAL_MODULES + preload))}
+    return kwargs
+
+
 def connect(
     address: str | None,
     dashboard: bool = True,
@@ -143,29 +171,8 @@ def connect(
         check_reachable(address)
     if not ray.is_initialized():
         _import_in_background(DRIVER_MODULES)
-        # Trial output stays in Ray's worker logs (dashboard, /tmp/ray/session_latest/logs): the driver's own
-        # progress lines stay readable; a failing trial's error reaches MLflow and the summary.
-        kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": False}
-        if address:
-            kwargs["address"] = address
-            # The code travels to the cluster's workers; results and MLflow stay with this driver. A driver that
-            # `ray job submit` started already has the job's runtime env (its --working-dir): keep that one.
-            if JOB_RUNTIME_ENV not in os.environ:
-                kwargs["runtime_env"] = {
-                    "working_dir": str(PROJECT_ROOT),
-                    "excludes": ["results/", ".venv/", ".git/", "*.db", "__pycache__/"],
-                    "env_vars": {"PL_DISABLE_FORK": "1"},  # what Tune's trial actors no longer carry themselves
-                }
-        else:
-            kwargs["include_dashboard"] = dashboard
-            kwargs["dashboard_host"] = "127.0.0.1"
-            if num_cpus is not None:
-                kwargs["num_cpus"] = num_cpus
-            if num_gpus is not None:
-                kwargs["num_gpus"] = num_gpus
-            kwargs["_system_config"] = {"preload_python_modules": list(dict.fromkeys(TRIAL_MODULES + preload))}
         try:
-            ray.init(**kwargs)
+            ray.init(**_init_arguments(address, dashboard, num_cpus, num_gpus, preload))
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
             first = first_line(exc)
             hint = ""

@@ -166,6 +166,12 @@ class RunOptions:
         cli={"metavar": "SECONDS"},
     )
 
+    verify_top: int = option(3, "after the search, train the top K configs again with fresh seeds and choose the "
+                             "best mean (default 3; 0: off)", parse=int, check=_at_least(0),
+                             cli={"metavar": "K"})  # fmt: skip
+    verify_seeds: int = option(3, "fresh seeds per verified config (default 3)", parse=int, check=_at_least(1),
+                               cli={"metavar": "S"})  # fmt: skip
+
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> RunOptions:
         values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
@@ -196,16 +202,23 @@ def flag_of(name: str) -> str:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """One argument per option; a flag starting with ``--no-`` turns a True default off."""
-    for f in dataclasses.fields(RunOptions):
-        meta, flag = f.metadata, flag_of(f.name)
-        kwargs = {"dest": f.name, "help": meta["help"], **meta["cli"]}
-        if f.type == "bool":
-            parser.add_argument(flag, action="store_false" if flag.startswith("--no-") else "store_true", **kwargs)
-            continue
-        if meta["parse"] is not None:
-            kwargs["type"] = meta["parse"]
-        parser.add_argument(flag, default=[] if kwargs.get("action") == "append" else f.default, **kwargs)
+    """One argument per option."""
+    for name in RunOptions.__dataclass_fields__:
+        add_option(parser, name)
+
+
+def add_option(parser: argparse.ArgumentParser, name: str, flag: str | None = None) -> None:
+    """Option ``name`` as an argument of ``parser`` (under another ``flag`` for commands other than ``run``); a
+    flag starting with ``--no-`` turns a True default off."""
+    f = RunOptions.__dataclass_fields__[name]
+    meta, flag = f.metadata, flag or flag_of(name)
+    kwargs = {"dest": name, "help": meta["help"], **meta["cli"]}
+    if f.type == "bool":
+        parser.add_argument(flag, action="store_false" if flag.startswith("--no-") else "store_true", **kwargs)
+        return
+    if meta["parse"] is not None:
+        kwargs["type"] = meta["parse"]
+    parser.add_argument(flag, default=[] if kwargs.get("action") == "append" else f.default, **kwargs)
 
 
 def check(opts: RunOptions) -> None:
@@ -221,4 +234,4 @@ def check(opts: RunOptions) -> None:
                              f"its own {what}")  # fmt: skip
 
 
-__all__ = ["RUN_NAME", "RunOptions", "add_run_arguments", "check", "flag_of"]
+__all__ = ["RUN_NAME", "RunOptions", "add_option", "add_run_arguments", "check", "flag_of"]

@@ -100,5 +100,9 @@ HOSTNAME_TAG = "tuner.hostname"
 NODE_ID_TAG = "tuner.node_id"
 RESTARTS_TAG = "tuner.restarts"
 RESUMED_FROM_TAG = "tuner.resumed_from_epoch"
+PHASE_TAG = "tuner.phase"
+"""The study phase that ran the trial: ``search``, or ``verify`` (a top config re-trained with a fresh seed)."""
+TRIAL_SEED_TAG = "tuner.seed"
+"""The seed the trial trained with (the study's, or a verify trial's fresh one)."""
 
 __all__ = [name for name in dir() if name.isupper() or name in ("TrialStatus", "RunStatus")]

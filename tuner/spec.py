@@ -180,9 +180,9 @@ class SpaceSpec:
     report_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Other configurations the report published (name -> config, e.g. its baseline); points of the space too."""
     report_results: dict[str, float] = field(default_factory=dict)
+    """Figures the report published for ``report_config`` (test split unless the key says otherwise)."""
     report_variant_results: dict[str, dict[str, float]] = field(default_factory=dict)
     """Figures the report published for each of ``report_variants`` (same naming as ``report_results``)."""
-    """Figures the report published for that configuration (test split unless the key says otherwise)."""
     smoke: dict[str, Any] = field(default_factory=dict)
     """``--set``-style overrides of ``fixed``/``data_options`` that make a smoke test of the space fast (a smaller
     image, say); tests apply them, studies never do."""

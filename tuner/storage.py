@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,19 @@ def local_checkpoint(storage: str | None, checkpoint_path: str) -> Iterator[Path
         yield Path(tmp)
 
 
+def delete_folder(location: str) -> None:
+    """Delete a folder of the study's storage (a local path or a URI) with all it holds; one that is not there is
+    fine. A delete that fails only costs space."""
+    if not is_uri(location):
+        shutil.rmtree(location, ignore_errors=True)
+        return
+    fs, path = _filesystem(location)
+    try:
+        fs.delete_dir(path)
+    except (FileNotFoundError, OSError):
+        pass
+
+
 def _filesystem(uri: str):
     import pyarrow.fs
 
@@ -82,4 +96,4 @@ def _filesystem(uri: str):
         ) from None
 
 
-__all__ = ["has_state", "is_uri", "local_checkpoint", "normalise", "study_root"]
+__all__ = ["delete_folder", "has_state", "is_uri", "local_checkpoint", "normalise", "study_root"]

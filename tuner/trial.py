@@ -34,6 +34,9 @@ DONE = "done"
 NODE_ID = "node_id"
 """The Ray node a trial ran on (nodes of one machine share an IP)."""
 TRACEBACK = "traceback"
+SEED = "trial_seed"
+"""In a config: this trial's own seed instead of the study's (the verify phase re-trains a config with fresh
+seeds); in every report: the seed the trial trained with."""
 TRIAL_DIR_PREFIX = "trial_"
 
 
@@ -144,6 +147,7 @@ def run_trial(
     and a retried trial continues from its latest checkpoint (``tune.get_checkpoint()``) when its family can.
     The scheduler stopping the trial ends its thread inside ``tune.report`` (SystemExit), which passes through."""
     family = load_family(spec.trainable)
+    seed = int(config.get(SEED, seed))
     if "torch" in sys.modules:  # torch-based families: one trial uses exactly its CPU share
         import torch
 
@@ -155,7 +159,7 @@ def run_trial(
     def report(row: dict[str, Any], checkpoint_dir: Path | None) -> None:
         nonlocal last_epoch
         last_epoch = int(row.get(EPOCH, last_epoch) or last_epoch)
-        _tune_report({**row, NODE_ID: node}, checkpoint_dir)
+        _tune_report({**row, NODE_ID: node, SEED: seed}, checkpoint_dir)
 
     ctx = make_context(spec, seed, trial_device(gpus), report, checkpoint_every_s)
     try:
@@ -164,7 +168,7 @@ def run_trial(
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}".strip()
         _tune_report({EPOCH: last_epoch, SCORE: ctx.penalty(), BEST_EPOCH: 0, END_REASON: FAILED,
-                      END_MESSAGE: message[:2000], TRACEBACK: traceback.format_exc()[-4000:], NODE_ID: node},
-                     None)  # fmt: skip
+                      END_MESSAGE: message[:2000], TRACEBACK: traceback.format_exc()[-4000:], NODE_ID: node,
+                      SEED: seed}, None)  # fmt: skip
     finally:
         release_accelerator_memory()

@@ -18,6 +18,7 @@ def sleep_spec(
     diverge_above: float = 2.0,
     checkpoint: bool = False,
     grace_period: int = 1,
+    lucky_x: float | None = None,
 ) -> SpaceSpec:
     domain = Choice(grid) if grid else Uniform(0.0, 1.0)
     return SpaceSpec(
@@ -34,7 +35,8 @@ def sleep_spec(
         max_epochs=max_epochs,
         grace_period=grace_period,
         params=(Param("x", domain, "where the score peaks at 0.7"),),
-        fixed={"sleep_s": sleep_s, "checkpoint": checkpoint, "fail_above": fail_above, "diverge_above": diverge_above},
+        fixed={"sleep_s": sleep_s, "checkpoint": checkpoint, "fail_above": fail_above, "diverge_above": diverge_above,
+               "lucky_x": lucky_x},  # fmt: skip
         early_stopping=EarlyStopping("val_loss", "min", patience=1000),
         default_searcher="random",
         default_scheduler="fifo",

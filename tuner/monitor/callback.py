@@ -21,15 +21,17 @@ from tuner.schema import (
     HOSTNAME_TAG,
     NODE_ID_TAG,
     NODE_IP_TAG,
+    PHASE_TAG,
     RESTARTS_TAG,
     RESUMED_FROM_TAG,
     SPACE_TAG,
     TRACEBACK_TAG,
+    TRIAL_SEED_TAG,
     TrialStatus,
 )
 from tuner.search import PruneLog
 from tuner.spec import SpaceSpec
-from tuner.trial import NODE_ID, TRACEBACK
+from tuner.trial import NODE_ID, SEED, TRACEBACK
 
 if TYPE_CHECKING:
     from tuner.tracking import StudyTracker
@@ -47,8 +49,12 @@ class StudyMonitor(Callback):
         progress_path: Path | None = None,
         table_every: float | None = None,
         scheduler: Any = None,
+        phase: str = "search",
     ):
         self.ledger = TrialLedger(spec, total, prune_log)
+        self.phase = phase
+        """The study phase whose trials this monitor watches (``tuner.study.fit`` or ``tuner.study.verify``): it
+        names their MLflow runs (``trial-001``, ``verify-001``) and tags them."""
         self.tracker = tracker
         """This driver's MLflow writer; None: nothing goes to MLflow."""
         self.scheduler = scheduler
@@ -56,7 +62,8 @@ class StudyMonitor(Callback):
         results) travels in this monitor's state, and a resumed study's scheduler keeps comparing new trials with
         the ones that ran before."""
         self.janitor = CheckpointJanitor()
-        self.progress = ProgressReporter(self.ledger, echo, started, progress_path, table_every)
+        label = "trial" if phase == "search" else phase
+        self.progress = ProgressReporter(self.ledger, echo, started, progress_path, table_every, label)
         self.restored_from: str | None = None
         """The experiment folder Tune restored this monitor from (``restored_monitor``)."""
         self._resume_pending = False
@@ -68,7 +75,7 @@ class StudyMonitor(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "ledger" not in state:  # pickled before the monitor kept a ledger: a study an older tuner started
             state = _from_flat_pickle(state)
-        self.__dict__.update(state)
+        self.__dict__.update({"phase": "search", **state})  # "phase": a monitor pickled before phases had names
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
     def get_state(self) -> dict[str, Any]:
@@ -181,7 +188,8 @@ class StudyMonitor(Callback):
 
     def _child_run(self, outcome: TrialOutcome) -> tuple[str, dict[str, Any], dict[str, str]]:
         """A trial's MLflow child run: its name, params and tags."""
-        return f"trial-{outcome.number:03d}", outcome.config, {SPACE_TAG: self.ledger.spec.name}
+        name = f"{'trial' if self.phase == 'search' else self.phase}-{outcome.number:03d}"
+        return name, outcome.config, {SPACE_TAG: self.ledger.spec.name, PHASE_TAG: self.phase}
 
     def _final_record(self, outcome: TrialOutcome) -> tuple[dict[str, float], dict[str, str]]:
         final = {f"best_{self.ledger.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,
@@ -190,6 +198,8 @@ class StudyMonitor(Callback):
         tags = {END_MESSAGE_TAG: outcome.message[:5000], NODE_IP_TAG: last.get(NODE_IP, ""),
                 HOSTNAME_TAG: last.get(HOSTNAME, ""), NODE_ID_TAG: last.get(NODE_ID, ""),
                 RESTARTS_TAG: str(outcome.restarts), RESUMED_FROM_TAG: str(outcome.resumed_from)}  # fmt: skip
+        if last.get(SEED) is not None:
+            tags[TRIAL_SEED_TAG] = str(last[SEED])
         if last.get(TRACEBACK):
             tags[TRACEBACK_TAG] = str(last[TRACEBACK])[-5000:]
         return final, tags

@@ -32,8 +32,11 @@ class ProgressReporter:
         started: float | None = None,
         path: Path | None = None,
         table_every: float | None = None,
+        label: str = "trial",
     ):
         self.ledger = ledger
+        self.label = label
+        """What a line calls one of its trials ("trial 3", or "verify 3" for a verify phase's runs)."""
         self.echo = echo
         self.started = time.monotonic() if started is None else started
         """``time.monotonic()`` when the driver started: the lines' and tables' elapsed time counts from it."""
@@ -55,6 +58,9 @@ class ProgressReporter:
         # Ray Tune pickles the monitor into its experiment state: the printer belongs to this driver process, and
         # a monotonic clock reading means nothing in another, so a restored reporter starts its timers anew.
         return {**self.__dict__, "echo": print, "_written": None, "_last_table": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"label": "trial", **state})  # "label": a reporter pickled before phases had names
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -106,14 +112,14 @@ class ProgressReporter:
     def trial_line(self, outcome: TrialOutcome) -> str:
         score = f"{outcome.score:.4f}" if outcome.score is not None else "-"
         return (
-            f"[{self.elapsed():7.1f}s] trial {outcome.number:3d} {outcome.status:<13} epochs {outcome.epochs:3d} "
-            f"{self.ledger.spec.metric}={score} | {_standing(self.ledger)}"
+            f"[{self.elapsed():7.1f}s] {self.label} {outcome.number:3d} {outcome.status:<13} epochs "
+            f"{outcome.epochs:3d} {self.ledger.spec.metric}={score} | {_standing(self.ledger, self.label)}"
         )
 
     def table(self, now: float | None = None) -> str:
         """The study so far: elapsed time, counts, best so far, and one row per running trial."""
         elapsed = (time.monotonic() if now is None else now) - self.started
-        lines = [f"[{elapsed:7.1f}s] progress after {_duration(elapsed)}: {_standing(self.ledger)}"]
+        lines = [f"[{elapsed:7.1f}s] progress after {_duration(elapsed)}: {_standing(self.ledger, self.label)}"]
         running = sorted(
             (o for o in self.ledger.outcomes.values() if o.status == TrialStatus.RUNNING), key=lambda o: o.number
         )
@@ -160,7 +166,7 @@ class ProgressReporter:
         })  # fmt: skip
 
 
-def _standing(ledger: TrialLedger) -> str:
+def _standing(ledger: TrialLedger, label: str = "trial") -> str:
     """Where the study stands, the same in a trial's line and in a table: "3/20 done (2 completed, 1 pruned),
     2 running, 15 not started | best val_accuracy=0.8100 (trial 4)"."""
     counts = ledger.counts()
@@ -168,7 +174,7 @@ def _standing(ledger: TrialLedger) -> str:
     tally = ", ".join(f"{counts[s]} {s}" for s in ENDED if counts[s])
     waiting = max(0, ledger.total - len(ledger.outcomes))
     best = ledger.best()
-    best_text = f"best {ledger.spec.metric}={best.score:.4f} (trial {best.number})" if best else "best -"
+    best_text = f"best {ledger.spec.metric}={best.score:.4f} ({label} {best.number})" if best else "best -"
     return (
         f"{done}/{ledger.total} done{f' ({tally})' if tally else ''}, {counts[TrialStatus.RUNNING]} running, "
         f"{waiting} not started | {best_text}"

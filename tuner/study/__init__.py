@@ -3,6 +3,7 @@
     plan      options + the space's defaults + a resumed study's record -> one frozen StudyPlan (nothing written)
     prepare   data, Ray and the GPU share, run.json, the MLflow parent run (a failure from here on is recorded)
     search    the trials, run by Ray Tune and watched by tuner's monitor
+    verify    the top configs trained again with fresh seeds; the best mean is chosen
     evaluate  the best trial on the held-out test split (and the top-k ensemble)
     export    best_config.json, trials.csv, the parent run closed, the summary
 
@@ -12,17 +13,25 @@ results of the phases before it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import search_spaces
+from tuner.errors import TunerError
+from tuner.export import RUN_FILE, read_json
 from tuner.options import RunOptions
+from tuner.schema import RunStatus
 from tuner.spec import SpaceSpec
+from tuner.status import find_run, run_state
+from tuner.storage import has_state, study_root
 from tuner.study.evaluate import evaluate
 from tuner.study.export import StudyResult, export
 from tuner.study.fit import search
 from tuner.study.plan import resolve
 from tuner.study.prepare import prepare
+from tuner.study.verify import verify
 
 
 def run_study(
@@ -32,30 +41,49 @@ def run_study(
     plan = resolve(spec, options, resume)
     with prepare(plan, echo) as study:
         trials = search(study)
-        figures = evaluate(study, trials)
-        return export(study, trials, figures)
+        checked = verify(study, trials)
+        figures = evaluate(study, trials, checked.chosen)
+        return export(study, trials, checked, figures)
 
 
 def resume_study(space: str, name: str | None, results_dir: Path, echo: Callable[[str], None] = print) -> StudyResult:
     """``tuner resume``: continue a study whose driver stopped (killed, machine restarted, interrupted)."""
-    import search_spaces
-    from tuner.errors import TunerError
-    from tuner.export import RUN_FILE, read_json
-    from tuner.schema import RunStatus
-    from tuner.status import find_run, run_state
-    from tuner.storage import has_state, study_root
-
-    run_dir = find_run(results_dir.resolve(), space, name)
-    info = read_json(run_dir / RUN_FILE, "run record")
+    info, options = _stored_study(space, name, results_dir)
     state = run_state(info)
     if state == RunStatus.FINISHED:
-        raise TunerError(f"run {run_dir.name} of {space} already finished; nothing to resume (tuner export {space})")
+        raise TunerError(f"run {info['name']} of {space} already finished; nothing to resume (tuner export {space})")
     if state.startswith(RunStatus.RUNNING):
-        raise TunerError(f"run {run_dir.name} of {space} is still running ({state}); stop its driver first")
-    options = RunOptions.from_record(dict(info.get("options") or {}), run_dir.name)
-    if not has_state(study_root(options.storage, options.results_dir.resolve(), space, run_dir.name)):
-        raise TunerError(f"run {run_dir.name} stopped before Ray Tune saved its state; start it again with tuner run")
+        raise TunerError(f"run {info['name']} of {space} is still running ({state}); stop its driver first")
+    _check_resumable(space, info["name"], options)
     return run_study(search_spaces.get(space), options, echo, resume=info)
 
 
-__all__ = ["RunOptions", "StudyResult", "resume_study", "run_study"]
+def verify_study(space: str, name: str | None, results_dir: Path, top: int, seeds: int,
+                 echo: Callable[[str], None] = print, spec: SpaceSpec | None = None) -> StudyResult:  # fmt: skip
+    """``tuner verify``: re-verify the top configs of a finished study (as its verify phase does) and export the
+    config with the best mean again. The study is continued from Ray Tune's snapshot: its search trials stay.
+    ``spec``: the space's spec, when it is not a registered space."""
+    info, options = _stored_study(space, name, results_dir)
+    if run_state(info) != RunStatus.FINISHED:
+        raise TunerError(f"run {info['name']} of {space} is {run_state(info)}; verify takes a finished study "
+                         f"(tuner resume {space} --name {info['name']} first)")  # fmt: skip
+    if options.config_file is not None:
+        raise TunerError(f"run {info['name']} of {space} trained one config (--config); there is nothing to verify")
+    _check_resumable(space, info["name"], options)
+    options = dataclasses.replace(options, verify_top=top, verify_seeds=seeds)
+    return run_study(spec or search_spaces.get(space), options, echo, resume=info)
+
+
+def _stored_study(space: str, name: str | None, results_dir: Path) -> tuple[dict[str, Any], RunOptions]:
+    """A study's run record and the options it was started with."""
+    run_dir = find_run(results_dir.resolve(), space, name)
+    info = {"name": run_dir.name, **read_json(run_dir / RUN_FILE, "run record")}
+    return info, RunOptions.from_record(dict(info.get("options") or {}), run_dir.name)
+
+
+def _check_resumable(space: str, name: str, options: RunOptions) -> None:
+    if not has_state(study_root(options.storage, options.results_dir.resolve(), space, name)):
+        raise TunerError(f"run {name} stopped before Ray Tune saved its state; start it again with tuner run")
+
+
+__all__ = ["RunOptions", "StudyResult", "resume_study", "run_study", "verify_study"]

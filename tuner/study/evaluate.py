@@ -25,20 +25,10 @@ class Evaluation:
     """The top-k ensemble's figures, a note saying why it was skipped, or None when the space has none."""
 
 
-def evaluate(study: Study, search: SearchResult) -> Evaluation:
-    best = _best_trial(study, search)
-    test = _test_figures(study, best)
-    return Evaluation(best, test, None if study.plan.fixed_config else _ensemble(study, search))
-
-
-def _best_trial(study: Study, search: SearchResult):
-    best = search.ledger.best()
-    if best is None:
-        from tuner.summary import tally
-
-        raise TunerError(f"no trial produced a finite {study.plan.spec.metric} ({tally(dict(search.ledger.counts()))}"
-                         f"); see {study.plan.run_dir} and the MLflow runs")  # fmt: skip
-    return best
+def evaluate(study: Study, search: SearchResult, chosen) -> Evaluation:
+    """Score the ``chosen`` trial (``tuner.monitor.TrialOutcome``) on the test split, and the ensemble."""
+    test = _test_figures(study, chosen)
+    return Evaluation(chosen, test, None if study.plan.fixed_config else _ensemble(study, search))
 
 
 def _context(study: Study):

@@ -13,6 +13,7 @@ from tuner.schema import BEST_CHILD_RUN_TAG, BEST_TRIAL_TAG
 from tuner.study.evaluate import Evaluation
 from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
+from tuner.study.verify import Verification
 
 TRIALS_FILE = "trials.csv"
 
@@ -27,11 +28,11 @@ class StudyResult:
     wall_s: float
 
 
-def export(study: Study, search: SearchResult, figures: Evaluation) -> StudyResult:
+def export(study: Study, search: SearchResult, checked: Verification, figures: Evaluation) -> StudyResult:
     from tuner.summary import print_summary, trials_csv
 
     plan, tracker, ledger = study.plan, study.tracker, search.ledger
-    payload = best_config(study, search, figures)
+    payload = best_config(study, search, checked, figures)
     tracker.flush()
     payload["mlflow"].update(experiment_id=tracker.experiment_id, parent_run_id=tracker.parent_id,
                              child_run_id=tracker.child_run_id(figures.best.trial_id))  # fmt: skip
@@ -40,7 +41,7 @@ def export(study: Study, search: SearchResult, figures: Evaluation) -> StudyResu
     (plan.run_dir / TRIALS_FILE).write_text(trials)
     counts = dict(ledger.counts())
     best_tags = {BEST_TRIAL_TAG: figures.best.trial_id, BEST_CHILD_RUN_TAG: payload["mlflow"]["child_run_id"] or ""}
-    tracker.end_parent("FINISHED", _parent_metrics(study, figures, counts), best_tags,
+    tracker.end_parent("FINISHED", _parent_metrics(study, checked, figures, counts), best_tags,
                        {BEST_CONFIG_FILE: payload, TRIALS_FILE: trials})  # fmt: skip
     tracker.close()
     wall = time.monotonic() - study.started
@@ -51,7 +52,7 @@ def export(study: Study, search: SearchResult, figures: Evaluation) -> StudyResu
     return StudyResult(plan.run_dir, payload, counts, tracker.parent_id, ledger.first_trial_after, wall)
 
 
-def best_config(study: Study, search: SearchResult, figures: Evaluation) -> dict[str, Any]:
+def best_config(study: Study, search: SearchResult, checked: Verification, figures: Evaluation) -> dict[str, Any]:
     """The export: the best config with everything needed to trust it and to train it again (``run --config``)."""
     plan, data, best = study.plan, study.data, figures.best
     spec, opts = plan.spec, plan.options
@@ -68,18 +69,24 @@ def best_config(study: Study, search: SearchResult, figures: Evaluation) -> dict
         "data": {"fingerprint": data.fingerprint if data else None, "synthetic": data.synthetic if data else None,
                  "source": data.source if data else None},  # fmt: skip
         "library_versions": library_versions(),
+        "verification": checked.record(),
         "test": figures.test,
         "ensemble": figures.ensemble,
         "settings": {"fixed": spec.fixed, "data_options": spec.data_options, "max_epochs": spec.max_epochs},
         "report": plan.reference(),
         "mlflow": {"tracking_uri": plan.tracking_uri},
         "search": {"searcher": opts.searcher, "scheduler": opts.scheduler, "note": search.note,
-                   "trials": len(search.ledger.outcomes), "statuses": dict(search.ledger.counts())},  # fmt: skip
+                   "trials": len(search.ledger.outcomes), "statuses": dict(search.ledger.counts()),
+                   "verify_top": opts.verify_top, "verify_seeds": opts.verify_seeds},  # fmt: skip
     }
 
 
-def _parent_metrics(study: Study, figures: Evaluation, counts: dict[str, int]) -> dict[str, float]:
-    metrics = {f"best_{study.plan.spec.metric}": figures.best.score, **(figures.test or {})}
+def _parent_metrics(study: Study, checked: Verification, figures: Evaluation, counts: dict[str, int]):
+    metric = study.plan.spec.metric
+    metrics = {f"best_{metric}": figures.best.score, **(figures.test or {})}
+    chosen = checked.chosen_candidate
+    if chosen is not None:
+        metrics.update({f"verified_{metric}_mean": chosen.mean, f"verified_{metric}_sd": chosen.sd})
     metrics.update({k: v for k, v in (figures.ensemble or {}).items() if isinstance(v, float)})
     metrics.update({f"trials_{k}": v for k, v in counts.items()})
     return metrics

@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner import PROCESS_START
+from tuner.errors import TunerError
 from tuner.export import PROGRESS_FILE
 from tuner.study.placement import trial_slots
 from tuner.study.prepare import Study
+
+SEARCH_EXPERIMENT = "ray"
+"""The search's Ray Tune experiment, in the study's storage (the name predates the other phases' experiments)."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,17 @@ class SearchResult:
     """Every trial of the study (``tuner.monitor.TrialLedger``)."""
     note: str
     """How the searcher ran (e.g. "Optuna TPE (5 random start-up trials)")."""
+
+
+def best_trial(study: Study, search: SearchResult):
+    """The search's best trial; a study in which no trial produced a finite score is an error."""
+    best = search.ledger.best()
+    if best is None:
+        from tuner.summary import tally
+
+        raise TunerError(f"no trial produced a finite {study.plan.spec.metric} ({tally(dict(search.ledger.counts()))}"
+                         f"); see {study.plan.run_dir} and the MLflow runs")  # fmt: skip
+    return best
 
 
 def search(study: Study) -> SearchResult:
@@ -40,21 +55,23 @@ def search(study: Study) -> SearchResult:
     if plan.resume:
         monitor = _continue(study)
     else:
-        monitor = _new_monitor(study, prune_log, searcher.num_samples, scheduler)
-        _tuner(study, searcher, scheduler, monitor).fit()
+        monitor = new_monitor(study, prune_log, searcher.num_samples, scheduler)
+        tuner_for(study, searcher, scheduler, monitor, SEARCH_EXPERIMENT).fit()
     monitor.after_study()
     return SearchResult(monitor.ledger, searcher.note)
 
 
-def _new_monitor(study: Study, prune_log, total: int, scheduler):
+def new_monitor(study: Study, prune_log, total: int, scheduler, phase: str = "search"):
+    """Tuner's Tune callback for one phase's trials; the search phase's keeps the study's progress file."""
     from tuner.monitor import StudyMonitor
 
+    progress_path = study.plan.run_dir / PROGRESS_FILE if phase == "search" else None
     return StudyMonitor(study.plan.spec, study.tracker, prune_log, total, study.echo, started=PROCESS_START,
-                        progress_path=study.plan.run_dir / PROGRESS_FILE,
-                        table_every=study.plan.options.progress_every, scheduler=scheduler)  # fmt: skip
+                        progress_path=progress_path, table_every=study.plan.options.progress_every,
+                        scheduler=scheduler, phase=phase)  # fmt: skip
 
 
-def _trainable(study: Study):
+def trainable(study: Study):
     """``tuner.trial.run_trial`` with the study's data and spec (sent to the object store once) and resources."""
     from ray import tune
 
@@ -67,7 +84,8 @@ def _trainable(study: Study):
     return tune.with_resources(trainable, {"cpu": opts.cpus_per_trial, "gpu": gpus})
 
 
-def _tuner(study: Study, searcher, scheduler, monitor):
+def tuner_for(study: Study, searcher, scheduler, monitor, experiment: str):
+    """A Ray Tune experiment named ``experiment`` in the study's storage, running tuner's trials."""
     from ray import tune
 
     from trainables.reporting import SCORE
@@ -75,14 +93,14 @@ def _tuner(study: Study, searcher, scheduler, monitor):
 
     opts = study.plan.options
     return tune.Tuner(
-        _trainable(study),
+        trainable(study),
         param_space=searcher.param_space,
         tune_config=tune.TuneConfig(metric=SCORE, mode=study.plan.spec.mode, search_alg=searcher.search_alg,
                                     scheduler=scheduler, num_samples=searcher.num_samples,
                                     time_budget_s=opts.time_budget, reuse_actors=True,
                                     trial_dirname_creator=trial_dirname),  # fmt: skip
         run_config=tune.RunConfig(
-            name="ray",
+            name=experiment,
             storage_path=study.plan.study_root,
             callbacks=[monitor],
             verbose=0,
@@ -109,7 +127,7 @@ def _continue(study: Study):
 
     # A trial that runs again reports epochs Optuna has seen: Optuna ignores them, and says so once per epoch.
     warnings.filterwarnings("ignore", message="The reported value is ignored because", category=UserWarning)
-    tuner = tune.Tuner.restore(f"{study.plan.study_root}/ray", _trainable(study), resume_unfinished=True,
+    tuner = tune.Tuner.restore(f"{study.plan.study_root}/{SEARCH_EXPERIMENT}", trainable(study), resume_unfinished=True,
                                resume_errored=False)  # fmt: skip
     monitor = restored_monitor(tuner)
     monitor.attach(study.tracker, study.echo, PROCESS_START)

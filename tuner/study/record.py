@@ -30,7 +30,8 @@ class RunRecord:
         """A new study's record (its folder is made here), or the resumed one's with this restart added.
         ``options`` are the plan's with the GPU share the cluster gives, so a resume asks for the same."""
         if plan.resume:
-            info = {**plan.resume, "resumed": [*plan.resume.get("resumed", []), _now()]}
+            info = {**plan.resume, "resumed": [*plan.resume.get("resumed", []), _now()],
+                    "options": options.to_record()}  # fmt: skip
             info.pop("error", None)
         else:
             plan.run_dir.mkdir(parents=True)
