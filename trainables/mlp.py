@@ -17,6 +17,7 @@ from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScale
 from torch import nn
 
 from trainables import metrics as M
+from trainables.cv import fold_count, fold_indices, mean_row
 from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
@@ -47,15 +48,11 @@ def hidden_widths(config: dict[str, Any]) -> list[int]:
     return [int(config[f"width_{i}"]) for i in range(1, int(config["n_layers"]) + 1)]
 
 
-def _scaled_splits(config: dict[str, Any], data) -> dict[str, np.ndarray]:
-    """Fit the chosen scaler on the training split only, then transform every split."""
-    splits = {name: data.split(name) for name in ("train", "val", "test")}
-    scaling = config["scaling"]
-    if scaling != "none":
-        scaler = SCALERS[scaling]().fit(splits["train"]["x"])
-        for part in splits.values():
-            part["x"] = scaler.transform(part["x"]).astype(np.float32)
-    return splits
+def _rows(data, rows: np.ndarray, scaler) -> dict[str, np.ndarray]:
+    part = {key: value[rows] for key, value in data.arrays.items()}
+    if scaler is not None:
+        part["x"] = scaler.transform(part["x"]).astype(np.float32)
+    return part
 
 
 class _Task:
@@ -96,51 +93,98 @@ class _Task:
 def _evaluate(model: nn.Module, task: _Task, part: dict[str, np.ndarray], device: str, prefix: str):
     model.eval()
     with torch.no_grad():
-        x = torch.as_tensor(part["x"], device=device)
-        logits = model(x)
+        logits = model(torch.as_tensor(part["x"], device=device))
+    return _scores_of(logits, task, part, device, prefix)
+
+
+def _scores_of(logits: torch.Tensor, task: _Task, part: dict[str, np.ndarray], device: str, prefix: str):
+    with torch.no_grad():
         loss = task.loss(logits, task.target(part["y"], device)).item()
     return {f"{prefix}_loss": loss, **task.scores(part["y"], task.predict(logits), prefix)}
 
 
-def _build(config: dict[str, Any], data, ctx: TrialContext):
-    torch.manual_seed(ctx.seed)
+class _Fold:
+    """One fold's model, scaler (fitted on the fold's training rows only), optimizer, schedule and shuffling."""
+
+    def __init__(self, k: int, rows: tuple[np.ndarray, np.ndarray], config: dict[str, Any], data, ctx: TrialContext,
+                 task: _Task):  # fmt: skip
+        train_rows, val_rows = rows
+        scaling = config["scaling"]
+        self.scaler = None if scaling == "none" else SCALERS[scaling]().fit(data.arrays["x"][train_rows])
+        self.train, self.val = _rows(data, train_rows, self.scaler), _rows(data, val_rows, self.scaler)
+        self.task, self.device = task, ctx.device
+        torch.manual_seed(ctx.seed + k)  # fold 0 (the single split) is seeded as a trial without folds
+        model = MLP(data.meta["n_features"], hidden_widths(config), float(config["dropout"]), task.n_outputs)
+        self.model = model.to(ctx.device)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=float(config["lr"]),
+                                          weight_decay=float(config["weight_decay"]))  # fmt: skip
+        self.plateau = None
+        if config["lr_schedule"] == "plateau":
+            self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="min", factor=float(config["plateau_factor"]),
+                patience=int(ctx.fixed["plateau_patience"]),
+            )  # fmt: skip
+        self.generator = torch.Generator().manual_seed(ctx.seed + k)
+        self.x = torch.as_tensor(self.train["x"], device=ctx.device)
+        self.y = task.target(self.train["y"], ctx.device)
+
+    def parts(self, suffix: str) -> dict[str, Any]:
+        """What ``TrainingState`` saves of this fold, its names ending in ``suffix``."""
+        named = {"model": self.model, "optimizer": self.optimizer, "generator": self.generator}
+        if self.plateau is not None:
+            named["plateau"] = self.plateau
+        return {f"{name}{suffix}": obj for name, obj in named.items()}
+
+    def epoch(self, batch_size: int) -> dict[str, float]:
+        train_loss = train_epoch(self.model, self.optimizer, self.x, self.y, batch_size, self.generator,
+                                 self.task.loss, self.device)  # fmt: skip
+        row = {M.TRAIN_LOSS: train_loss, **_evaluate(self.model, self.task, self.val, self.device, "val")}
+        if self.plateau is not None and np.isfinite(row[M.VAL_LOSS]):
+            self.plateau.step(row[M.VAL_LOSS])
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        return row
+
+
+def _folds(config: dict[str, Any], data, ctx: TrialContext) -> list[_Fold]:
     task = _Task(config, data, ctx.fixed, ctx.device)
-    model = MLP(data.meta["n_features"], hidden_widths(config), float(config["dropout"]), task.n_outputs)
-    return model.to(ctx.device), task
+    k = fold_count(ctx.fixed)
+    return [_Fold(i, rows, config, data, ctx, task) for i, rows in enumerate(fold_indices(data, k, ctx.seed))]
 
 
 def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
-    """Train one config for up to ``ctx.max_epochs`` epochs, reporting every epoch through ``ctx``."""
-    device = ctx.device
-    splits = _scaled_splits(config, data)
-    model, task = _build(config, data, ctx)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
-    plateau = None
-    if config["lr_schedule"] == "plateau":
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=float(config["plateau_factor"]), patience=int(ctx.fixed["plateau_patience"])
-        )
-    x_train = torch.as_tensor(splits["train"]["x"], device=device)
-    y_train = task.target(splits["train"]["y"], device)
-    batch_size = int(config["batch_size"])
-    generator = torch.Generator().manual_seed(ctx.seed)
+    """Train one config for up to ``ctx.max_epochs`` epochs, reporting every epoch through ``ctx``; with
+    ``cv_folds`` > 1 the fold models train side by side and the epoch's row is their mean (trainables.cv)."""
+    folds = _folds(config, data, ctx)
+    single = len(folds) == 1  # saved as before folds existed, so older checkpoints and exports still load
     reporter = EpochReporter(ctx)
-    state = TrainingState(model=model, optimizer=optimizer, generator=generator,
-                          **({"plateau": plateau} if plateau is not None else {}))  # fmt: skip
+    parts = [fold.parts("" if single else str(k)) for k, fold in enumerate(folds)]
+    state = TrainingState(**{name: obj for named in parts for name, obj in named.items()})
+
+    def save(path: Path) -> None:
+        states = [f.model.state_dict() for f in folds]
+        torch.save(states[0] if single else {"folds": states}, path)
 
     for epoch in range(reporter.restore(state.load), ctx.max_epochs + 1):
-        train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, generator, task.loss, device)
-        row = {M.TRAIN_LOSS: train_loss, **_evaluate(model, task, splits["val"], device, "val")}
-        if plateau is not None and np.isfinite(row[M.VAL_LOSS]):
-            plateau.step(row[M.VAL_LOSS])
-        row["lr"] = optimizer.param_groups[0]["lr"]
-        if reporter.epoch(epoch, row, lambda path: torch.save(model.state_dict(), path), state.save):
+        row = mean_row([fold.epoch(int(config["batch_size"])) for fold in folds])
+        if reporter.epoch(epoch, row, save, state.save):
             return
 
 
 def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test") -> dict[str, float]:
-    """Load a trial's best-epoch weights and score them on ``split`` (``test`` for the held-out figures)."""
-    splits = _scaled_splits(config, data)
-    model, task = _build(config, data, ctx)
-    model.load_state_dict(torch.load(weights, map_location=ctx.device, weights_only=True))
-    return _evaluate(model, task, splits[split], ctx.device, split)
+    """Load a trial's best-epoch weights and score them on ``split`` (``test`` for the held-out figures); with
+    folds, the mean predicted probabilities of the fold models (each with its own scaler)."""
+    folds = _folds(config, data, ctx)
+    saved = torch.load(weights, map_location=ctx.device, weights_only=True)
+    states = saved["folds"] if isinstance(saved, dict) and "folds" in saved else [saved]
+    if len(states) != len(folds):
+        raise ValueError(f"{weights} holds {len(states)} fold model(s); the config trains {len(folds)}")
+    probabilities = []
+    for fold, state in zip(folds, states, strict=True):
+        fold.model.load_state_dict(state)
+        fold.model.eval()
+        with torch.no_grad():
+            logits = fold.model(torch.as_tensor(_rows(data, data.splits[split], fold.scaler)["x"], device=ctx.device))
+        probabilities.append(torch.sigmoid(logits) if fold.task.binary else logits.softmax(dim=1))
+    mean = torch.stack(probabilities).mean(dim=0).clamp(1e-7, 1 - 1e-7)
+    logits = torch.log(mean / (1 - mean)) if folds[0].task.binary else torch.log(mean)
+    return _scores_of(logits, folds[0].task, data.split(split), ctx.device, split)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from trainables.cv import CV_FOLDS
 from tuner.errors import TunerError
 from tuner.spec import SpaceSpec
 
@@ -77,6 +78,9 @@ def check_settings(spec: SpaceSpec) -> None:
     for key, value in spec.fixed.items():
         if key.endswith("_file") and value and not Path(value).is_file():
             raise TunerError(f"{key}={value}: no such file")
+    cv_folds = spec.fixed.get(CV_FOLDS)
+    if cv_folds is not None and (not isinstance(cv_folds, int) or isinstance(cv_folds, bool) or cv_folds < 1):
+        raise TunerError(f"{CV_FOLDS}={cv_folds!r}: expected 1 (the single split) or more folds")
     folds = spec.fixed.get("folds")
     if folds is not None:
         if not isinstance(folds, int) or folds < 2:
