@@ -81,7 +81,8 @@ def test_study_spreads_over_two_nodes_and_survives_losing_the_worker(tmp_path):
         # usps_cnn: epochs of about a second on one CPU, so a trial is still running when its node is killed;
         # its training state is checkpointed after every epoch
         cmd = [sys.executable, "-m", "tuner", "run", "usps_cnn", "--trials", str(TRIALS), "--max-epochs", "8",
-               "--verify-top", "0", "--scheduler", "fifo", "--address", address, "--results-dir", str(results),
+               "--verify-top", "0", "--no-report-baseline", "--scheduler", "fifo", "--address", address,
+               "--results-dir", str(results),
                "--name", "two-nodes", "--max-retries", "2", "--checkpoint-every", "0",
                "--progress-every", "0"]  # fmt: skip
         log = tmp_path / "driver.log"

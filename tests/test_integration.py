@@ -22,7 +22,7 @@ def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, cap
     results = tmp_path / "results"
     spec = search_spaces.get("steel_multiclass")
     opts = RunOptions(trials=4, searcher="random", scheduler="asha", max_epochs=4, seed=1, results_dir=results,
-                      name="study", dashboard=False, verify_top=0)  # fmt: skip
+                      name="study", dashboard=False, verify_top=0, report_baseline=False)  # fmt: skip
     study = run_study(spec, opts)
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "top trials" in out and "test_macro_accuracy" in out
@@ -112,8 +112,8 @@ def test_asha_prunes_poor_trials_and_mlflow_says_so(ray_instance, tmp_path):
 
 def test_cli_run_end_to_end_in_a_fresh_process(tmp_path):
     proc = run_cli("run", "steel_binary", "--trials", "2", "--max-epochs", "2", "--no-dashboard", "--num-cpus", "2",
-                   "--verify-top", "0", "--results-dir", str(tmp_path / "results"), "--name", "cli",
-                   cwd=tmp_path)  # fmt: skip
+                   "--verify-top", "0", "--no-report-baseline", "--results-dir", str(tmp_path / "results"),
+                   "--name", "cli", cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "SYNTHETIC" in proc.stdout and "mlflow ui --backend-store-uri" in proc.stdout
     assert "best config written to" in proc.stdout and "Traceback" not in proc.stderr

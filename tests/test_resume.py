@@ -44,8 +44,9 @@ def test_sigkilled_study_resumes_to_exactly_the_requested_trials(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("MLFLOW_TRACKING_URI", None)
     cmd = [sys.executable, "-m", "tuner", "run", "steel_binary", "--trials", str(TRIALS), "--max-epochs", "10",
-           "--verify-top", "0", "--scheduler", "asha", "--no-dashboard", "--num-cpus", str(SLOTS),
-           "--results-dir", str(results), "--name", "killed", "--storage", str(tmp_path / "shared")]  # fmt: skip
+           "--verify-top", "0", "--no-report-baseline", "--scheduler", "asha", "--no-dashboard",
+           "--num-cpus", str(SLOTS), "--results-dir", str(results), "--name", "killed",
+           "--storage", str(tmp_path / "shared")]  # fmt: skip
     # Its own session: the kill takes the driver and the local Ray it started, as a machine restart would.
     driver = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # fmt: skip

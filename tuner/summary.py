@@ -83,13 +83,8 @@ def print_summary(echo, spec, ledger: TrialLedger, export, run_dir, wall) -> Non
     report = export["report"]["results"]
     if spec.metric in report:
         echo(f"best {spec.metric}: ours {export['metric']['value']:.4f}, report {report[spec.metric]:.4f}")
-    test = export.get("test")
-    if test:
-        echo(f"{'test split (best config, best-epoch weights)':<42} {'ours':>12}  {'report':>12}")
-        for key, value in test.items():
-            echo(_figure_line(key, value, report.get(key)))
-        if export["data"]["synthetic"]:
-            echo("  (synthetic data: the report's figures are shown for reference only)")
+    if export.get("test"):
+        _print_test_figures(echo, export, report)
     ensemble = export.get("ensemble")
     if ensemble and "note" in ensemble:
         echo(f"ensemble: {ensemble['note']}")
@@ -100,6 +95,34 @@ def print_summary(echo, spec, ledger: TrialLedger, export, run_dir, wall) -> Non
             if isinstance(value, float) and key != "ensemble_members":
                 echo(_figure_line(key, value, report.get(key)))
     echo(f"best config written to {run_dir / BEST_CONFIG_FILE}")
+
+
+def _print_test_figures(echo, export: dict, report: dict) -> None:
+    """The chosen config on the test split with its interval, beside the report's config on the same split and
+    the report's published figure (measured on another split: not comparable to the first two)."""
+    uncertainty = export.get("test_uncertainty") or {}
+    baseline = export.get("report_baseline") or {}
+    echo(f"test split ({uncertainty.get('split_size', '?')} rows; [{uncertainty.get('level', 0.95):.0%} bootstrap "
+         f"interval, {uncertainty.get('resamples', 0)} resamples]): ours (chosen config, best-epoch weights) | "
+         f"report config, this split | report as published")  # fmt: skip
+    base_values = baseline.get("test") or {}
+    base_interval = (baseline.get("uncertainty") or {}).get("interval", {})
+    for key, value in export["test"].items():
+        ours = _with_interval(value, uncertainty.get("interval", {}).get(key))
+        base = _with_interval(base_values[key], base_interval.get(key)) if key in base_values else "-"
+        published = _figure(report[key]).strip() if key in report else "-"
+        echo(f"  {key:<26} {ours:>28} | {base:>28} | {published}")
+    if not base_values:
+        echo(f"  report config on this split: {baseline.get('note', 'not measured')}")
+    if export["data"]["synthetic"]:
+        echo("  (synthetic data: the report's published figures are shown for reference only)")
+
+
+def _with_interval(value: float, interval: list[float] | None) -> str:
+    shown = _figure(value).strip()
+    if not interval:
+        return shown
+    return f"{shown} [{_figure(interval[0]).strip()}, {_figure(interval[1]).strip()}]"
 
 
 def _figure(value: float) -> str:

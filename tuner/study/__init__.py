@@ -4,7 +4,8 @@
     prepare   data, Ray and the GPU share, run.json, the MLflow parent run (a failure from here on is recorded)
     search    the trials, run by Ray Tune and watched by tuner's monitor
     verify    the top configs trained again with fresh seeds; the best mean is chosen
-    evaluate  the best trial on the held-out test split (and the top-k ensemble)
+    baseline  the report's own config on this study's split
+    evaluate  the chosen trial and the baseline on the held-out test split, with bootstrap intervals
     export    best_config.json, trials.csv, the parent run closed, the summary
 
 A new phase is one module here and one line in ``run_study``; it reads the ``Study`` that ``prepare`` made and the
@@ -26,6 +27,7 @@ from tuner.schema import RunStatus
 from tuner.spec import SpaceSpec
 from tuner.status import find_run, run_state
 from tuner.storage import has_state, study_root
+from tuner.study.baseline import baseline
 from tuner.study.evaluate import evaluate
 from tuner.study.export import StudyResult, export
 from tuner.study.fit import search
@@ -42,7 +44,8 @@ def run_study(
     with prepare(plan, echo) as study:
         trials = search(study)
         checked = verify(study, trials)
-        figures = evaluate(study, trials, checked.chosen)
+        reference = baseline(study, trials)
+        figures = evaluate(study, trials, checked.chosen, reference)
         return export(study, trials, checked, figures)
 
 

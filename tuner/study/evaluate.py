@@ -1,34 +1,69 @@
-"""Phase 4, evaluate: the best trial's best-epoch weights scored once on the held-out test split, and, where the
-space asks for it (report 003, 2.6), the mean prediction of the top-k complete trials."""
+"""Phase 6, evaluate: the chosen trial's best-epoch weights scored once on the held-out test split, beside the
+report config's on the same split, each with a 95 % bootstrap interval; and, where the space asks for it (report
+003, 2.6), the mean prediction of the top-k complete trials.
+
+The interval resamples the test split's units (rows, or the subjects or beats a family's split holds) with
+replacement and scores each resample with the family's own ``evaluate``, so every metric a family reports gets
+one, computed as the family computes it. Each resample runs the family's inference again: resampling stops at
+``RESAMPLES`` or after ``RESAMPLE_BUDGET_S`` seconds per trial, and the count used is recorded beside it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from trainables.family import EnsemblingFamily, load_family
 from trainables.reporting import CHECKPOINT_FILE
 from tuner.errors import TunerError
 from tuner.storage import local_checkpoint
+from tuner.study.baseline import Baseline
 from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
+
+RESAMPLES = 200
+RESAMPLE_BUDGET_S = 20.0
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class TestFigures:
+    """One trial's figures on the test split and their bootstrap intervals."""
+
+    values: dict[str, float]
+    interval: dict[str, tuple[float, float]]
+    """metric -> (low, high), the central ``LEVEL`` of the resampled figures."""
+    resamples: int
+
+    def record(self) -> dict[str, Any]:
+        return {"values": self.values, "interval": {k: list(v) for k, v in self.interval.items()},
+                "level": LEVEL, "resamples": self.resamples}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Evaluation:
     best: Any
-    """The best trial (``tuner.monitor.TrialOutcome``)."""
-    test: dict[str, float] | None
-    """The best trial's figures on the test split; None when the data has no test split."""
+    """The chosen trial (``tuner.monitor.TrialOutcome``)."""
+    test: TestFigures | None
+    """The chosen trial on the test split; None when the data has no test split."""
+    baseline: TestFigures | None
+    """The report's config on the same test split; None when the baseline phase was skipped."""
+    baseline_note: str
     ensemble: dict[str, Any] | None
     """The top-k ensemble's figures, a note saying why it was skipped, or None when the space has none."""
 
 
-def evaluate(study: Study, search: SearchResult, chosen) -> Evaluation:
-    """Score the ``chosen`` trial (``tuner.monitor.TrialOutcome``) on the test split, and the ensemble."""
+def evaluate(study: Study, search: SearchResult, chosen, reference: Baseline) -> Evaluation:
+    """Score the ``chosen`` trial and the report config's ``reference`` trial on the test split, and the ensemble."""
     test = _test_figures(study, chosen)
-    return Evaluation(chosen, test, None if study.plan.fixed_config else _ensemble(study, search))
+    base = _test_figures(study, reference.trial) if reference.trial is not None and test is not None else None
+    ensemble = None if study.plan.fixed_config else _ensemble(study, search)
+    return Evaluation(chosen, test, base, reference.note, ensemble)
 
 
 def _context(study: Study):
@@ -37,15 +72,40 @@ def _context(study: Study):
     return make_context(study.plan.spec, study.plan.options.seed, "cpu", report=lambda row, ckpt: None)
 
 
-def _test_figures(study: Study, best) -> dict[str, float] | None:
+def _test_figures(study: Study, trial) -> TestFigures | None:
     data = study.data
     if data is None or "test" not in data.splits:
         return None
-    if best.checkpoint_path is None:
-        raise TunerError(f"the best trial {best.trial_id} left no checkpoint; cannot evaluate it on the test split")
-    family = load_family(study.plan.spec.trainable)
-    with local_checkpoint(study.plan.options.storage, best.checkpoint_path) as folder:
-        return family.evaluate(best.config, data, _context(study), folder / CHECKPOINT_FILE, split="test")
+    if trial.checkpoint_path is None:
+        raise TunerError(f"trial {trial.trial_id} left no checkpoint; cannot evaluate it on the test split")
+    family, ctx = load_family(study.plan.spec.trainable), _context(study)
+    with local_checkpoint(study.plan.options.storage, trial.checkpoint_path) as folder:
+        weights = folder / CHECKPOINT_FILE
+
+        def score(rows: np.ndarray | None = None) -> dict[str, float]:
+            resampled = data if rows is None else dataclasses.replace(data, splits={**data.splits, "test": rows})
+            return family.evaluate(trial.config, resampled, ctx, weights, split="test")
+
+        values = score()
+        interval, count = bootstrap_interval(score, data.splits["test"], study.plan.options.seed)
+    return TestFigures(values, interval, count)
+
+
+def bootstrap_interval(score, units: np.ndarray, seed: int) -> tuple[dict[str, tuple[float, float]], int]:
+    """The central ``LEVEL`` interval of ``score`` over resamples of ``units`` drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    deadline = time.monotonic() + RESAMPLE_BUDGET_S
+    samples: list[dict[str, float]] = []
+    while len(samples) < RESAMPLES and (len(samples) < 20 or time.monotonic() < deadline):
+        samples.append(score(rng.choice(units, size=len(units), replace=True)))
+    tail = (1 - LEVEL) / 2 * 100
+    interval = {}
+    for key in samples[0]:
+        values = np.array([s[key] for s in samples], dtype=float)
+        if np.isfinite(values).all():
+            low, high = np.percentile(values, [tail, 100 - tail])
+            interval[key] = (float(low), float(high))
+    return interval, len(samples)
 
 
 def _ensemble(study: Study, search: SearchResult) -> dict[str, Any] | None:
@@ -64,4 +124,4 @@ def _ensemble(study: Study, search: SearchResult) -> dict[str, Any] | None:
     return {**figures, "trial_numbers": [o.number for o in complete[:top_k]]}
 
 
-__all__ = ["Evaluation", "evaluate"]
+__all__ = ["Evaluation", "TestFigures", "bootstrap_interval", "evaluate"]

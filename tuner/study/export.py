@@ -10,7 +10,7 @@ from typing import Any
 
 from tuner.export import BEST_CONFIG_FILE, library_versions, write_json
 from tuner.schema import BEST_CHILD_RUN_TAG, BEST_TRIAL_TAG
-from tuner.study.evaluate import Evaluation
+from tuner.study.evaluate import LEVEL, Evaluation
 from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
 from tuner.study.verify import Verification
@@ -70,7 +70,9 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
                  "source": data.source if data else None},  # fmt: skip
         "library_versions": library_versions(),
         "verification": checked.record(),
-        "test": figures.test,
+        "test": figures.test.values if figures.test else None,
+        "test_uncertainty": _uncertainty(figures.test, data),
+        "report_baseline": _baseline_record(figures, data),
         "ensemble": figures.ensemble,
         "settings": {"fixed": spec.fixed, "data_options": spec.data_options, "max_epochs": spec.max_epochs},
         "report": plan.reference(),
@@ -81,9 +83,29 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
     }
 
 
+def _uncertainty(figures, data) -> dict[str, Any] | None:
+    if figures is None:
+        return None
+    return {"interval": {k: list(v) for k, v in figures.interval.items()}, "level": LEVEL,
+            "resamples": figures.resamples, "split": "test", "split_size": len(data.splits["test"])}  # fmt: skip
+
+
+def _baseline_record(figures: Evaluation, data) -> dict[str, Any]:
+    record: dict[str, Any] = {"note": figures.baseline_note}
+    if figures.baseline is not None:
+        record.update(test=figures.baseline.values, uncertainty=_uncertainty(figures.baseline, data))
+    return record
+
+
 def _parent_metrics(study: Study, checked: Verification, figures: Evaluation, counts: dict[str, int]):
     metric = study.plan.spec.metric
-    metrics = {f"best_{metric}": figures.best.score, **(figures.test or {})}
+    metrics = {f"best_{metric}": figures.best.score}
+    if figures.test is not None:
+        metrics.update(figures.test.values)
+        for key, (low, high) in figures.test.interval.items():
+            metrics.update({f"{key}_ci_low": low, f"{key}_ci_high": high})
+    if figures.baseline is not None:
+        metrics.update({f"baseline_{key}": value for key, value in figures.baseline.values.items()})
     chosen = checked.chosen_candidate
     if chosen is not None:
         metrics.update({f"verified_{metric}_mean": chosen.mean, f"verified_{metric}_sd": chosen.sd})

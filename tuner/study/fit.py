@@ -116,6 +116,37 @@ def tuner_for(study: Study, searcher, scheduler, monitor, experiment: str):
     )
 
 
+def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: str, keep: bool):
+    """Train each (config, seed) of ``runs`` once, to its end (no pruning), as the Ray Tune experiment ``phase``
+    in the study's storage, with MLflow child runs tagged with the phase; the ledger of those runs. Their
+    checkpoints are deleted afterwards unless ``keep``."""
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator
+
+    from tuner.search import PruneLog, SearchPlan, build_scheduler, tune_param_space
+    from tuner.storage import delete_folder
+    from tuner.trial import SEED
+
+    plan, opts = study.plan, study.plan.options
+    # A driver stopped during this phase left an unfinished experiment: the phase starts again.
+    delete_folder(f"{plan.study_root}/{phase}")
+    points = [{**plan.spec.complete_config(config), SEED: seed} for config, seed in runs]
+    # Tune takes points of its parameter space only: the seed joins it (every run is a point, none is sampled).
+    space = {**tune_param_space(plan.spec), SEED: tune.choice(sorted({seed for _, seed in runs}))}
+    concurrent = opts.max_concurrent or trial_slots(study.cluster, opts.cpus_per_trial)
+    searcher = SearchPlan(BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrent), space,
+                          len(points), phase)  # fmt: skip
+    prune_log = PruneLog()
+    scheduler = build_scheduler(plan.spec, "fifo", prune_log)
+    monitor = new_monitor(study, prune_log, len(points), scheduler, phase=phase)
+    tuner_for(study, searcher, scheduler, monitor, phase).fit()
+    if not keep:
+        delete_folder(f"{plan.study_root}/{phase}")
+    else:
+        monitor.after_study()
+    return monitor.ledger
+
+
 def _continue(study: Study):
     """Continue the Tune experiment from its last snapshot: finished trials stay finished, trials that were
     running start again (from their checkpoint where their family resumes from one), and the searcher, the
@@ -135,4 +166,4 @@ def _continue(study: Study):
     return monitor
 
 
-__all__ = ["SearchResult", "search"]
+__all__ = ["SearchResult", "best_trial", "new_monitor", "search", "train_to_end", "trainable", "tuner_for"]

@@ -3,8 +3,9 @@ the best mean, not the luckiest single run.
 
 The top ``--verify-top`` trials (by search score; for spaces scored on their last epoch, those that ran every
 epoch) are each trained ``--verify-seeds`` more times, every run to its end (no pruning), as their own Ray Tune
-experiment in the study's storage. Their MLflow child runs are tagged ``tuner.phase=verify``. The mean is over the
-fresh seeds only: the search score of a top trial is biased upwards by the very selection that made it top.
+experiment in the study's storage (``tuner.study.fit.train_to_end``). Their MLflow child runs are tagged
+``tuner.phase=verify``. The mean is over the fresh seeds only: the search score of a top trial is biased
+upwards by the very selection that made it top.
 The chosen config's search trial keeps its role as the study's best trial (its weights are what the test split
 scores): re-verification chooses the config, it does not look at the test split.
 """
@@ -16,12 +17,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.study.fit import SearchResult, best_trial, new_monitor, tuner_for
-from tuner.study.placement import trial_slots
+from tuner.study.fit import SearchResult, best_trial, train_to_end
 from tuner.study.prepare import Study
-
-VERIFY_EXPERIMENT = "verify"
-"""The verify phase's Ray Tune experiment, next to the search's in the study's storage."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,8 @@ def verify(study: Study, search: SearchResult) -> Verification:
         return Verification(best)
     seeds = tuple(opts.seed + 1 + i for i in range(opts.verify_seeds))  # the search trained every trial with seed
     study.echo(f"verify: the top {len(top)} config(s), each with {len(seeds)} fresh seed(s) {list(seeds)}")
-    ledger = _run(study, [(trial, seed) for trial in top for seed in seeds])
+    # Only the search trials' weights are evaluated later: the verify runs' checkpoints are not kept.
+    ledger = train_to_end(study, [(trial.config, seed) for trial in top for seed in seeds], "verify", keep=False)
     candidates = tuple(_candidate(trial, seeds, ledger) for trial in top)
     chosen = _choose(study, candidates, best)
     _say(study, candidates, chosen)
@@ -90,33 +88,6 @@ def _top_trials(study: Study, search: SearchResult) -> list[Any]:
     if spec.score == "last_epoch":  # a partial K-fold mean is no candidate
         ranked = [o for o in ranked if o.epochs >= spec.max_epochs]
     return ranked
-
-
-def _run(study: Study, runs: list[tuple[Any, int]]):
-    """Train every (trial's config, seed) to its end; the ledger of those runs."""
-    from ray import tune
-    from ray.tune.search import BasicVariantGenerator
-
-    from tuner.search import PruneLog, SearchPlan, build_scheduler, tune_param_space
-    from tuner.storage import delete_folder
-    from tuner.trial import SEED
-
-    plan, opts = study.plan, study.plan.options
-    # A driver stopped during this phase left an unfinished experiment: verification starts again.
-    delete_folder(f"{plan.study_root}/{VERIFY_EXPERIMENT}")
-    points = [{**plan.spec.complete_config(trial.config), SEED: seed} for trial, seed in runs]
-    prune_log = PruneLog()
-    concurrent = opts.max_concurrent or trial_slots(study.cluster, opts.cpus_per_trial)
-    # Tune takes points of its parameter space only: the seed joins it (every run is a point, none is sampled).
-    space = {**tune_param_space(plan.spec), SEED: tune.choice(sorted({seed for _, seed in runs}))}
-    generator = BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrent)
-    searcher = SearchPlan(generator, space, len(points), "verify")
-    scheduler = build_scheduler(plan.spec, "fifo", prune_log)
-    monitor = new_monitor(study, prune_log, len(points), scheduler, phase="verify")
-    tuner_for(study, searcher, scheduler, monitor, VERIFY_EXPERIMENT).fit()
-    # Only the search trials' weights are evaluated: the verify runs' checkpoints are not needed.
-    delete_folder(f"{plan.study_root}/{VERIFY_EXPERIMENT}")
-    return monitor.ledger
 
 
 def _candidate(trial: Any, seeds: tuple[int, ...], ledger) -> Candidate:
@@ -152,4 +123,4 @@ def _say(study: Study, candidates: tuple[Candidate, ...], chosen: Candidate) -> 
                    f"{len(c.values)}/{len(c.seeds)} runs scored){mark}")  # fmt: skip
 
 
-__all__ = ["Candidate", "VERIFY_EXPERIMENT", "Verification", "verify"]
+__all__ = ["Candidate", "Verification", "verify"]

@@ -1,0 +1,61 @@
+"""Phase 5, baseline: the report's own config on this study's split, so the chosen config's test figure has a
+baseline measured on the same test rows (the figure the report published was measured on another split).
+
+The search's own trial of the report's config is used when it ran to its end (``--no-report-start`` and ASHA
+can leave none); otherwise the config is trained once more, to its end, with the study's seed, as a child run
+tagged ``tuner.phase=baseline``. ``--no-report-baseline`` skips the phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tuner.schema import TrialStatus
+from tuner.study.fit import SearchResult, train_to_end
+from tuner.study.prepare import Study
+
+ENDED_ON_ITS_OWN = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    trial: Any | None
+    """The report config's trial (``tuner.monitor.TrialOutcome``) whose weights the test split scores; None when
+    the phase was skipped."""
+    note: str
+    """Where the trial came from, or why there is none."""
+
+
+def baseline(study: Study, search: SearchResult) -> Baseline:
+    plan = study.plan
+    skipped = _why_skipped(study)
+    if skipped:
+        return Baseline(None, skipped)
+    config = plan.spec.active_config(plan.spec.report_config)
+    searched = [o for o in search.ledger.outcomes.values() if o.config == config]
+    done = next((o for o in searched if o.status in ENDED_ON_ITS_OWN and o.checkpoint_path), None)
+    if done is not None:
+        return Baseline(done, f"the search's trial {done.number} (the report's config, run to its end)")
+    study.echo("baseline: training the report's config on this split to its end, with the study's seed")
+    ledger = train_to_end(study, [(config, plan.options.seed)], "baseline", keep=True)
+    trial = next(iter(ledger.outcomes.values()), None)
+    if trial is None or trial.checkpoint_path is None:
+        return Baseline(None, f"the report's config left no checkpoint ({trial.status if trial else 'no run'})")
+    return Baseline(trial, "the report's config trained on this split with the study's seed")
+
+
+def _why_skipped(study: Study) -> str:
+    plan, data = study.plan, study.data
+    if not plan.options.report_baseline:
+        return "skipped (--no-report-baseline)"
+    if plan.fixed_config is not None:
+        return "skipped: one config was trained (--config)"
+    if not plan.spec.report_config:
+        return "skipped: the space has no report config"
+    if data is None or "test" not in data.splits:
+        return "skipped: the data has no test split"
+    return ""
+
+
+__all__ = ["Baseline", "baseline"]
