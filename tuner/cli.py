@@ -182,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     except TunerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a StudyInterrupted says what was kept and how to continue
+        print(str(exc) or "interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
         if exc.errno not in STORAGE_ERRORS:

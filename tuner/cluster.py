@@ -24,6 +24,8 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 # from the newest snapshot, so a killed driver loses at most this much.
 # Tune's own default adapts upwards from 10 s.
 os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+# tuner handles Ctrl-C itself (tuner.study.interrupt): Tune's handler would end the study as if it had finished.
+os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
 # Tune gives its trial actors a runtime env holding PL_DISABLE_FORK=1 (for PyTorch Lightning, ray #28197). Any
 # per-actor runtime env stops Ray from placing the actor in one of the worker processes it pre-started at
 # ``ray.init``, so every study paid a fresh Python + Ray start (~1-2 s here) before its first trial. The variable is

@@ -56,7 +56,7 @@ def search(study: Study) -> SearchResult:
         monitor = _continue(study)
     else:
         monitor = new_monitor(study, prune_log, searcher.num_samples, scheduler)
-        tuner_for(study, searcher, scheduler, monitor, SEARCH_EXPERIMENT).fit()
+        run_experiment(study, tuner_for(study, searcher, scheduler, monitor, SEARCH_EXPERIMENT), monitor)
     monitor.after_study()
     return SearchResult(monitor.ledger, searcher.note)
 
@@ -116,6 +116,24 @@ def tuner_for(study: Study, searcher, scheduler, monitor, experiment: str):
     )
 
 
+def run_experiment(study: Study, tuner, monitor) -> None:
+    """``tuner.fit()``; a first Ctrl-C stops the experiment gracefully and the study ends as interrupted, with the
+    command that continues it."""
+    from tuner.schema import TrialStatus
+    from tuner.study.interrupt import StudyInterrupted, resume_command, stop_on_interrupt
+
+    with stop_on_interrupt() as interrupted:
+        tuner.fit()
+    if not interrupted.is_set():
+        return
+    counts = monitor.ledger.counts()
+    running = counts[TrialStatus.RUNNING]
+    raise StudyInterrupted(
+        f"interrupted ({monitor.phase} phase): {sum(counts.values()) - running} of {monitor.ledger.total} trials "
+        f"ended, {running} were running; what ended is kept. Continue with: {resume_command(study.plan)}"
+    )
+
+
 def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: str, keep: bool):
     """Train each (config, seed) of ``runs`` once, to its end (no pruning), as the Ray Tune experiment ``phase``
     in the study's storage, with MLflow child runs tagged with the phase; the ledger of those runs. Their
@@ -139,7 +157,7 @@ def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: st
     prune_log = PruneLog()
     scheduler = build_scheduler(plan.spec, "fifo", prune_log)
     monitor = new_monitor(study, prune_log, len(points), scheduler, phase=phase)
-    tuner_for(study, searcher, scheduler, monitor, phase).fit()
+    run_experiment(study, tuner_for(study, searcher, scheduler, monitor, phase), monitor)
     if not keep:
         delete_folder(f"{plan.study_root}/{phase}")
     else:
@@ -162,7 +180,7 @@ def _continue(study: Study):
                                resume_errored=False)  # fmt: skip
     monitor = restored_monitor(tuner)
     monitor.attach(study.tracker, study.echo, PROCESS_START)
-    tuner.fit()
+    run_experiment(study, tuner, monitor)
     return monitor
 
 

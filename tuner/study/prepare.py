@@ -34,6 +34,7 @@ from tuner.schema import (
     SPACE_TAG,
 )
 from tuner.storage import is_uri
+from tuner.study.interrupt import StudyInterrupted, resume_command
 from tuner.study.placement import place
 from tuner.study.plan import StudyPlan
 from tuner.study.record import RunRecord
@@ -81,6 +82,13 @@ def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
     try:
         _open_parent_run(study, gpu_probe)
         yield study
+    except StudyInterrupted as exc:
+        _record_failure(study, exc)
+        raise
+    except KeyboardInterrupt as exc:  # outside a Tune experiment: say as well what is kept and how to continue
+        _record_failure(study, exc)
+        raise StudyInterrupted(f"interrupted; the trials that ended are kept. Continue with: "
+                               f"{resume_command(plan)}") from None  # fmt: skip
     except BaseException as exc:
         _record_failure(study, exc)
         raise

@@ -1,0 +1,66 @@
+"""Ctrl-C stops a study gracefully: one line with what was kept and the command to continue, exit 130, the run
+recorded as interrupted without a test evaluation or an export; ``tuner resume`` ends it with every trial.
+
+Real parts: the CLI in a fresh process group (a terminal's Ctrl-C reaches the driver and the Ray it started),
+its own local Ray, a real SQLite MLflow store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers.cli import PROJECT_ROOT, run_cli
+from tests.helpers.mlflow_runs import mlflow_runs
+
+TRIALS = 6
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_study_gracefully_and_resume_finishes_it(tmp_path):
+    results = tmp_path / "results"
+    run_dir = results / "steel_multiclass" / "stopped"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [sys.executable, "-m", "tuner", "run", "steel_multiclass", "--trials", str(TRIALS), "--max-epochs", "30",
+           "--scheduler", "fifo", "--verify-top", "0", "--no-report-baseline", "--no-dashboard", "--num-cpus", "2",
+           "--results-dir", str(results), "--name", "stopped", "--progress-every", "0"]  # fmt: skip
+    driver = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not _ended(run_dir) and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert driver.poll() is None, "the study ended before it could be interrupted"
+    os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    out, err = driver.communicate(timeout=120)
+
+    assert driver.returncode == 130, err[-3000:]
+    said = [line for line in err.splitlines() if line.startswith("interrupted")]
+    assert len(said) == 1 and said[0].endswith("Continue with: tuner resume steel_multiclass --name stopped")
+    assert "Traceback" not in err + out and "Tuner.restore" not in err + out
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "interrupted"
+    assert not (run_dir / "best_config.json").exists() and "test split" not in out
+
+    resumed = run_cli("resume", "steel_multiclass", "--name", "stopped", "--results-dir", str(results),
+                      cwd=tmp_path, timeout=400)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    export = json.loads((run_dir / "best_config.json").read_text())
+    assert export["search"]["trials"] == TRIALS
+    _, parents, children = mlflow_runs(results, "steel_multiclass")
+    assert len(parents) == 1 and len(children) == TRIALS
+    assert {c.info.status for c in children} == {"FINISHED"}
+
+
+def _ended(run_dir) -> bool:
+    try:
+        counts = json.loads((run_dir / "progress.json").read_text()).get("counts", {})
+    except (OSError, json.JSONDecodeError):
+        return False
+    return sum(n for status, n in counts.items() if status != "running") >= 1
