@@ -93,8 +93,10 @@ def resolve(spec: SpaceSpec, options: RunOptions, resume: dict[str, Any] | None 
         storage=normalise(options.storage),
     )
     from tuner.tracking import default_tracking_uri
+    from tuner.tracking.check import check_store
 
     tracking_uri = options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
+    check_store(tracking_uri)
     return StudyPlan(_with_overrides(spec, options), options, fixed, gpus_asked, tracking_uri, resume)
 
 

@@ -1,0 +1,68 @@
+"""The MLflow store is checked before a study writes anything: one line naming the store, in seconds."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from tests.helpers.cli import run_cli
+from tuner.errors import TunerError
+from tuner.tracking.check import check_store
+
+
+@pytest.fixture()
+def server():
+    """A real HTTP server on the loopback answering /health with the status the test sets."""
+    answer = {"status": 200}
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's hook
+            self.send_response(answer["status"] if self.path == "/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", answer
+    httpd.shutdown()
+
+
+def test_local_stores_pass_without_a_network(tmp_path):
+    for uri in (f"sqlite:///{tmp_path}/m.db", str(tmp_path / "mlruns"), f"file://{tmp_path}/mlruns"):
+        check_store(uri)
+
+
+def test_an_unknown_scheme_is_refused_naming_the_accepted_ones():
+    with pytest.raises(TunerError, match="unknown MLflow store scheme 'bogus'; accepted: a path, sqlite"):
+        check_store("bogus://nowhere")
+
+
+def test_a_server_that_answers_passes_and_one_that_refuses_the_credentials_says_so(server):
+    uri, answer = server
+    check_store(uri)
+    answer["status"] = 401
+    with pytest.raises(TunerError, match="refused the credentials .* MLFLOW_TRACKING_USERNAME"):
+        check_store(uri)
+    answer["status"] = 503
+    with pytest.raises(TunerError, match="answered HTTP 503"):
+        check_store(uri)
+
+
+def test_nothing_listening_is_refused():
+    with pytest.raises(TunerError, match="http://127.0.0.1:1 does not answer"):
+        check_store("http://127.0.0.1:1")
+
+
+@pytest.mark.parametrize("uri", ["bogus://nowhere", "http://127.0.0.1:1"])
+def test_the_command_line_says_it_in_one_line_and_writes_nothing(uri, tmp_path):
+    results = tmp_path / "results"
+    proc = run_cli("run", "steel_binary", "--tracking-uri", uri, "--results-dir", str(results), cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and uri in lines[0]
+    assert not results.exists()
