@@ -66,3 +66,20 @@ def test_the_command_line_says_it_in_one_line_and_writes_nothing(uri, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and uri in lines[0]
     assert not results.exists()
+
+
+def test_the_spool_keeps_writes_in_order_and_drops_a_torn_last_line(tmp_path):
+    from tuner.tracking.spool import Spool
+
+    spool = Spool(tmp_path / "spool.jsonl")
+    spool.append("_start_child", ("t1", "trial-001", {"x": 0.5}, {}))
+    spool.append("_log_metrics", ("t1", {"val": 1.0}, 1))
+    with (tmp_path / "spool.jsonl").open("a") as out:
+        out.write('{"op": "_end_child", "args": ["t1"')  # a driver killed mid-line
+    again = Spool(tmp_path / "spool.jsonl")
+    assert again.pending == 2
+    assert [r["op"] for r in again.records()] == ["_start_child", "_log_metrics"]
+    again.keep(again.records()[1:])
+    assert Spool(tmp_path / "spool.jsonl").records() == [{"op": "_log_metrics", "args": ["t1", {"val": 1.0}, 1]}]
+    again.keep([])
+    assert not (tmp_path / "spool.jsonl").exists() and again.pending == 0

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _study_command(sub, "status", "a running or finished study, from its results folder", "latest")
     verify = _study_command(sub, "verify", "train the top configs of a finished study again with fresh seeds and "
                             "choose the best mean; rewrites its export", "latest")  # fmt: skip
+    _study_command(sub, "sync", "write to MLflow what a study could not while its store was down", "latest")
     add_option(verify, "verify_top", "--top")
     add_option(verify, "verify_seeds", "--seeds")
     return parser
@@ -178,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
             cmd_status(args)
         elif args.command == "verify":
             return cmd_verify(args)
+        elif args.command == "sync":
+            from tuner.study import sync_study
+
+            search_spaces.get(args.space)
+            sync_study(args.space, args.name, args.results_dir)
         return 0
     except TunerError as exc:
         print(f"error: {exc}", file=sys.stderr)

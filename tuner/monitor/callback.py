@@ -136,11 +136,9 @@ class StudyMonitor(Callback):
             self.tracker.log_epoch(trial.trial_id, metrics, step=self.ledger.outcomes[trial.trial_id].epochs)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._check_tracker()
         self._ended(self.ledger.complete(trial))
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._check_tracker()
         self._ended(self.ledger.fail(trial))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
@@ -166,10 +164,6 @@ class StudyMonitor(Callback):
         self.janitor.sweep(self.ledger.restored)
 
     # --- MLflow ---
-    def _check_tracker(self) -> None:
-        if self.tracker is not None and self.tracker.error is not None:
-            raise RuntimeError(f"MLflow store {self.tracker.tracking_uri} failed: {self.tracker.error}")
-
     def _ended(self, outcome: TrialOutcome) -> None:
         if self.tracker:
             self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))

@@ -77,6 +77,33 @@ def verify_study(space: str, name: str | None, results_dir: Path, top: int, seed
     return run_study(spec or search_spaces.get(space), options, echo, resume=info)
 
 
+def sync_study(space: str, name: str | None, results_dir: Path, echo: Callable[[str], None] = print) -> int:
+    """``tuner sync``: write to MLflow what a study could not (its spool, ``tuner.tracking.spool``); the number of
+    records written."""
+    from tuner.errors import first_line
+    from tuner.tracking import StudyTracker
+    from tuner.tracking.check import check_store
+    from tuner.tracking.spool import SPOOL_FILE
+
+    info, _ = _stored_study(space, name, results_dir)
+    run_dir, uri = find_run(results_dir.resolve(), space, info["name"]), info["tracking_uri"]
+    tracker = StudyTracker(uri, space, spool=run_dir / SPOOL_FILE)
+    if not tracker.spool.pending:
+        tracker.close()
+        echo(f"run {info['name']} of {space}: nothing waits to be written to MLflow")
+        return 0
+    check_store(uri)
+    try:
+        written = tracker.sync(str(run_dir))
+        tracker.close()
+    except RuntimeError as exc:
+        tracker.close(raise_errors=False)
+        raise TunerError(f"the MLflow store {uri} still fails ({first_line(exc)}); {tracker.spool.pending} "
+                         f"record(s) still wait in {tracker.spool.path}") from None  # fmt: skip
+    echo(f"run {info['name']} of {space}: wrote {written} waiting record(s) to MLflow at {uri}")
+    return written
+
+
 def _stored_study(space: str, name: str | None, results_dir: Path) -> tuple[dict[str, Any], RunOptions]:
     """A study's run record and the options it was started with."""
     run_dir = find_run(results_dir.resolve(), space, name)
@@ -89,4 +116,4 @@ def _check_resumable(space: str, name: str, options: RunOptions) -> None:
         raise TunerError(f"run {name} stopped before Ray Tune saved its state; start it again with tuner run")
 
 
-__all__ = ["RunOptions", "StudyResult", "resume_study", "run_study", "verify_study"]
+__all__ = ["RunOptions", "StudyResult", "resume_study", "run_study", "sync_study", "verify_study"]

@@ -45,10 +45,15 @@ def export(study: Study, search: SearchResult, checked: Verification, figures: E
                        {BEST_CONFIG_FILE: payload, TRIALS_FILE: trials})  # fmt: skip
     tracker.close()
     wall = time.monotonic() - study.started
-    mlflow_ids = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_id}
+    mlflow_ids = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_id,
+                  "records_waiting": tracker.spool.pending}  # fmt: skip
     study.record.finished(mlflow=mlflow_ids, counts=counts, wall_s=round(wall, 2),
                           first_trial_after_s=ledger.first_trial_after)  # fmt: skip
     print_summary(study.echo, plan.spec, ledger, payload, plan.run_dir, wall)
+    if tracker.spool.pending:
+        study.echo(f"MLflow: {tracker.spool.pending} record(s) could not be written to {plan.tracking_uri} "
+                   f"({tracker.spool_reason}); they wait in {tracker.spool.path}. When the store answers: tuner sync "
+                   f"{plan.spec.name} --name {plan.name}")  # fmt: skip
     return StudyResult(plan.run_dir, payload, counts, tracker.parent_id, ledger.first_trial_after, wall)
 
 

@@ -67,10 +67,12 @@ def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
     _check_results_folders(plan)
     data = _load_data(plan)
     from tuner.tracking import StudyTracker
+    from tuner.tracking.spool import SPOOL_FILE
 
     # The store opens on the tracker's own thread while Ray starts (both mostly wait on other processes).
     tracker = StudyTracker(plan.tracking_uri, plan.spec.name,
-                           plan.options.results_dir / "mlartifacts" if plan.default_store else None)  # fmt: skip
+                           plan.options.results_dir / "mlartifacts" if plan.default_store else None,
+                           spool=plan.run_dir / SPOOL_FILE)  # fmt: skip
     try:
         cluster, gpu_probe = place(plan, data, echo)
     except BaseException:

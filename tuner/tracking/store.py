@@ -17,6 +17,13 @@ from typing import Any
 # MLflow 3 reports usage to its developers from a background thread unless told not to; like Ray's usage stats,
 # tuner leaves it off unless the user turns it on (MLFLOW_DISABLE_TELEMETRY=false).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# A tracking server that stops answering: MLflow's client would retry each request for minutes (7 retries with
+# exponential backoff) while the study's writes queue up behind it. tuner retries a failed write a few times
+# itself, then spools it for replay (tuner.tracking.tracker).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+# MLflow prints a "View run ... at: http://..." line for every run it ends on a tracking server: one per trial.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 _SQLITE_PREFIX = "sqlite:///"
 
@@ -99,6 +106,8 @@ def open_client(tracking_uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial tables..."
+    # A server that stops answering: tuner says so once in its summary (tuner.tracking.tracker), not per request.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
     store_file = sqlite_path(tracking_uri)
     if store_file is not None:

@@ -1,16 +1,20 @@
 """``StudyTracker``: one experiment per space, one parent run per study, one nested child run per trial.
 
-Every write is queued to one ``SerialWriter`` thread (see ``tuner.tracking``); only ``end_parent``, called after
-``flush``, writes from its caller's thread.
+Every write is queued to one ``SerialWriter`` thread (see ``tuner.tracking``). The trials' writes and the parent's
+closing ones never fail the study: when the store stops answering they are retried, then spooled to the run folder
+and replayed when it answers again (``tuner.tracking.spool``). Opening the store and the parent run do fail it:
+they happen before any trial runs, after the store was checked (``tuner.tracking.check``).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from tuner.errors import first_line
 from tuner.schema import (
     ERROR_TAG,
     MLFLOW_ENDED,
@@ -21,8 +25,16 @@ from tuner.schema import (
     TRIAL_STATUS_TAG,
 )
 from tuner.tracking.resume import child_runs, close_lost, find_parent, last_step
+from tuner.tracking.spool import Spool
 from tuner.tracking.store import now_ms, open_client
 from tuner.tracking.writer import SerialWriter
+
+RETRY_S = (0.5, 1.0, 2.0)
+"""Pauses between the attempts at a write before it is spooled."""
+REPLAY_EVERY_S = 30.0
+"""While writes are spooled, how often a new write first tries to replay them."""
+_ENDING = "ENDING"
+"""A child run whose final metrics and tags are written and whose status is not yet."""
 
 
 def _param_value(value: Any) -> str:
@@ -32,8 +44,17 @@ def _param_value(value: Any) -> str:
 class StudyTracker:
     """Writes one study to MLflow through a single writer thread."""
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None):
+    def __init__(
+        self, tracking_uri: str, experiment: str, artifact_root: Path | None = None, spool: Path | None = None
+    ):
         self.tracking_uri = tracking_uri
+        self.spool = Spool(spool)
+        """Trial and closing writes the store did not take, waiting to be replayed (``tuner.tracking.spool``)."""
+        self.spool_reason = ""
+        """Why the first write went to the spool."""
+        self._replay_tried = 0.0
+        self._parent_ending: str | None = None
+        """The parent run whose final metrics and tags are written (its artifacts and status may not be yet)."""
         self.client = None
         self.experiment_id: str | None = None
         self.parent_id: str | None = None
@@ -74,16 +95,23 @@ class StudyTracker:
     def end_parent(
         self, status: str, metrics: dict[str, float], tags: dict[str, str], artifacts: dict[str, Any]
     ) -> None:
-        """Drain every queued trial write, then close the parent with its summary and artifacts."""
+        """After every queued trial write, close the parent with its summary and artifacts (spooled with the rest
+        when the store does not answer)."""
+        self._writer.put(self._guarded, "_end_parent", status, metrics, tags, artifacts)
         self.flush()
+
+    def _end_parent(self, status: str, metrics: dict[str, Any], tags: dict[str, str], artifacts: dict[str, Any]):
         from mlflow.entities import Metric, RunTag
 
-        now = now_ms()
-        self.client.log_batch(
-            self.parent_id,
-            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
-            tags=[RunTag(k, str(v)) for k, v in tags.items()],
-        )
+        # Each step once, even when the write is replayed after failing half-way (artifacts overwrite themselves).
+        if self._parent_ending != self.parent_id:
+            now = now_ms()
+            self.client.log_batch(
+                self.parent_id,
+                metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+                tags=[RunTag(k, str(v)) for k, v in tags.items()],
+            )
+            self._parent_ending = self.parent_id
         with tempfile.TemporaryDirectory() as tmp:
             for name, payload in artifacts.items():
                 path = Path(tmp) / name
@@ -93,7 +121,7 @@ class StudyTracker:
 
     def fail_parent(self, status: str, message: str) -> None:
         """Close the parent run as failed or killed, with the error (after the queued writes; best effort)."""
-        self._writer.put_closing(self._fail_parent, status, message)
+        self._writer.put_closing(self._guarded, "_fail_parent", status, message)
 
     def _fail_parent(self, status: str, message: str) -> None:
         if self.parent_id is not None:
@@ -111,7 +139,7 @@ class StudyTracker:
         for trial_id, run_id, status in child_runs(self.client, self.experiment_id, self.parent_id):
             self._children[trial_id] = run_id
             self._child_status[trial_id] = status
-
+        self._replay()  # what the study's earlier driver could not write, before anything new
     def reconcile(self, known: dict[str, bool], starts: dict[str, tuple[str, dict, dict]]) -> None:
         """After a resume: ``known`` maps the trials the study's snapshot holds to whether they finished. A child
         run of a trial the snapshot does not hold (started after it, so Tune runs that trial anew) is closed as
@@ -147,31 +175,33 @@ class StudyTracker:
         return self._children.get(trial_id)
 
     def start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
-        self._writer.put(self._start_child, trial_id, run_name, params, tags)
+        self._writer.put(self._guarded, "_start_child", trial_id, run_name, params, tags)
 
     def log_epoch(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
-        self._writer.put(self._log_metrics, trial_id, metrics, step)
+        self._writer.put(self._guarded, "_log_metrics", trial_id, metrics, step)
 
     def end_child(self, trial_id: str, status: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
-        self._writer.put(self._end_child, trial_id, status, metrics, tags)
+        self._writer.put(self._guarded, "_end_child", trial_id, status, metrics, tags)
 
     def _start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
-        all_tags = {PARENT_RUN_TAG: self.parent_id, TRIAL_ID_TAG: trial_id, **tags}
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
-        self._children[trial_id] = run.info.run_id
-        self._child_status[trial_id] = MLFLOW_RUNNING
-        self._log_params(run.info.run_id, params)
+        # Each step once, even when the write is replayed after failing half-way (the run made, its params not).
+        if trial_id not in self._children:
+            all_tags = {PARENT_RUN_TAG: self.parent_id, TRIAL_ID_TAG: trial_id, **tags}
+            run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+            self._children[trial_id] = run.info.run_id
+            self._child_status[trial_id] = MLFLOW_RUNNING
+        self._log_params(self._children[trial_id], params)  # the same values again are accepted
 
     def _log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
         if step <= self._logged_through.get(trial_id, -1):
             return  # a continued trial's repeat of an epoch its history holds (see _logged_through)
-        self._logged_through[trial_id] = step
         now = now_ms()
         rows = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
         if rows:
             self.client.log_batch(self._children[trial_id], metrics=rows)
+        self._logged_through[trial_id] = step
 
     def _end_child(self, trial_id: str, status: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
         from mlflow.entities import Metric, RunTag
@@ -179,12 +209,14 @@ class StudyTracker:
         run_id = self._children[trial_id]
         if self._child_status.get(trial_id) in MLFLOW_ENDED:
             return  # ended before a resume found it: its record is complete
-        now = now_ms()
-        self.client.log_batch(  # one transaction for the final metrics and tags (SQLite writes are the cost)
-            run_id,
-            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
-            tags=[RunTag(TRIAL_STATUS_TAG, status)] + [RunTag(k, v) for k, v in tags.items()],
-        )
+        if self._child_status.get(trial_id) != _ENDING:  # a replay after the batch went through: only the end
+            now = now_ms()
+            self.client.log_batch(  # one transaction for the final metrics and tags (SQLite writes are the cost)
+                run_id,
+                metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+                tags=[RunTag(TRIAL_STATUS_TAG, status)] + [RunTag(k, v) for k, v in tags.items()],
+            )
+            self._child_status[trial_id] = _ENDING
         self.client.set_terminated(run_id, MLFLOW_STATUS[status])
         self._child_status[trial_id] = MLFLOW_STATUS[status]
 
@@ -194,6 +226,64 @@ class StudyTracker:
         items = [Param(k, _param_value(v)[:6000]) for k, v in params.items()]
         for start in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[start : start + 100])
+
+    # --- a store that stops answering: retries, then the spool ---
+    def _guarded(self, op: str, *args: Any) -> None:
+        """Run the write ``op``; when the store fails it, try again after each of ``RETRY_S``, then spool it. Once
+        writes are spooled, later ones join them (they build on the ones before) until a replay succeeds, tried at
+        most every ``REPLAY_EVERY_S`` seconds. A trial never fails because MLflow did."""
+        if self.spool.pending and not self._replay_due():
+            self.spool.append(op, args)
+            return
+        try:
+            self._with_retries(op, args)
+        except Exception as exc:  # the store's error, whatever its client raises
+            self.spool_reason = self.spool_reason or first_line(exc)
+            self.spool.append(op, args)
+
+    def _with_retries(self, op: str, args: Any) -> None:
+        for delay in RETRY_S:
+            try:
+                getattr(self, op)(*args)
+                return
+            except Exception:
+                time.sleep(delay)
+        getattr(self, op)(*args)
+
+    def _replay_due(self) -> bool:
+        if time.monotonic() - self._replay_tried < REPLAY_EVERY_S:
+            return False
+        self._replay_tried = time.monotonic()
+        try:
+            self._replay()
+        except Exception:  # still down: keep spooling
+            return False
+        return True
+
+    def _replay(self) -> None:
+        """Apply the spooled writes in order; what fails stays spooled (and the error is raised)."""
+        records = self.spool.records()
+        for done, record in enumerate(records):
+            try:
+                self._with_retries(record["op"], record["args"])
+            except Exception:
+                self.spool.keep(records[done:])
+                raise
+        self.spool.keep([])
+
+    def sync(self, run_dir: str) -> int:
+        """``tuner sync``: find the study's parent and child runs, then replay its spool; the records replayed."""
+        pending = self.spool.pending
+        self._writer.put(self._find_study, run_dir)
+        self._writer.put(self._replay)
+        self.flush()
+        return pending
+
+    def _find_study(self, run_dir: str) -> None:
+        self.parent_id = find_parent(self.client, self.experiment_id, run_dir)
+        for trial_id, run_id, status in child_runs(self.client, self.experiment_id, self.parent_id):
+            self._children[trial_id] = run_id
+            self._child_status[trial_id] = status
 
     # --- the writer ---
     def flush(self) -> None:
