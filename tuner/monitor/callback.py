@@ -16,6 +16,7 @@ from tuner.errors import TunerError
 from tuner.monitor.janitor import CheckpointJanitor
 from tuner.monitor.ledger import TrialLedger, TrialOutcome, error_text, finite
 from tuner.monitor.progress import ProgressReporter
+from tuner.monitor.snapshots import SnapshotKeeper
 from tuner.schema import (
     END_MESSAGE_TAG,
     HOSTNAME_TAG,
@@ -62,6 +63,8 @@ class StudyMonitor(Callback):
         results) travels in this monitor's state, and a resumed study's scheduler keeps comparing new trials with
         the ones that ran before."""
         self.janitor = CheckpointJanitor()
+        self.snapshots = SnapshotKeeper(None)
+        """Keeps a copy of Tune's last complete experiment snapshot (set by the search phase, local storage)."""
         label = "trial" if phase == "search" else phase
         self.progress = ProgressReporter(self.ledger, echo, started, progress_path, table_every, label)
         self.restored_from: str | None = None
@@ -75,7 +78,8 @@ class StudyMonitor(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "ledger" not in state:  # pickled before the monitor kept a ledger: a study an older tuner started
             state = _from_flat_pickle(state)
-        self.__dict__.update({"phase": "search", **state})  # "phase": a monitor pickled before phases had names
+        # defaults for a monitor pickled before phases had names and snapshots were kept
+        self.__dict__.update({"phase": "search", "snapshots": SnapshotKeeper(None), **state})
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
     def get_state(self) -> dict[str, Any]:
@@ -151,6 +155,7 @@ class StudyMonitor(Callback):
 
     def on_step_end(self, iteration, trials, **info):
         self.progress.step()
+        self.snapshots.step()
 
     def on_experiment_end(self, trials, **info):
         if self._resume_pending:  # a study whose trials had all ended: Tune's loop ran no step

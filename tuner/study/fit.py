@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tuner import PROCESS_START
@@ -55,7 +56,10 @@ def search(study: Study) -> SearchResult:
     if plan.resume:
         monitor = _continue(study)
     else:
+        from tuner.monitor.snapshots import SnapshotKeeper
+
         monitor = new_monitor(study, prune_log, searcher.num_samples, scheduler)
+        monitor.snapshots = SnapshotKeeper(_local_experiment(study))
         run_experiment(study, tuner_for(study, searcher, scheduler, monitor, SEARCH_EXPERIMENT), monitor)
     monitor.after_study()
     return SearchResult(monitor.ledger, searcher.note)
@@ -165,6 +169,14 @@ def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: st
     return monitor.ledger
 
 
+def _local_experiment(study: Study) -> Path | None:
+    """The search experiment's folder when the study's storage is a local folder (None for a bucket)."""
+    from tuner.storage import is_uri
+
+    root = study.plan.study_root
+    return None if is_uri(root) else Path(root) / SEARCH_EXPERIMENT
+
+
 def _continue(study: Study):
     """Continue the Tune experiment from its last snapshot: finished trials stay finished, trials that were
     running start again (from their checkpoint where their family resumes from one), and the searcher, the
@@ -173,13 +185,19 @@ def _continue(study: Study):
     from ray import tune
 
     from tuner.monitor import restored_monitor
+    from tuner.monitor.snapshots import SnapshotKeeper, repair
 
+    folder = _local_experiment(study)
+    repaired = repair(folder) if folder is not None else ""
+    if repaired:
+        study.echo(f"note: {repaired}")
     # A trial that runs again reports epochs Optuna has seen: Optuna ignores them, and says so once per epoch.
     warnings.filterwarnings("ignore", message="The reported value is ignored because", category=UserWarning)
     tuner = tune.Tuner.restore(f"{study.plan.study_root}/{SEARCH_EXPERIMENT}", trainable(study), resume_unfinished=True,
                                resume_errored=False)  # fmt: skip
     monitor = restored_monitor(tuner)
     monitor.attach(study.tracker, study.echo, PROCESS_START)
+    monitor.snapshots = SnapshotKeeper(folder)
     run_experiment(study, tuner, monitor)
     return monitor
 
