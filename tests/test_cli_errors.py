@@ -103,10 +103,29 @@ def test_a_full_disk_mid_study_is_one_line_naming_the_file_and_the_way_back(monk
     monkeypatch.setattr(tuner.study, "run_study", full)
     assert cli_main(["run", "steel_binary"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
+    assert len(err) == 1 and err[0].startswith(
         "error: No space left on device writing /data/results/steel_binary/r/progress.json; free space (or fix "
-        "permissions), then continue the study with `tuner resume steel_binary` (what finished before is kept)"
-    ]
+        "permissions), then continue the study with `tuner resume steel_binary` (what finished before is kept; "
+        "traceback in "
+    )
+
+
+def test_a_full_disk_met_inside_ray_tune_or_sqlalchemy_is_the_same_one_line(monkeypatch, capsys):
+    import errno
+
+    import tuner.study
+    from tuner.cli import main as cli_main
+
+    def full_inside_tune(*args, **kwargs):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise RuntimeError("TuneError: trial failed") from exc
+
+    monkeypatch.setattr(tuner.study, "run_study", full_inside_tune)
+    assert cli_main(["run", "steel_binary"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: No space left on device; free space") and "resume" in err[0]
 
 
 def test_a_storage_uri_of_an_unknown_filesystem_is_refused_in_one_line(tmp_path):

@@ -191,25 +191,50 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # a StudyInterrupted says what was kept and how to continue
         print(str(exc) or "interrupted", file=sys.stderr)
         return 130
-    except OSError as exc:
-        if exc.errno not in STORAGE_ERRORS:
-            return _unexpected(exc)
-        where = f" writing {exc.filename}" if exc.filename else ""
-        space = getattr(args, "space", None) or "SPACE"
-        print(f"error: {exc.strerror or exc}{where}; free space (or fix permissions), then continue the study with "
-              f"`tuner resume {space}` (what finished before is kept)", file=sys.stderr)  # fmt: skip
-        return 1
     except Exception as exc:  # a bug or an environment failure: one line here, the traceback in a file
-        return _unexpected(exc)
+        storage = _storage_error(exc)
+        if storage is None:
+            return _unexpected(exc)
+        log = _traceback_file()
+        where = f" writing {storage.filename}" if storage.filename else ""
+        space = getattr(args, "space", None) or "SPACE"
+        print(f"error: {storage.strerror or storage}{where}; free space (or fix permissions), then continue the "
+              f"study with `tuner resume {space}` (what finished before is kept; traceback in {log})",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
 
 STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 """Errors of the disk under the results folder or the MLflow store, met after the start-up checks passed."""
 
 
-def _unexpected(exc: BaseException) -> int:
+def _storage_error(exc: BaseException) -> OSError | None:
+    """The disk error behind ``exc``, also when Ray Tune or SQLAlchemy raised it again as their own error."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:
+            return exc
+        text = str(exc)
+        if "[Errno 28]" in text or "database or disk is full" in text:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _traceback_file() -> Path:
+    """The traceback of the exception being handled, in a file in the temporary folder (not the results folder,
+    which may be the disk that is full)."""
     log = Path(tempfile.gettempdir()) / f"tuner-error-{os.getpid()}.log"
-    log.write_text(traceback.format_exc())
+    try:
+        log.write_text(traceback.format_exc())
+    except OSError:
+        pass
+    return log
+
+
+def _unexpected(exc: BaseException) -> int:
+    log = _traceback_file()
     first = first_line(exc, default="")
     print(f"error: {type(exc).__name__}: {first[:300]} (traceback in {log})", file=sys.stderr)
     return 1

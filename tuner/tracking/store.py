@@ -105,7 +105,9 @@ def open_client(tracking_uri: str) -> Any:
 
     from mlflow.tracking import MlflowClient
 
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial tables..."
+    # "Creating initial tables..."; and a database error's traceback, which tuner handles (retried, then spooled,
+    # tuner.tracking.tracker) and reports in one line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     # A server that stops answering: tuner says so once in its summary (tuner.tracking.tracker), not per request.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
