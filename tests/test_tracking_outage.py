@@ -95,6 +95,7 @@ def test_a_server_killed_and_restarted_mid_study_loses_nothing(ray_instance, tmp
     disturber.join(timeout=180)
 
     assert study.counts == {"completed": TRIALS}  # no trial failed because the store did
+    assert study.export["config"] == {"x": 0.7}  # what an undisturbed study of this grid chooses
     assert outage["killed_after"] < TRIALS
     record = json.loads((run_dir / "run.json").read_text())
     if record["mlflow"]["records_waiting"]:  # the study ended before the server was back: tuner sync sends them
