@@ -27,7 +27,7 @@ from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
 
 RESAMPLES = 200
-RESAMPLE_BUDGET_S = 20.0
+RESAMPLE_BUDGET_S = 5.0
 LEVEL = 0.95
 
 
