@@ -2,12 +2,30 @@
 
 ``n_conv`` conv layers (3x3, all ``width`` channels) each followed by batch norm and the activation, then one
 2x2 max-pool, dropout and a fully connected layer to the 10 classes. The convolutions are unpadded (torch's
-default; the report names none): 16x16 shrinks by 2 per layer. With padding, the report's setting (Adam at
-0.01, MSE on the softmax) drives the 10 outputs of the wider linear layer into saturation within a few dozen
-steps, where the softmax's gradient vanishes and the model stays at chance. The loss is cross-entropy on
-the logits, or (the report's best) the mean squared error between the softmax output and the one-hot label.
-SGD, Adam or RMSprop (torch defaults besides the learning rate), and the report's step schedule: the learning
-rate divided by 10 every 10 epochs.
+default; the report names none): 16x16 shrinks by 2 per layer. The loss is cross-entropy on the logits, or (the
+report's best) the mean squared error between the softmax output and the one-hot label. SGD, Adam or RMSprop
+(torch defaults besides the learning rate), and the report's step schedule: the learning rate divided by 10
+every 10 epochs.
+
+The last block's BatchNorm scale starts at 0.1 (``HEAD_INPUT_SCALE``; torch's default is 1), a choice of
+initialisation, which the report leaves open. Why: with torch's defaults the report's own config (Adam at 0.01,
+MSE on the softmax) collapsed at seed 0 on the real USPS files (every digit one class, 7.6 % validation).
+The linear layer reads 1,600 non-negative values (64 channels x 5 x 5 after ReLU and max-pool, about 0.7
+each). Adam's first steps move every weight by about the learning rate, all of one class's weights the same way,
+so a class's logit moves by about 0.01 x 1,100 = 11 per step for every digit at once: at seed 0 the logits
+spread by 50 within 5 steps and 88 % of a batch sat on one wrong class at softmax 1.0, where the MSE's gradient
+vanishes (no ReLU channel was dead). At other seeds part of the digits saturated the same way and training
+recovered slowly. At 0.1 the head's inputs start ten times smaller, the first steps move the logits by about 1,
+and no batch saturates.
+Measured on the real files (one epoch, validation accuracy): torch's default 0.08-0.73 at seeds 0-9 (healthy
+training, cross-entropy or MSE at lr 0.001: 0.95-0.98); scale 0.1: 0.957-0.973 at seeds 0-7; 30 epochs at
+seeds 0-4: validation 0.990-0.995, test 0.962-0.970 (report 0.9915 / 0.9711). The other open choices, tried the
+same way (seeds 0-9, one epoch; torch's default: 1 of 10 predicts one class for most digits), do not help: the
+loss summed instead of averaged (2 of 10; Adam ignores the loss's scale), grey values in [0, 1] instead of
+[-1, 1] (2 of 10; the BatchNorm after the unpadded first conv absorbs them), a zero-initialised linear layer
+(3 of 10), padded convs (a 4,096-wide head: 10 of 10), BatchNorm after the activation (0 of 10, but a class
+stays dead at 3 of 5 seeds: test 0.876-0.952 after 30 epochs) and a BatchNorm scale of 0 (ReLU passes no
+gradient at 0: 8 of 8).
 """
 
 from __future__ import annotations
@@ -28,6 +46,8 @@ ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 LOSSES = ("cross_entropy", "mse")
 EVAL_BATCH = 1024
+HEAD_INPUT_SCALE = 0.1
+"""Initial BatchNorm scale of the last conv block, whose output feeds the linear layer (see the docstring)."""
 
 
 class DigitsCNN(nn.Module):
@@ -38,7 +58,9 @@ class DigitsCNN(nn.Module):
         layers: list[nn.Module] = []
         for i in range(n_conv):
             conv = nn.Conv2d(1 if i == 0 else width, width, 3)
-            layers += [conv, nn.BatchNorm2d(width), ACTIVATIONS[activation]()]
+            norm = nn.BatchNorm2d(width)
+            layers += [conv, norm, ACTIVATIONS[activation]()]
+        nn.init.constant_(norm.weight, HEAD_INPUT_SCALE)
         pooled = (side - 2 * n_conv) // 2
         layers += [nn.MaxPool2d(2), nn.Dropout(dropout), nn.Flatten(), nn.Linear(width * pooled**2, n_classes)]
         self.net = nn.Sequential(*layers)
