@@ -88,7 +88,7 @@ def sync_study(space: str, name: str | None, results_dir: Path, echo: Callable[[
     info, _ = _stored_study(space, name, results_dir)
     run_dir, uri = find_run(results_dir.resolve(), space, info["name"]), info["tracking_uri"]
     tracker = StudyTracker(uri, space, spool=run_dir / SPOOL_FILE)
-    if not tracker.spool.pending:
+    if not tracker.guard.spool.pending:
         tracker.close()
         echo(f"run {info['name']} of {space}: nothing waits to be written to MLflow")
         return 0
@@ -98,8 +98,8 @@ def sync_study(space: str, name: str | None, results_dir: Path, echo: Callable[[
         tracker.close()
     except RuntimeError as exc:
         tracker.close(raise_errors=False)
-        raise TunerError(f"the MLflow store {uri} still fails ({first_line(exc)}); {tracker.spool.pending} "
-                         f"record(s) still wait in {tracker.spool.path}") from None  # fmt: skip
+        raise TunerError(f"the MLflow store {uri} still fails ({first_line(exc)}); {tracker.guard.spool.pending} "
+                         f"record(s) still wait in {tracker.guard.spool.path}") from None  # fmt: skip
     echo(f"run {info['name']} of {space}: wrote {written} waiting record(s) to MLflow at {uri}")
     return written
 

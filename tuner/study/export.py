@@ -46,13 +46,14 @@ def export(study: Study, search: SearchResult, checked: Verification, figures: E
     tracker.close()
     wall = time.monotonic() - study.started
     mlflow_ids = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_id,
-                  "records_waiting": tracker.spool.pending}  # fmt: skip
+                  "records_waiting": tracker.guard.spool.pending}  # fmt: skip
     study.record.finished(mlflow=mlflow_ids, counts=counts, wall_s=round(wall, 2),
                           first_trial_after_s=ledger.first_trial_after)  # fmt: skip
     print_summary(study.echo, plan.spec, ledger, payload, plan.run_dir, wall)
-    if tracker.spool.pending:
-        study.echo(f"MLflow: {tracker.spool.pending} record(s) could not be written to {plan.tracking_uri} "
-                   f"({tracker.spool_reason}); they wait in {tracker.spool.path}. When the store answers: tuner sync "
+    waiting = tracker.guard.spool
+    if waiting.pending:
+        study.echo(f"MLflow: {waiting.pending} record(s) could not be written to {plan.tracking_uri} "
+                   f"({tracker.guard.reason}); they wait in {waiting.path}. When the store answers: tuner sync "
                    f"{plan.spec.name} --name {plan.name}")  # fmt: skip
     return StudyResult(plan.run_dir, payload, counts, tracker.parent_id, ledger.first_trial_after, wall)
 

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
+from tuner.errors import first_line
+
 SPOOL_FILE = "mlflow-spool.jsonl"
+RETRY_S = (0.5, 1.0, 2.0)
+"""Pauses between the attempts at a write before it is spooled."""
+REPLAY_EVERY_S = 30.0
+"""While writes are spooled, how often a new write first tries to replay them."""
 
 
 class Spool:
@@ -54,4 +61,57 @@ class Spool:
         self.pending = len(records)
 
 
-__all__ = ["SPOOL_FILE", "Spool"]
+class GuardedWrites:
+    """Runs a tracker's writes by name (its methods: a spooled write is replayed by the same method). When the store
+    fails one, it is tried again after each of ``RETRY_S``, then spooled; once writes are spooled, later ones join
+    them (they build on the ones before) until a replay succeeds, tried at most every ``REPLAY_EVERY_S`` seconds.
+    A trial never fails because MLflow did."""
+
+    def __init__(self, target: Any, spool: Spool):
+        self.target, self.spool = target, spool
+        self.reason = ""
+        """Why the first write went to the spool."""
+        self._replay_tried = 0.0
+
+    def run(self, op: str, *args: Any) -> None:
+        if self.spool.pending and not self._replay_due():
+            self.spool.append(op, args)
+            return
+        try:
+            self._with_retries(op, args)
+        except Exception as exc:  # the store's error, whatever its client raises
+            self.reason = self.reason or first_line(exc)
+            self.spool.append(op, args)
+
+    def replay(self) -> None:
+        """Apply the spooled writes in order; what fails stays spooled (and the error is raised)."""
+        records = self.spool.records()
+        for done, record in enumerate(records):
+            try:
+                self._with_retries(record["op"], record["args"])
+            except Exception:
+                self.spool.keep(records[done:])
+                raise
+        self.spool.keep([])
+
+    def _with_retries(self, op: str, args: Any) -> None:
+        for delay in RETRY_S:
+            try:
+                getattr(self.target, op)(*args)
+                return
+            except Exception:
+                time.sleep(delay)
+        getattr(self.target, op)(*args)
+
+    def _replay_due(self) -> bool:
+        if time.monotonic() - self._replay_tried < REPLAY_EVERY_S:
+            return False
+        self._replay_tried = time.monotonic()
+        try:
+            self.replay()
+        except Exception:  # still down: keep spooling
+            return False
+        return True
+
+
+__all__ = ["SPOOL_FILE", "GuardedWrites", "Spool"]

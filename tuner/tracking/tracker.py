@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from tuner.errors import first_line
 from tuner.schema import (
     ERROR_TAG,
     MLFLOW_ENDED,
@@ -25,14 +23,10 @@ from tuner.schema import (
     TRIAL_STATUS_TAG,
 )
 from tuner.tracking.resume import child_runs, close_lost, find_parent, last_step
-from tuner.tracking.spool import Spool
+from tuner.tracking.spool import GuardedWrites, Spool
 from tuner.tracking.store import now_ms, open_client
 from tuner.tracking.writer import SerialWriter
 
-RETRY_S = (0.5, 1.0, 2.0)
-"""Pauses between the attempts at a write before it is spooled."""
-REPLAY_EVERY_S = 30.0
-"""While writes are spooled, how often a new write first tries to replay them."""
 _ENDING = "ENDING"
 """A child run whose final metrics and tags are written and whose status is not yet."""
 
@@ -48,11 +42,8 @@ class StudyTracker:
         self, tracking_uri: str, experiment: str, artifact_root: Path | None = None, spool: Path | None = None
     ):
         self.tracking_uri = tracking_uri
-        self.spool = Spool(spool)
-        """Trial and closing writes the store did not take, waiting to be replayed (``tuner.tracking.spool``)."""
-        self.spool_reason = ""
-        """Why the first write went to the spool."""
-        self._replay_tried = 0.0
+        self.guard = GuardedWrites(self, Spool(spool))
+        """Runs the trial and closing writes: retried, then spooled when the store fails (``tuner.tracking.spool``)."""
         self._parent_ending: str | None = None
         """The parent run whose final metrics and tags are written (its artifacts and status may not be yet)."""
         self.client = None
@@ -97,7 +88,7 @@ class StudyTracker:
     ) -> None:
         """After every queued trial write, close the parent with its summary and artifacts (spooled with the rest
         when the store does not answer)."""
-        self._writer.put(self._guarded, "_end_parent", status, metrics, tags, artifacts)
+        self._writer.put(self.guard.run, "_end_parent", status, metrics, tags, artifacts)
         self.flush()
 
     def _end_parent(self, status: str, metrics: dict[str, Any], tags: dict[str, str], artifacts: dict[str, Any]):
@@ -121,7 +112,7 @@ class StudyTracker:
 
     def fail_parent(self, status: str, message: str) -> None:
         """Close the parent run as failed or killed, with the error (after the queued writes; best effort)."""
-        self._writer.put_closing(self._guarded, "_fail_parent", status, message)
+        self._writer.put_closing(self.guard.run, "_fail_parent", status, message)
 
     def _fail_parent(self, status: str, message: str) -> None:
         if self.parent_id is not None:
@@ -139,7 +130,7 @@ class StudyTracker:
         for trial_id, run_id, status in child_runs(self.client, self.experiment_id, self.parent_id):
             self._children[trial_id] = run_id
             self._child_status[trial_id] = status
-        self._replay()  # what the study's earlier driver could not write, before anything new
+        self.guard.replay()  # what the study's earlier driver could not write, before anything new
     def reconcile(self, known: dict[str, bool], starts: dict[str, tuple[str, dict, dict]]) -> None:
         """After a resume: ``known`` maps the trials the study's snapshot holds to whether they finished. A child
         run of a trial the snapshot does not hold (started after it, so Tune runs that trial anew) is closed as
@@ -175,13 +166,13 @@ class StudyTracker:
         return self._children.get(trial_id)
 
     def start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
-        self._writer.put(self._guarded, "_start_child", trial_id, run_name, params, tags)
+        self._writer.put(self.guard.run, "_start_child", trial_id, run_name, params, tags)
 
     def log_epoch(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
-        self._writer.put(self._guarded, "_log_metrics", trial_id, metrics, step)
+        self._writer.put(self.guard.run, "_log_metrics", trial_id, metrics, step)
 
     def end_child(self, trial_id: str, status: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
-        self._writer.put(self._guarded, "_end_child", trial_id, status, metrics, tags)
+        self._writer.put(self.guard.run, "_end_child", trial_id, status, metrics, tags)
 
     def _start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
         # Each step once, even when the write is replayed after failing half-way (the run made, its params not).
@@ -227,55 +218,11 @@ class StudyTracker:
         for start in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[start : start + 100])
 
-    # --- a store that stops answering: retries, then the spool ---
-    def _guarded(self, op: str, *args: Any) -> None:
-        """Run the write ``op``; when the store fails it, try again after each of ``RETRY_S``, then spool it. Once
-        writes are spooled, later ones join them (they build on the ones before) until a replay succeeds, tried at
-        most every ``REPLAY_EVERY_S`` seconds. A trial never fails because MLflow did."""
-        if self.spool.pending and not self._replay_due():
-            self.spool.append(op, args)
-            return
-        try:
-            self._with_retries(op, args)
-        except Exception as exc:  # the store's error, whatever its client raises
-            self.spool_reason = self.spool_reason or first_line(exc)
-            self.spool.append(op, args)
-
-    def _with_retries(self, op: str, args: Any) -> None:
-        for delay in RETRY_S:
-            try:
-                getattr(self, op)(*args)
-                return
-            except Exception:
-                time.sleep(delay)
-        getattr(self, op)(*args)
-
-    def _replay_due(self) -> bool:
-        if time.monotonic() - self._replay_tried < REPLAY_EVERY_S:
-            return False
-        self._replay_tried = time.monotonic()
-        try:
-            self._replay()
-        except Exception:  # still down: keep spooling
-            return False
-        return True
-
-    def _replay(self) -> None:
-        """Apply the spooled writes in order; what fails stays spooled (and the error is raised)."""
-        records = self.spool.records()
-        for done, record in enumerate(records):
-            try:
-                self._with_retries(record["op"], record["args"])
-            except Exception:
-                self.spool.keep(records[done:])
-                raise
-        self.spool.keep([])
-
     def sync(self, run_dir: str) -> int:
         """``tuner sync``: find the study's parent and child runs, then replay its spool; the records replayed."""
-        pending = self.spool.pending
+        pending = self.guard.spool.pending
         self._writer.put(self._find_study, run_dir)
-        self._writer.put(self._replay)
+        self._writer.put(self.guard.replay)
         self.flush()
         return pending
 
