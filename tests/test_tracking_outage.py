@@ -68,10 +68,17 @@ def _ended(run_dir) -> int:
     return sum(n for status, n in counts.items() if status != "running")
 
 
-@pytest.mark.slow
-def test_a_server_killed_and_restarted_mid_study_loses_nothing(ray_instance, tmp_path):
+@pytest.fixture()
+def server(tmp_path):
     server = Server(tmp_path, free_port())
     server.start()
+    yield server
+    if server.process.poll() is None:  # also when the test failed: no server outlives it
+        server.kill()
+
+
+@pytest.mark.slow
+def test_a_server_killed_and_restarted_mid_study_loses_nothing(ray_instance, server, tmp_path):
     run_dir = tmp_path / "results" / "sleep" / "outage"
     outage = {}
 
@@ -116,4 +123,3 @@ def test_a_server_killed_and_restarted_mid_study_loses_nothing(ray_instance, tmp
     for child in children:  # every epoch of every trial, once
         history = client.get_metric_history(child.info.run_id, "val_score")
         assert [m.step for m in history] == [1, 2]
-    server.kill()
