@@ -139,7 +139,8 @@ def run_row(spec: SpaceSpec, row: Row, data: Path | None, args, results: Path) -
             print(f"  {row.space} {row.config} seed {seed}: failed: {row.errors[seed]}", file=sys.stderr, flush=True)
             continue
         shown = ", ".join(f"{k} {row.values[seed][k]:.4g}" for k in shown_metrics(row))
-        print(f"  {row.space} {row.config} split {row.split_seed or 'default'} seed {seed} ({row.data}): {shown} "
+        split = "default" if row.split_seed is None else row.split_seed
+        print(f"  {row.space} {row.config} split {split} seed {seed} ({row.data}): {shown} "
               f"[{time.monotonic() - started:.0f} s]", file=sys.stderr, flush=True)  # fmt: skip
     return row
 
@@ -177,7 +178,8 @@ def table_lines(rows: list[Row]) -> list[str]:
 
 
 def _num(value: float | None, scale: float | None) -> str:
-    """Four decimals for figures below 100 (accuracies, losses), else four significant digits at ``scale``."""
+    """Four decimals for figures of ``scale`` below 100 (accuracies, losses); fewer for larger ones (about four
+    significant digits, none from 1,000 up: prices)."""
     if value is None:
         return "-"
     if scale is None or abs(scale) < 100:
