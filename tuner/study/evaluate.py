@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +97,10 @@ def bootstrap_interval(score, units: np.ndarray, seed: int) -> tuple[dict[str, t
     rng = np.random.default_rng(seed)
     deadline = time.monotonic() + RESAMPLE_BUDGET_S
     samples: list[dict[str, float]] = []
-    while len(samples) < RESAMPLES and (len(samples) < 20 or time.monotonic() < deadline):
-        samples.append(score(rng.choice(units, size=len(units), replace=True)))
+    with warnings.catch_warnings():  # a resample may miss a class: scikit-learn warns, the figure is still right
+        warnings.simplefilter("ignore")
+        while len(samples) < RESAMPLES and (len(samples) < 20 or time.monotonic() < deadline):
+            samples.append(score(rng.choice(units, size=len(units), replace=True)))
     tail = (1 - LEVEL) / 2 * 100
     interval = {}
     for key in samples[0]:
