@@ -18,6 +18,7 @@ import pytest
 
 from tests.helpers.cli import PROJECT_ROOT, run_cli
 from tests.helpers.mlflow_runs import mlflow_runs
+from tests.helpers.progress import ended_trials
 
 TRIALS = 6
 
@@ -34,7 +35,7 @@ def test_ctrl_c_stops_the_study_gracefully_and_resume_finishes_it(tmp_path):
     driver = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 240
-    while not _ended(run_dir) and driver.poll() is None and time.monotonic() < deadline:
+    while ended_trials(run_dir) < 1 and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert driver.poll() is None, "the study ended before it could be interrupted"
     os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
@@ -56,11 +57,3 @@ def test_ctrl_c_stops_the_study_gracefully_and_resume_finishes_it(tmp_path):
     _, parents, children = mlflow_runs(results, "steel_multiclass")
     assert len(parents) == 1 and len(children) == TRIALS
     assert {c.info.status for c in children} == {"FINISHED"}
-
-
-def _ended(run_dir) -> bool:
-    try:
-        counts = json.loads((run_dir / "progress.json").read_text()).get("counts", {})
-    except (OSError, json.JSONDecodeError):
-        return False
-    return sum(n for status, n in counts.items() if status != "running") >= 1

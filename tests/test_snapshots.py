@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.helpers.cli import PROJECT_ROOT, run_cli
+from tests.helpers.progress import ended_trials
 from tuner.errors import TunerError
 from tuner.monitor.snapshots import BACKUP, SnapshotKeeper, repair
 
@@ -62,7 +63,7 @@ def test_a_killed_study_whose_last_snapshot_was_cut_resumes_from_the_complete_on
     driver = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 240
-    while _ended(run_dir) < 3 and driver.poll() is None and time.monotonic() < deadline:
+    while ended_trials(run_dir) < 3 and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert driver.poll() is None, "the study ended before it could be killed"
     os.killpg(driver.pid, signal.SIGKILL)
@@ -80,11 +81,3 @@ def test_a_killed_study_whose_last_snapshot_was_cut_resumes_from_the_complete_on
     assert "snapshot was incomplete" in resumed.stdout
     export = json.loads((run_dir / "best_config.json").read_text())
     assert export["search"]["trials"] == trials
-
-
-def _ended(run_dir) -> int:
-    try:
-        counts = json.loads((run_dir / "progress.json").read_text()).get("counts", {})
-    except (OSError, json.JSONDecodeError):
-        return 0
-    return sum(n for status, n in counts.items() if status != "running")

@@ -20,6 +20,7 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.helpers.progress import ended_trials
 from tests.helpers.sleep_space import sleep_spec
 from tuner.options import RunOptions
 from tuner.schema import TRIAL_STATUS_TAG
@@ -60,14 +61,6 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def _ended(run_dir) -> int:
-    try:
-        counts = json.loads((run_dir / "progress.json").read_text()).get("counts", {})
-    except (OSError, json.JSONDecodeError):
-        return 0
-    return sum(n for status, n in counts.items() if status != "running")
-
-
 @pytest.fixture()
 def server(tmp_path):
     server = Server(tmp_path, free_port())
@@ -83,11 +76,11 @@ def test_a_server_killed_and_restarted_mid_study_loses_nothing(ray_instance, ser
     outage = {}
 
     def disturb() -> None:
-        while _ended(run_dir) < 2:
+        while ended_trials(run_dir) < 2:
             time.sleep(0.1)
         server.kill()
-        outage["killed_after"] = _ended(run_dir)
-        while _ended(run_dir) < 5:
+        outage["killed_after"] = ended_trials(run_dir)
+        while ended_trials(run_dir) < 5:
             time.sleep(0.1)
         server.start()
 
