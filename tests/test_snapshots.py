@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.helpers.cli import PROJECT_ROOT, run_cli
+from tests.helpers.cli import run_cli, start_cli
 from tests.helpers.progress import ended_trials
 from tuner.errors import TunerError
 from tuner.monitor.snapshots import BACKUP, SnapshotKeeper, repair
@@ -55,13 +53,9 @@ def test_a_cut_snapshot_without_a_copy_is_one_line_error(tmp_path):
 def test_a_killed_study_whose_last_snapshot_was_cut_resumes_from_the_complete_one(tmp_path):
     trials, results = 8, tmp_path / "results"
     run_dir = results / "steel_binary" / "cut"
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    cmd = [sys.executable, "-m", "tuner", "run", "steel_binary", "--trials", str(trials), "--max-epochs", "10",
-           "--verify-top", "0", "--no-report-baseline", "--no-dashboard", "--num-cpus", "2",
-           "--results-dir", str(results), "--name", "cut"]  # fmt: skip
-    driver = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # fmt: skip
+    driver = start_cli("run", "steel_binary", "--trials", str(trials), "--max-epochs", "10", "--verify-top", "0",
+                       "--no-report-baseline", "--no-dashboard", "--num-cpus", "2", "--results-dir", str(results),
+                       "--name", "cut", cwd=tmp_path)  # fmt: skip
     deadline = time.monotonic() + 240
     while ended_trials(run_dir) < 3 and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -17,3 +17,14 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Completed
     return subprocess.run(
         [sys.executable, "-m", "tuner", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def start_cli(*args: str, cwd: Path, capture: bool = False) -> subprocess.Popen:
+    """``python -m tuner ...`` started in its own session, as a terminal runs it: a signal sent to its process
+    group (Ctrl-C, a kill) reaches the driver and the local Ray it starts, as a machine restart would take both.
+    ``capture``: its output is piped as text (else thrown away)."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "tuner", *args], cwd=cwd, env=env, stdout=out, stderr=out,
+                            text=capture, start_new_session=True)  # fmt: skip

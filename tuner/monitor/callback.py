@@ -3,6 +3,8 @@ checkpoint janitor and the progress output, and does a resumed study's first ste
 
 from __future__ import annotations
 
+import errno
+import os
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ray.tune import Callback
 from ray.tune.result import HOSTNAME, NODE_IP
 
-from trainables.reporting import SCORE
-from tuner.errors import TunerError
+from trainables.reporting import END_MESSAGE, END_REASON, SCORE
+from tuner.errors import TunerError, is_disk_full, storage_error
 from tuner.monitor.janitor import CheckpointJanitor
 from tuner.monitor.ledger import TrialLedger, TrialOutcome, error_text, finite
 from tuner.monitor.progress import ProgressReporter
@@ -69,17 +71,20 @@ class StudyMonitor(Callback):
         self.progress = ProgressReporter(self.ledger, echo, started, progress_path, table_every, label)
         self.restored_from: str | None = None
         """The experiment folder Tune restored this monitor from (``restored_monitor``)."""
+        self.disk_error: OSError | None = None
+        """The disk error (a full disk under the results folder) that stopped the study: the search phase raises it
+        once Tune has stopped. Trials run on meanwhile would only fail: nothing they finish could be saved."""
         self._resume_pending = False
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray Tune pickles its callbacks into the experiment state; the MLflow writer thread belongs to this driver.
-        return {**self.__dict__, "tracker": None, "_resume_pending": False}
+        return {**self.__dict__, "tracker": None, "_resume_pending": False, "disk_error": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "ledger" not in state:  # pickled before the monitor kept a ledger: a study an older tuner started
             state = _from_flat_pickle(state)
         # defaults for a monitor pickled before phases had names and snapshots were kept
-        self.__dict__.update({"phase": "search", "snapshots": SnapshotKeeper(None), **state})
+        self.__dict__.update({"phase": "search", "snapshots": SnapshotKeeper(None), "disk_error": None, **state})
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
     def get_state(self) -> dict[str, Any]:
@@ -140,22 +145,51 @@ class StudyMonitor(Callback):
             self.tracker.log_epoch(trial.trial_id, metrics, step=self.ledger.outcomes[trial.trial_id].epochs)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._ended(self.ledger.complete(trial))
+        last = self.ledger.outcomes[trial.trial_id].last if trial.trial_id in self.ledger.outcomes else {}
+        error = f"{last.get(END_MESSAGE)} {last.get(TRACEBACK)}"
+        if last.get(END_REASON) == TrialStatus.FAILED and self._disk_full(error):
+            return  # its checkpoint could not be written: not the trial's failure, it runs again on resume
+        self._on_disk(self._ended, self.ledger.complete(trial))
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._ended(self.ledger.fail(trial))
+        if not self._disk_full(error_text(trial)):  # not the trial's failure: it runs again on resume
+            self._on_disk(self._ended, self.ledger.fail(trial))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         outcome = self.ledger.outcomes.get(trial.trial_id)
-        if outcome is not None:
+        if outcome is not None and not self._disk_full(error_text(trial)):
             self.progress.note(f"trial {outcome.number:3d} lost its worker ({error_text(trial)[:200]}); retrying it")
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         self.janitor.register(trial.trial_id, checkpoint)
 
     def on_step_end(self, iteration, trials, **info):
-        self.progress.step()
-        self.snapshots.step()
+        self._on_disk(self.progress.step)
+        self._on_disk(self.snapshots.step)
+
+    # --- a full disk ---
+    def _on_disk(self, write: Callable[..., None], *args: Any) -> None:
+        """Run one of the monitor's writes to the results folder; a disk error stops the study (``disk_error``)."""
+        try:
+            write(*args)
+        except OSError as exc:
+            if storage_error(exc) is None:
+                raise
+            self._stop_for(exc)
+
+    def _disk_full(self, text: str) -> bool:
+        """Whether a trial's error is the disk's (its checkpoint could not be written); if so the study stops."""
+        if not is_disk_full(text):
+            return False
+        self._stop_for(OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (a trial's checkpoint: {text[:300]})"))
+        return True
+
+    def _stop_for(self, exc: OSError) -> None:
+        from tuner.study.interrupt import request_stop
+
+        if self.disk_error is None:
+            self.disk_error = exc
+            request_stop()
 
     def on_experiment_end(self, trials, **info):
         if self._resume_pending:  # a study whose trials had all ended: Tune's loop ran no step

@@ -48,8 +48,7 @@ def stop_on_interrupt() -> Iterator[threading.Event]:
     def first_interrupt(signum, frame) -> None:
         interrupted.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the second one stops at once
-        tune_log.setLevel(logging.CRITICAL)  # Tune's own stop and restore lines describe Tune, not tuner
-        os.kill(os.getpid(), signal.SIGUSR1)
+        request_stop()
 
     signal.signal(signal.SIGINT, first_interrupt)
     try:
@@ -59,4 +58,14 @@ def stop_on_interrupt() -> Iterator[threading.Event]:
         tune_log.setLevel(level)
 
 
-__all__ = ["StudyInterrupted", "stop_on_interrupt"]
+def request_stop() -> None:
+    """Ask Ray Tune, running in this driver, to stop the experiment gracefully: it saves a last snapshot with the
+    unfinished trials unfinished and ``fit()`` returns. Tune's own stop and restore lines are not shown: they
+    describe Tune, not how a tuner study is continued. (A no-op where Tune does not listen: not the main thread.)"""
+    if not hasattr(signal, "SIGUSR1") or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+        return  # nobody listens: the default action would end the process
+    logging.getLogger(TUNE_LOGGER).setLevel(logging.CRITICAL)
+    os.kill(os.getpid(), signal.SIGUSR1)
+
+
+__all__ = ["StudyInterrupted", "request_stop", "stop_on_interrupt"]
