@@ -108,6 +108,8 @@ def test_asha_prunes_poor_trials_and_mlflow_says_so(ray_instance, tmp_path):
     assert {status[0.0], status[0.05], status[0.1]} == {"pruned"}
     assert study.counts["pruned"] == sum(1 for s in status.values() if s == "pruned")
     assert all(c.data.metrics["epochs_run"] < 9 for c in children if c.data.tags[TRIAL_STATUS_TAG] == "pruned")
+    # pruned trials ended as the scheduler meant: FINISHED runs in MLflow, not crashes
+    assert {c.info.status for c in children if c.data.tags[TRIAL_STATUS_TAG] == "pruned"} == {"FINISHED"}
 
 
 def test_cli_run_end_to_end_in_a_fresh_process(tmp_path):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from tuner.schema import TRIAL_STATUS_TAG
+from tuner.schema import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TRIAL_STATUS_TAG
 from tuner.tracking import StudyTracker, cache_dir, create_sqlite_store, default_tracking_uri
+from tuner.tracking import spool as spool_module
 
 
 def test_concurrent_trial_writes_all_land(tmp_path):
@@ -147,3 +149,85 @@ def test_an_unwritable_cache_leaves_the_store_to_mlflow(tmp_path, monkeypatch):
     tracker.start_parent("study", {}, {})
     tracker.close()
     assert MlflowClient(f"sqlite:///{store}").get_run(tracker.parent_id).info.status == "RUNNING"
+
+
+def test_experiments_are_model_development_ones_new_or_reused(tmp_path):
+    """MLflow 3's UI opens an experiment without ``mlflow.experimentKind`` on its GenAI page: a new experiment gets
+    the tag, and an experiment made without it (by an older tuner) gets it when a study reuses it."""
+    uri = default_tracking_uri(tmp_path)
+    tracker = StudyTracker(uri, "fresh", tmp_path / "artifacts")
+    tracker.close()
+    client = MlflowClient(uri)
+    assert client.get_experiment(tracker.experiment_id).tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
+    old = client.create_experiment("older")
+    assert EXPERIMENT_KIND_TAG not in client.get_experiment(old).tags
+    StudyTracker(uri, "older").close()
+    assert client.get_experiment(old).tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
+
+
+def test_trials_that_ended_as_designed_are_finished_and_only_crashes_failed(tmp_path):
+    uri = default_tracking_uri(tmp_path)
+    tracker = StudyTracker(uri, "ends", tmp_path / "artifacts")
+    tracker.start_parent("study", {}, {})
+    ends = ("completed", "early_stopped", "pruned", "stopped", "diverged", "failed")
+    for status in ends:
+        tracker.start_child(status, status, {}, {})
+        tracker.end_child(status, status, {}, {})
+    tracker.close()
+    client = MlflowClient(uri)
+    runs = {s: client.get_run(tracker.child_run_id(s)) for s in ends}
+    assert {s: r.info.status for s, r in runs.items()} == {
+        "completed": "FINISHED", "early_stopped": "FINISHED", "pruned": "FINISHED", "stopped": "FINISHED",
+        "diverged": "FAILED", "failed": "FAILED",
+    }  # fmt: skip
+    assert all(r.data.tags[TRIAL_STATUS_TAG] == s for s, r in runs.items()), "the precise end stays in the tag"
+
+
+def _datasets(client, run_id):
+    return [(d.dataset.name, d.dataset.digest, d.dataset.source_type, json.loads(d.dataset.source)["uri"],
+             {t.key: t.value for t in d.tags}) for d in client.get_run(run_id).inputs.dataset_inputs]  # fmt: skip
+
+
+def test_the_data_is_a_dataset_input_of_the_parent_and_every_trial(tmp_path):
+    uri = default_tracking_uri(tmp_path)
+    tracker = StudyTracker(uri, "data", tmp_path / "artifacts")
+    tracker.start_parent("study", {}, {})
+    tracker.use_dataset("steel", "0123456789abcdef", str(tmp_path / "steel.csv"), True)
+    for t in ("t1", "t2"):
+        tracker.start_child(t, t, {}, {})
+        tracker.end_child(t, "completed", {}, {})
+    tracker.close()
+    client = MlflowClient(uri)
+    expected = [("steel (synthetic)", "0123456789abcdef", "local", str(tmp_path / "steel.csv"),
+                 {"mlflow.data.context": "training", "tuner.synthetic": "true"})]  # fmt: skip
+    for run_id in (tracker.parent_id, tracker.child_run_id("t1"), tracker.child_run_id("t2")):
+        assert _datasets(client, run_id) == expected
+
+
+class _StoreDown:
+    """The store's client while the store does not answer: every call raises."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("store down")
+
+        return fail
+
+
+def test_a_dataset_write_during_an_outage_is_spooled_and_replayed(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool_module, "RETRY_S", (0.0,))
+    monkeypatch.setattr(spool_module, "REPLAY_EVERY_S", 0.0)
+    uri = default_tracking_uri(tmp_path)
+    tracker = StudyTracker(uri, "outage", tmp_path / "artifacts", spool=tmp_path / "spool.jsonl")
+    tracker.start_parent("study", {}, {})
+    tracker.flush()
+    store = tracker.client
+    tracker.client = _StoreDown()
+    tracker.use_dataset("steel", "feedfacefeedface", "/data/steel.csv", False)
+    tracker.flush()
+    assert [r["op"] for r in tracker.guard.spool.records()] == ["_log_dataset"], "spooled, not raised"
+    tracker.client = store
+    tracker.end_parent("FINISHED", {}, {}, {})  # the store answers again: the spool is replayed first
+    tracker.close()
+    assert tracker.guard.spool.pending == 0
+    assert [d[0] for d in _datasets(MlflowClient(uri), tracker.parent_id)] == ["steel"]

@@ -133,3 +133,21 @@ def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, spl
     model = _build(config, data, ctx)
     model.load_state_dict(torch.load(weights, map_location=ctx.device, weights_only=True))
     return _scores(model, config["loss"], data.split(split), ctx.device, split)
+
+
+def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:
+    """What ``predict`` needs besides the weights (trainables.family.ServingFamily): the image side and class count
+    (the images need no fitted preprocessing)."""
+    return {"side": int(data.meta["side"]), "n_classes": int(data.meta["n_classes"])}
+
+
+def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: np.ndarray) -> np.ndarray:
+    """The digit (class index) of each ``side`` x ``side`` image, as ``evaluate`` scores it."""
+    model = DigitsCNN(int(config["n_conv"]), int(config["width"]), config["activation"], float(config["dropout"]),
+                      state["side"], state["n_classes"])  # fmt: skip
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval()
+    images = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
+    with torch.no_grad():
+        logits = torch.cat([model(images[start : start + EVAL_BATCH]) for start in range(0, len(images), EVAL_BATCH)])
+    return logits.argmax(dim=1).numpy()

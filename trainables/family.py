@@ -1,5 +1,6 @@
-"""What a model family is: a module with ``train`` and ``evaluate``, and ``ensemble`` when it can average its
-trials' predictions. ``load_family`` is the one way the service gets a family from a space's ``trainable``."""
+"""What a model family is: a module with ``train`` and ``evaluate``, ``ensemble`` when it can average its trials'
+predictions, and ``inference_state`` + ``predict`` when its chosen model can be served (logged as an MLflow model).
+``load_family`` is the one way the service gets a family from a space's ``trainable``."""
 
 from __future__ import annotations
 
@@ -30,6 +31,20 @@ class EnsemblingFamily(ModelFamily, Protocol):
     def ensemble(self, members: list[tuple[dict[str, Any], Path]], data: Any, ctx: TrialContext) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class ServingFamily(ModelFamily, Protocol):
+    """A family whose trained weights can predict outside a study. ``inference_state`` is what ``predict`` needs
+    besides the config and the weights, computed from the data as ``evaluate`` computes it (feature scalers fitted
+    on the training rows, input and output sizes): plain picklable values, saved beside the weights.
+    ``predict`` maps raw inputs (rows shaped like the data's ``x`` array) to what ``evaluate`` scores (class indices,
+    or values in the target's units), on the CPU; a weights file of several fold models predicts their mean, as
+    ``evaluate`` scores them."""
+
+    def inference_state(self, config: dict[str, Any], data: Any, ctx: TrialContext) -> dict[str, Any]: ...
+
+    def predict(self, config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: Any) -> Any: ...
+
+
 def load_family(module: str) -> ModelFamily:
     """The family module named by a space's ``trainable``; one that lacks ``train`` or ``evaluate`` is an error
     naming what is missing (caught when a space is first used, not in the middle of a study)."""
@@ -40,4 +55,4 @@ def load_family(module: str) -> ModelFamily:
     return family  # type: ignore[return-value]  # a module satisfies the protocol structurally
 
 
-__all__ = ["EnsemblingFamily", "ModelFamily", "load_family"]
+__all__ = ["EnsemblingFamily", "ModelFamily", "ServingFamily", "load_family"]

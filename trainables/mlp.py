@@ -48,6 +48,12 @@ def hidden_widths(config: dict[str, Any]) -> list[int]:
     return [int(config[f"width_{i}"]) for i in range(1, int(config["n_layers"]) + 1)]
 
 
+def _fitted_scaler(config: dict[str, Any], x: np.ndarray):
+    """The config's feature scaler fitted on ``x`` (a fold's training rows); None without scaling."""
+    scaling = config["scaling"]
+    return None if scaling == "none" else SCALERS[scaling]().fit(x)
+
+
 def _rows(data, rows: np.ndarray, scaler) -> dict[str, np.ndarray]:
     part = {key: value[rows] for key, value in data.arrays.items()}
     if scaler is not None:
@@ -109,8 +115,7 @@ class _Fold:
     def __init__(self, k: int, rows: tuple[np.ndarray, np.ndarray], config: dict[str, Any], data, ctx: TrialContext,
                  task: _Task):  # fmt: skip
         train_rows, val_rows = rows
-        scaling = config["scaling"]
-        self.scaler = None if scaling == "none" else SCALERS[scaling]().fit(data.arrays["x"][train_rows])
+        self.scaler = _fitted_scaler(config, data.arrays["x"][train_rows])
         self.train, self.val = _rows(data, train_rows, self.scaler), _rows(data, val_rows, self.scaler)
         self.task, self.device = task, ctx.device
         torch.manual_seed(ctx.seed + k)  # fold 0 (the single split) is seeded as a trial without folds
@@ -188,3 +193,34 @@ def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, spl
     mean = torch.stack(probabilities).mean(dim=0).clamp(1e-7, 1 - 1e-7)
     logits = torch.log(mean / (1 - mean)) if folds[0].task.binary else torch.log(mean)
     return _scores_of(logits, folds[0].task, data.split(split), ctx.device, split)
+
+
+def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:
+    """What ``predict`` needs besides the weights (trainables.family.ServingFamily): each fold's feature scaler,
+    fitted on the fold's training rows as in training, and the network's input and output sizes."""
+    binary = data.meta["task"] == "binary"
+    folds = fold_indices(data, fold_count(ctx.fixed), ctx.seed)
+    return {
+        "scalers": [_fitted_scaler(config, data.arrays["x"][train_rows]) for train_rows, _ in folds],
+        "n_features": int(data.meta["n_features"]),
+        "n_outputs": 1 if binary else len(data.meta["class_names"]),
+        "binary": binary,
+    }
+
+
+def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: np.ndarray) -> np.ndarray:
+    """Class indices of raw feature rows (0/1 for the binary head): the fold models' mean probability, as
+    ``evaluate`` scores it."""
+    saved = torch.load(weights, map_location="cpu", weights_only=True)
+    states = saved["folds"] if isinstance(saved, dict) and "folds" in saved else [saved]
+    probabilities = []
+    for scaler, weights_of_fold in zip(state["scalers"], states, strict=True):
+        model = MLP(state["n_features"], hidden_widths(config), float(config["dropout"]), state["n_outputs"])
+        model.load_state_dict(weights_of_fold)
+        model.eval()
+        x = inputs if scaler is None else scaler.transform(inputs)
+        with torch.no_grad():
+            logits = model(torch.as_tensor(np.asarray(x, dtype=np.float32)))
+        probabilities.append(torch.sigmoid(logits) if state["binary"] else logits.softmax(dim=1))
+    mean = torch.stack(probabilities).mean(dim=0)
+    return (mean[:, 0] > 0.5).long().numpy() if state["binary"] else mean.argmax(dim=1).numpy()

@@ -169,3 +169,24 @@ def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, spl
     setup = _Setup(config, data, ctx)
     setup.model.load_state_dict(torch.load(weights, map_location=ctx.device, weights_only=True))
     return setup.scores(split, split)
+
+
+def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:
+    """What ``predict`` needs besides the weights (trainables.family.ServingFamily): the feature and target scalers
+    fitted on the training split, as ``evaluate`` fits them."""
+    train = data.split("train")
+    return {"x_scaler": StandardScaler().fit(train["x"]), "target": TargetScaler(config["target_scaling"], train["y"]),
+            "n_inputs": int(train["x"].shape[1])}  # fmt: skip
+
+
+def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: np.ndarray) -> np.ndarray:
+    """The price in dollars of each row of raw features: the predicted mean mapped back (for ``log`` scaling, the
+    median price), the figure ``evaluate``'s errors are computed from."""
+    model = RegressionMLP(state["n_inputs"], int(config["n_hidden"]), int(config["width"]), config["activation"],
+                          2 if config["loss"] == "gaussian_nll" else 1)  # fmt: skip
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval()
+    x = torch.as_tensor(state["x_scaler"].transform(inputs).astype(np.float32))
+    with torch.no_grad():
+        mean = model(x)[:, 0]
+    return state["target"].inverse(mean.numpy())

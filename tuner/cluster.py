@@ -31,6 +31,13 @@ os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
 # ``ray.init``, so every study paid a fresh Python + Ray start (~1-2 s here) before its first trial. The variable is
 # set here instead: a local Ray instance's workers inherit it from this process.
 os.environ.setdefault("PL_DISABLE_FORK", "1")
+# A worker Tune reuses for the next trial first waits for the stopped trial's training thread, which ends at its
+# next epoch report. Tune waits 2 s by default; an epoch that takes longer (a loaded machine, K folds, a large
+# model) failed the next trial ("Could not re-use actor") and, with the searcher's slot never given back, left
+# the study waiting forever. Waiting out the epoch costs nothing: the worker is busy with it either way.
+os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "600")
+WORKER_ENV = ("PL_DISABLE_FORK", "TUNE_FUNCTION_THREAD_TIMEOUT_S")
+"""What the trial workers of a cluster the driver joins get from this driver's environment."""
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REACH_TIMEOUT_S = 5.0
@@ -79,6 +86,29 @@ class ClusterInfo:
         )
 
 
+TOKEN_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+TOKEN_AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
+"""Ray's warning at every ``ray.init`` of a local instance; tuner's header says how to log in instead."""
+
+
+class _HideTokenAuthNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(TOKEN_AUTH_NOTICE)
+
+
+_TOKEN_AUTH_FILTER = _HideTokenAuthNotice()
+
+
+def _quiet_start(verbose: bool) -> None:
+    """Ray's start-up messages only with ``--verbose``: the token-auth notice is filtered at the logger that writes
+    it (Ray's other warnings, e.g. that token auth is off, still show)."""
+    logger = logging.getLogger(TOKEN_AUTH_LOGGER)
+    if verbose:
+        logger.removeFilter(_TOKEN_AUTH_FILTER)
+    else:
+        logger.addFilter(_TOKEN_AUTH_FILTER)  # once: a logger keeps a filter it already has only once
+
+
 def _let_trials_use_prestarted_workers() -> None:
     """Drop Tune's default per-actor env vars (see PL_DISABLE_FORK above); variables Tune propagates from the
     driver's environment (AWS keys, Train flags) still travel when they are set."""
@@ -122,12 +152,17 @@ def _import_in_background(modules: tuple[str, ...]) -> None:
 
 
 def _init_arguments(
-    address: str | None, dashboard: bool, num_cpus: int | None, num_gpus: int | None, preload: tuple[str, ...]
+    address: str | None,
+    dashboard: bool,
+    num_cpus: int | None,
+    num_gpus: int | None,
+    preload: tuple[str, ...],
+    verbose: bool = False,
 ) -> dict:
     """``ray.init``'s arguments: joining a cluster at ``address``, or sizing and starting a local instance."""
     # Trial output stays in Ray's worker logs (dashboard, /tmp/ray/session_latest/logs): the driver's own
     # progress lines stay readable; a failing trial's error reaches MLflow and the summary.
-    kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": False}
+    kwargs: dict = {"logging_level": logging.INFO if verbose else logging.WARNING, "log_to_driver": False}
     if address:
         kwargs["address"] = address
         # The code travels to the cluster's workers; results and MLflow stay with this driver. A driver that
@@ -136,7 +171,7 @@ def _init_arguments(
             kwargs["runtime_env"] = {
                 "working_dir": str(PROJECT_ROOT),
                 "excludes": ["results/", ".venv/", ".git/", "*.db", "__pycache__/"],
-                "env_vars": {"PL_DISABLE_FORK": "1"},  # what Tune's trial actors no longer carry themselves
+                "env_vars": {name: os.environ[name] for name in WORKER_ENV},
             }
         return kwargs
     kwargs["include_dashboard"] = dashboard
@@ -155,6 +190,7 @@ def connect(
     num_cpus: int | None = None,
     preload: tuple[str, ...] = (),
     num_gpus: int | None = None,
+    verbose: bool = False,
 ) -> ClusterInfo:
     """Start or join Ray. An address that cannot be reached is a one-line error, not a hang or a traceback.
 
@@ -163,7 +199,8 @@ def connect(
 
     A local instance's worker processes import ``TRIAL_MODULES`` and ``preload`` (e.g. the model family, with
     torch) as they start, during ``ray.init`` and while the driver prepares the study, instead of when the first
-    trials start. A module that fails to import there is skipped; the trial that needs it reports the error."""
+    trials start. A module that fails to import there is skipped; the trial that needs it reports the error.
+    ``verbose``: Ray's start-up messages reach the terminal (``--verbose``)."""
     import ray
 
     _let_trials_use_prestarted_workers()
@@ -174,7 +211,8 @@ def connect(
     if not ray.is_initialized():
         _import_in_background(DRIVER_MODULES)
         try:
-            ray.init(**_init_arguments(address, dashboard, num_cpus, num_gpus, preload))
+            _quiet_start(verbose)
+            ray.init(**_init_arguments(address, dashboard, num_cpus, num_gpus, preload, verbose))
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
             first = first_line(exc)
             hint = ""

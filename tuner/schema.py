@@ -46,13 +46,15 @@ ENDED = (
 MLFLOW_STATUS = {
     TrialStatus.COMPLETED: "FINISHED",
     TrialStatus.EARLY_STOPPED: "FINISHED",
-    TrialStatus.PRUNED: "KILLED",
-    TrialStatus.STOPPED: "KILLED",
+    TrialStatus.PRUNED: "FINISHED",
+    TrialStatus.STOPPED: "FINISHED",
     TrialStatus.DIVERGED: "FAILED",
     TrialStatus.FAILED: "FAILED",
     TrialStatus.LOST: "KILLED",
 }
-"""MLflow's run status for each ended trial status (the precise end is the ``tuner.trial_status`` tag)."""
+"""MLflow's run status for each ended trial status (the precise end is the ``tuner.trial_status`` tag). A pruned,
+early-stopped or budget-stopped trial ended as the study meant it to: FINISHED, not a red cross in the UI beside
+the crashes; only a trial whose code raised or whose numbers blew up is FAILED."""
 
 MLFLOW_ENDED = frozenset(MLFLOW_STATUS.values())
 """MLflow run statuses of a run that has ended."""
@@ -70,6 +72,17 @@ class RunStatus(StrEnum):
 
 # --- MLflow tags: MLflow's own ---
 PARENT_RUN_TAG = "mlflow.parentRunId"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+"""On each space's experiment: MLflow 3's UI opens an experiment without it on its GenAI (traces) page."""
+EXPERIMENT_KIND = "custom_model_development"
+"""The kind of a space's experiment: model training (MLflow's value for it)."""
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+"""On a run's dataset input: what the run used it for."""
+DATASET_CONTEXT = "training"
+
+# --- tags of a dataset input (parent and child runs) ---
+DATASET_SYNTHETIC_TAG = "tuner.synthetic"
+"""``true`` when the dataset was generated (figures not comparable to a report's)."""
 
 # --- tags of a study's parent run ---
 SPACE_TAG = "tuner.space"

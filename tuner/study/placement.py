@@ -36,7 +36,7 @@ def _connect_checked(plan, echo: Callable[[str], None]) -> ClusterInfo:
 
     opts = plan.options
     cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus, preload=(plan.spec.trainable,),
-                      num_gpus=opts.num_gpus)  # fmt: skip
+                      num_gpus=opts.num_gpus, verbose=opts.verbose)  # fmt: skip
     gpus = opts.gpus_per_trial
     if gpus == AUTO_GPUS:
         if cluster.gpus == 0:

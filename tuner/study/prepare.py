@@ -144,6 +144,8 @@ def _open_parent_run(study: Study, gpu_probe: dict[str, Any]) -> None:
         study.echo(f"resuming run {plan.name}: {len(tracker.children)} trial run(s) in MLflow so far")
     else:
         tracker.start_parent(plan.name, _parent_params(study, gpu_probe), _parent_tags(study))
+    if study.data is not None:
+        tracker.use_dataset(plan.spec.dataset, study.fingerprint, study.data.source, study.data.synthetic)
     print_header(study.echo, plan, study.data, study.cluster, ui_command(plan.tracking_uri))
 
 

@@ -5,8 +5,9 @@ time ("database is locked" under concurrency), and a slow store must not stall R
 drains the queue, so no write is lost; the first write error is raised there rather than swallowed.
 
 ``store``: where the MLflow store is and how a new one is made; ``writer``: the one writer thread; ``tracker``:
-``StudyTracker``, the runs of a study; ``resume``: what ``tuner resume`` reads and closes in MLflow. Tag names and
-statuses come from ``tuner.schema``.
+``StudyTracker``, the runs of a study; ``resume``: what ``tuner resume`` reads and closes in MLflow; ``inputs``: the
+study's data as a dataset input; ``model``: the chosen model as an MLflow (pyfunc) model. Tag names and statuses
+come from ``tuner.schema``.
 """
 
 from tuner.tracking.store import cache_dir, create_sqlite_store, default_tracking_uri, sqlite_path, ui_command

@@ -24,6 +24,8 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 # MLflow prints a "View run ... at: http://..." line for every run it ends on a tracking server: one per trial.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+# Logging the chosen model copies its files with a progress bar per step; the summary says where the model went.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 _SQLITE_PREFIX = "sqlite:///"
 

@@ -1,0 +1,70 @@
+"""Phase 7, publish: the chosen trial as an MLflow model in the parent run (MLflow's Models column), with a
+signature and an input example, registered in the Model Registry with ``--register NAME``.
+
+The model predicts with the family's own inference (``trainables.family.ServingFamily``; fold models as one, the
+mean of their predictions), so its predictions on the test split score exactly the study's test figures. Its files
+are staged in the run folder first; when the store does not answer, the write waits in the spool with the trials'
+(``tuner sync`` writes it) and the study goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainables.family import ServingFamily, load_family
+from trainables.reporting import CHECKPOINT_FILE
+from tuner.storage import local_checkpoint
+from tuner.study.evaluate import Evaluation
+from tuner.study.prepare import Study
+
+MODEL_FOLDER = "model"
+"""The staged model's files in the run folder."""
+EXAMPLE_ROWS = 5
+
+
+def publish(study: Study, figures: Evaluation) -> dict[str, Any]:
+    """Log the chosen trial's model; what ``best_config.json`` records of it (its URI, registered name and
+    version, or why there is none)."""
+    reason = _not_published(study, figures)
+    if reason:
+        study.echo(f"MLflow model: not logged ({reason})")
+        return {"uri": None, "note": reason}
+    folder = study.plan.run_dir / MODEL_FOLDER
+    _stage(study, figures.best, folder)
+    tracker = study.tracker
+    tracker.log_model(str(folder), study.plan.options.register)
+    tracker.flush()
+    if tracker.model is None:  # the store did not take it: spooled
+        note = f"waiting to be written to MLflow ({tracker.guard.reason}); tuner sync writes it"
+        study.echo(f"MLflow model: {note}; its files are in {folder}")
+        return {"uri": None, "path": str(folder), "note": note}
+    return {**tracker.model, "path": str(folder)}
+
+
+def _not_published(study: Study, figures: Evaluation) -> str | None:
+    spec, data = study.plan.spec, study.data
+    if not isinstance(load_family(spec.trainable), ServingFamily):
+        return f"the {spec.trainable} family has no predict function yet (trainables.family.ServingFamily)"
+    if data is None or "test" not in data.splits:
+        return "the space's data has no test split to take an input example from"
+    if figures.best.checkpoint_path is None:
+        return f"trial {figures.best.trial_id} left no checkpoint"
+    return None
+
+
+def _stage(study: Study, trial, folder) -> None:
+    from tuner.tracking.model import stage
+    from tuner.trial import make_context
+
+    spec, data = study.plan.spec, study.data
+    family = load_family(spec.trainable)
+    ctx = make_context(spec, study.plan.options.seed, "cpu", report=lambda row, ckpt: None)  # as evaluate scores
+    example = data.split("test")["x"][:EXAMPLE_ROWS]
+    with local_checkpoint(study.plan.options.storage, trial.checkpoint_path) as checkpoint:
+        weights = checkpoint / CHECKPOINT_FILE
+        state = family.inference_state(trial.config, data, ctx)
+        predictions = family.predict(trial.config, state, weights, example)
+        stage(folder, spec.trainable, spec.name, trial.config, state, weights, example, predictions)
+
+
+__all__ = ["MODEL_FOLDER", "publish"]
