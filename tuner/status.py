@@ -100,4 +100,19 @@ def describe(run_dir: Path) -> str:
         lines.append(f"  MLflow: {info['tracking_uri']}")
     if (run_dir / BEST_CONFIG_FILE).exists():
         lines.append(f"  best config: {run_dir / BEST_CONFIG_FILE}")
+    lines += _importance_lines(run_dir)
     return "\n".join(lines)
+
+
+def _importance_lines(run_dir: Path) -> list[str]:
+    """The top importances of the study's analysis (``tuner.analysis``), when it has one."""
+    from tuner.analysis import ANALYSIS_FOLDER, IMPORTANCE_FILE, PAGE_FILE
+    from tuner.analysis.importance import ranking
+
+    importance = _read(run_dir / ANALYSIS_FOLDER / IMPORTANCE_FILE)
+    if importance is None:
+        return []
+    ranked = ranking(importance)
+    shown = ", ".join(f"{name} {value:.2f}" for name, value in ranked[:3]) or importance.get("note", "none")
+    return [f"  importance (fANOVA, {importance.get('trials_used', 0)} trials): {shown}",
+            f"  analysis: {run_dir / ANALYSIS_FOLDER / PAGE_FILE}"]  # fmt: skip

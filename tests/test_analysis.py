@@ -1,0 +1,138 @@
+"""The analysis of a finished study: importance on generated trials (unit), then a real study's analysis folder,
+its MLflow artifacts and ``tuner analyze`` in a fresh process."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import search_spaces
+from tests.helpers.cli import run_cli
+from tests.helpers.mlflow_runs import mlflow_runs
+from tuner.analysis.importance import MIN_TRIALS, param_importance, ranking
+from tuner.analysis.trials import StudyTrials, TrialRecord
+from tuner.spec import Choice, LogUniform, Param, SpaceSpec, Uniform
+from tuner.study import RunOptions, run_study
+from tuner.study.analyze import ERROR_LOG, analyze
+
+FIGURES = ("best_so_far.png", "parallel_coordinates.png", "learning_curves.png", "slices.png")
+
+
+def _spec() -> SpaceSpec:
+    return SpaceSpec(
+        name="synthetic", report="none", summary="generated trials", dataset="", data_options={},
+        trainable="tests.helpers.sleep_family", model="none", metric="val_score", mode="max",
+        metrics=("val_score",), max_epochs=3,
+        params=(Param("lr", LogUniform(1e-4, 1e-1), "drives the score"),
+                Param("noise", Uniform(0.0, 1.0), "does nothing"),
+                Param("schedule", Choice(("plateau", "none")), "whether the factor exists"),
+                Param("factor", Uniform(0.1, 0.9), "only with plateau", active_if=("schedule", ("plateau",)))),
+    )  # fmt: skip
+
+
+def _trials(n: int, seed: int = 0) -> StudyTrials:
+    """``n`` trials whose score is decided by lr (best at 1e-2), less by schedule and, where it exists, a little by
+    factor; noise does nothing."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for number in range(1, n + 1):
+        config = {"lr": float(10 ** rng.uniform(-4, -1)), "noise": float(rng.uniform()),
+                  "schedule": str(rng.choice(["plateau", "none"]))}  # fmt: skip
+        score = 1.0 - (np.log10(config["lr"]) + 2) ** 2
+        if config["schedule"] == "plateau":
+            config["factor"] = float(rng.uniform(0.1, 0.9))
+            score -= 0.05 * abs(config["factor"] - 0.5)
+        else:
+            score -= 0.5
+        records.append(TrialRecord(number, f"t{number}", "completed", float(score), 3, config))
+    return StudyTrials("synthetic", "run", "val_score", "max", records)
+
+
+def test_the_parameter_that_drives_the_score_ranks_first_with_both_evaluators():
+    importance = param_importance(_spec(), _trials(40))
+    assert importance["trials_used"] == 40
+    for evaluator in ("fanova", "ped_anova"):
+        assert ranking(importance, evaluator)[0][0] == "lr"
+        values = dict(ranking(importance, evaluator))
+        assert values["noise"] == min(values.values())  # it does nothing: last (PED-ANOVA may tie it at 0)
+        assert set(importance["importance"][evaluator]) == {"lr", "noise", "schedule"}  # present in every trial
+    assert ranking(importance)[0][1] > 0.5
+
+
+def test_a_conditional_parameter_is_evaluated_on_the_trials_where_it_is_active():
+    trials = _trials(40)
+    active = sum("factor" in t.config for t in trials.trials)
+    entry = param_importance(_spec(), trials)["conditional"]["factor"]
+    assert entry["condition"] == "schedule in ['plateau']" and entry["trials"] == active
+    assert 0 <= entry["fanova"] <= 1 and 0 <= entry["ped_anova"] <= 1
+    assert "factor" in entry["evaluated_with"] and "schedule" not in entry["evaluated_with"]  # one value there
+
+
+def test_too_few_trials_give_no_numbers_and_pruned_ones_do_not_count():
+    trials = _trials(MIN_TRIALS + 2)
+    for trial in trials.trials[:3]:
+        trial.status = "pruned"
+    importance = param_importance(_spec(), trials)
+    assert importance["trials_used"] == MIN_TRIALS - 1 and importance["trials_left_out"] == 3
+    assert "too few" in importance["note"] and "importance" not in importance
+
+
+@pytest.mark.slow
+def test_a_study_writes_its_analysis_and_logs_it_to_the_parent_run(ray_instance, tmp_path, capsys):
+    results = tmp_path / "results"
+    opts = RunOptions(trials=6, max_epochs=3, seed=0, results_dir=results, name="study", dashboard=False,
+                      verify_top=0, report_baseline=False)  # fmt: skip
+    study = run_study(search_spaces.get("steel_multiclass"), opts)
+    out = capsys.readouterr().out
+    folder = study.run_dir / "analysis"
+    assert f"analysis written to {folder}" in out and "most important (fANOVA | PED-ANOVA)" in out
+    assert out.index("best config written to") < out.index("analysis of steel_multiclass")
+    for name in (*FIGURES, "report.html", "importance.json", "summary.txt"):
+        assert (folder / name).stat().st_size > 0, name
+    page = (folder / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(FIGURES) and "GPU memory per trial" in page
+    importance = json.loads((folder / "importance.json").read_text())
+    fanova = importance["importance"]["fanova"]
+    assert importance["trials_used"] >= MIN_TRIALS and abs(sum(fanova.values()) - 1) < 1e-3
+
+    client, parents, _ = mlflow_runs(results, "steel_multiclass")
+    parent = parents[0]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "analysis")}
+    assert {f"analysis/{name}" for name in (*FIGURES, "importance.json", "report.html")} <= artifacts
+    logged = {k[len("importance.") :]: v for k, v in parent.data.metrics.items() if k.startswith("importance.")}
+    assert logged == pytest.approx(fanova)
+
+    status = run_cli("status", "steel_multiclass", "--results-dir", str(results), cwd=tmp_path)
+    top = max(fanova, key=fanova.get)
+    assert f"importance (fANOVA, {importance['trials_used']} trials): {top} " in status.stdout
+
+    (folder / "importance.json").unlink()  # `tuner analyze` writes the folder again
+    again = run_cli("analyze", "steel_multiclass", "--results-dir", str(results), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (folder / "importance.json").exists() and f"analysis written to {folder}" in again.stdout
+    assert "MLflow: logged to the parent run" in again.stdout
+
+
+def test_analyze_refuses_an_unknown_run_in_one_line(tmp_path):
+    refused = run_cli("analyze", "steel_multiclass", "--name", "nope", "--results-dir", str(tmp_path), cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("error: ") and "'nope'" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_failing_analysis_is_one_line_and_the_study_goes_on(tmp_path):
+    """The run folder has no progress file: the analysis fails; the phase says so in one line naming the log."""
+    lines: list[str] = []
+    logged: list[tuple] = []
+    tracker = SimpleNamespace(parent_id=None, flush=lambda: None, log_to_parent=lambda *args: logged.append(args))
+    plan = SimpleNamespace(fixed_config=None, spec=_spec(), run_dir=tmp_path, study_root=str(tmp_path),
+                           tracking_uri=None)  # fmt: skip
+    study = SimpleNamespace(plan=plan, tracker=tracker, echo=lines.append)
+    analyze(study, SimpleNamespace(ledger=SimpleNamespace(outcomes={"t1": object()})))
+    assert len(lines) == 1 and lines[0].startswith("warning: the analysis failed")
+    log = tmp_path / ERROR_LOG
+    assert f"traceback in {log}" in lines[0] and "Traceback" in log.read_text()
+    assert logged == [] and not (tmp_path / "analysis").exists()
