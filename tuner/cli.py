@@ -6,7 +6,6 @@ Errors the user can fix are printed as one line (``error: ...``) with exit statu
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
@@ -15,7 +14,7 @@ import traceback
 from pathlib import Path
 
 import search_spaces
-from tuner.errors import TunerError, first_line
+from tuner.errors import TunerError, first_line, storage_error
 from tuner.options import RunOptions, add_option, add_run_arguments
 from tuner.spec import SpaceSpec
 
@@ -49,8 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify = _study_command(sub, "verify", "train the top configs of a finished study again with fresh seeds and "
                             "choose the best mean; rewrites its export", "latest")  # fmt: skip
     _study_command(sub, "sync", "write to MLflow what a study could not while its store was down", "latest")
+    extend = _study_command(sub, "extend", "run more trials in a finished study: same MLflow parent run, trial "
+                            "numbers go on, the searcher continues from what it learnt", "latest")  # fmt: skip
+    extend.add_argument("--trials", type=int, required=True, metavar="N", help="how many more trials")
     add_option(verify, "verify_top", "--top")
     add_option(verify, "verify_seeds", "--seeds")
+    _study_command(sub, "analyze", "why a finished study found what it found: importance, figures, summary", "latest")
+    compare = sub.add_parser("compare", help="finished studies side by side: a table and best-so-far curves")
+    compare.add_argument("refs", nargs="+", metavar="REF", help="SPACE (its latest finished run) or SPACE:RUN")
+    compare.add_argument("--out", type=Path, help="the PNG of best-so-far curves (default: under the results folder)")
+    add_option(compare, "results_dir")
     return parser
 
 
@@ -122,6 +129,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _exit_status(resume_study(args.space, args.name, args.results_dir))
 
 
+def cmd_extend(args: argparse.Namespace) -> int:
+    from tuner.study.extend import extend_study
+
+    search_spaces.get(args.space)
+    return _exit_status(extend_study(args.space, args.name, args.results_dir, args.trials))
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from tuner.study import verify_study
 
@@ -177,8 +191,18 @@ def main(argv: list[str] | None = None) -> int:
             cmd_export(args)
         elif args.command == "status":
             cmd_status(args)
+        elif args.command == "extend":
+            return cmd_extend(args)
         elif args.command == "verify":
             return cmd_verify(args)
+        elif args.command == "analyze":
+            from tuner.study.analyze import analyze_study
+
+            analyze_study(args.space, args.name, args.results_dir)
+        elif args.command == "compare":
+            from tuner.compare import compare
+
+            compare(args.refs, args.results_dir, args.out)
         elif args.command == "sync":
             from tuner.study import sync_study
 
@@ -192,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(str(exc) or "interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug or an environment failure: one line here, the traceback in a file
-        storage = _storage_error(exc)
+        storage = storage_error(exc)
         if storage is None:
             return _unexpected(exc)
         log = _traceback_file()
@@ -202,24 +226,6 @@ def main(argv: list[str] | None = None) -> int:
               f"study with `tuner resume {space}` (what finished before is kept; traceback in {log})",
               file=sys.stderr)  # fmt: skip
         return 1
-
-
-STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-"""Errors of the disk under the results folder or the MLflow store, met after the start-up checks passed."""
-
-
-def _storage_error(exc: BaseException) -> OSError | None:
-    """The disk error behind ``exc``, also when Ray Tune or SQLAlchemy raised it again as their own error."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:
-            return exc
-        text = str(exc)
-        if "[Errno 28]" in text or "database or disk is full" in text:
-            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def _traceback_file() -> Path:

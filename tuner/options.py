@@ -22,6 +22,8 @@ from tuner.packing import AUTO as AUTO_GPUS
 from tuner.spec import SCHEDULERS, SEARCHERS
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+REGISTERED_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+"""Names ``models:/NAME/VERSION`` URIs carry unquoted (MLflow itself refuses '/' and ':')."""
 
 
 # --- checks: each returns the error text for a bad value, or None ---
@@ -73,6 +75,11 @@ def _run_name(flag: str, v: str | None) -> str | None:
     return None if ok else f"{flag} {v!r}: use letters, digits, '_', '.', '-' (at most 100, no '/')"
 
 
+def _model_name(flag: str, v: str | None) -> str | None:
+    ok = v is None or REGISTERED_MODEL_NAME.match(v)
+    return None if ok else f"{flag} {v!r}: use letters, digits, '_', '.', '-' (at most 100, no '/' or ':')"
+
+
 def _existing_path(flag: str, v: Path | None) -> str | None:
     return None if v is None or Path(v).exists() else f"{flag} {v}: no such file or folder"
 
@@ -99,9 +106,16 @@ class RunOptions:
     """Everything ``tuner run`` takes besides the space, as the user gave it (None: the space's default)."""
 
     trials: int = option(20, "number of trials (default 20)", parse=int, check=_at_least(1))
-    searcher: str | None = option(None, "default: the space's", check=_one_of(SEARCHERS), cli={"choices": SEARCHERS})
-    scheduler: str | None = option(None, "default: the space's", check=_one_of(SCHEDULERS),
-                                   cli={"choices": SCHEDULERS})  # fmt: skip
+    searcher: str | None = option(
+        None,
+        "default: the space's. optuna: TPE; optuna_grouped: multivariate TPE grouped by conditional parameters; "
+        "optuna_gp: Gaussian process; optuna_cmaes: CMA-ES on the numeric parameters, categorical ones sampled by "
+        "TPE (CMA-ES's independent sampler)",
+        check=_one_of(SEARCHERS),
+        cli={"choices": SEARCHERS},
+    )
+    scheduler: str | None = option(None, "default: the space's. hyperband: asynchronous Hyperband (ASHA with 3 "
+                                   "brackets)", check=_one_of(SCHEDULERS), cli={"choices": SCHEDULERS})  # fmt: skip
     max_epochs: int | None = option(None, "epoch budget per trial (default: the space's)", parse=int,
                                     check=_at_least(1))  # fmt: skip
     cpus_per_trial: float | None = option(None, "CPUs per trial (default: the space's)", parse=float, check=_cpus)
@@ -166,6 +180,13 @@ class RunOptions:
         cli={"metavar": "SECONDS"},
     )
 
+    warm_start: tuple[str, ...] = option(
+        (),
+        "earlier studies whose finished trials the searcher learns from before it proposes: RUN (of this space) or "
+        "SPACE:RUN, one or more (tuner.warmstart)",
+        cli={"nargs": "+", "metavar": "REF"},
+    )
+
     report_baseline: bool = option(True, "do not train and test the report's config on this study's split beside "
                                    "the chosen one", flag="--no-report-baseline")  # fmt: skip
     verify_top: int = option(3, "after the search, train the top K configs again with fresh seeds and choose the "
@@ -173,11 +194,15 @@ class RunOptions:
                              cli={"metavar": "K"})  # fmt: skip
     verify_seeds: int = option(3, "fresh seeds per verified config (default 3)", parse=int, check=_at_least(1),
                                cli={"metavar": "S"})  # fmt: skip
+    register: str | None = option(None, "register the chosen model in the MLflow Model Registry under this name (a "
+                                  "new version each study)", check=_model_name, cli={"metavar": "NAME"})  # fmt: skip
+    verbose: bool = option(False, "show Ray's start-up messages (hidden by default)")
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> RunOptions:
         values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
-        return cls(**{**values, "settings": tuple(values["settings"] or ())})
+        return cls(**{**values, "settings": tuple(values["settings"] or ()),
+                      "warm_start": tuple(values["warm_start"] or ())})  # fmt: skip
 
     def to_record(self) -> dict[str, Any]:
         """The options as JSON values, for the run record ``tuner resume`` restarts from."""
@@ -194,6 +219,7 @@ class RunOptions:
             if values.get(key) is not None:
                 values[key] = Path(values[key])
         values["settings"] = tuple(values.get("settings") or ())
+        values["warm_start"] = tuple(values.get("warm_start") or ())
         return cls(**values)
 
 

@@ -2,13 +2,15 @@
 
 Searchers are built lazily (hyperopt and optuna are imported only when chosen). Every searcher is seeded from
 the run's seed in its own way (Ray's searchers name the seed differently), and every searcher that can take
-starting points evaluates the report's own config first unless told not to.
+starting points evaluates the report's own config first unless told not to. A warm start (``tuner.warmstart``)
+hands earlier trials to the searcher before its first proposal.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +63,17 @@ def grid_configs(spec: SpaceSpec) -> list[dict[str, Any]]:
     return configs
 
 
+WARM_RANDOM_TOP = 3
+"""Random search has no model to feed: a warm start evaluates the best few earlier configs first instead."""
+
+OPTUNA_SAMPLERS = {
+    "optuna": "Optuna TPE",
+    "optuna_grouped": "Optuna multivariate TPE, grouped by conditional parameters",
+    "optuna_gp": "Optuna Gaussian process",
+    "optuna_cmaes": "Optuna CMA-ES (categorical parameters by TPE)",
+}
+
+
 def build_search(
     spec: SpaceSpec,
     searcher: str,
@@ -68,8 +81,11 @@ def build_search(
     seed: int,
     max_concurrent: int | None,
     start_points: list[dict[str, Any]],
+    warm: Sequence[tuple[dict[str, Any], float]] = (),
 ) -> SearchPlan:
-    """The search algorithm for ``searcher``; ``start_points`` are evaluated first (e.g. the report's config)."""
+    """The search algorithm for ``searcher``; ``start_points`` are evaluated first (e.g. the report's config).
+    ``warm``: earlier trials' (config, score), complete points of this space, which the searcher learns from
+    before it proposes (a warm start)."""
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
     # Concurrency is limited here for every searcher: Tune's max_concurrent_trials ignores BasicVariantGenerator.
@@ -78,38 +94,48 @@ def build_search(
     space = tune_param_space(spec)
     points = [spec.complete_config(p) for p in start_points]
     if searcher == "grid":
-        grid = grid_configs(spec)
-        note = f"grid of {len(grid)} points"
-        if trials < len(grid):
-            chosen = np.random.default_rng(seed).choice(len(grid), size=trials, replace=False)
-            grid = [grid[i] for i in sorted(chosen)]
-            note += f"; running a seeded subset of {trials}"
-        elif trials > len(grid):
-            note += f"; --trials {trials} is more than the grid, running all {len(grid)}"
-        return SearchPlan(BasicVariantGenerator(points_to_evaluate=grid, max_concurrent=max_concurrent or 0),
-                          space, len(grid), note)  # fmt: skip
+        if warm:
+            raise ValueError("a grid does not learn from earlier trials; warm-start random, hyperopt or optuna*")
+        return _grid_search(spec, trials, seed, max_concurrent, space)
     if searcher == "random":
+        best = sorted(warm, key=lambda w: w[1], reverse=spec.mode == "max")[:WARM_RANDOM_TOP]
+        points += [config for config, _ in best]
         alg = BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed,
                                     max_concurrent=max_concurrent or 0)  # fmt: skip
-        return SearchPlan(alg, space, trials, "random sampling")
+        note = f"; warm start: the best {len(best)} of {len(warm)} earlier trial(s) first" if warm else ""
+        return SearchPlan(alg, space, trials, "random sampling" + note)
     if searcher == "hyperopt":
-        from ray.tune.search.hyperopt import HyperOptSearch
-
         startup = min(20, max(2, trials // 3))
-        alg = HyperOptSearch(points_to_evaluate=points or None, random_state_seed=seed, n_initial_points=startup)
+        from tuner.model_searchers import WarmHyperOptSearch
+
+        alg = WarmHyperOptSearch(warm, points_to_evaluate=points or None, random_state_seed=seed,
+                                 n_initial_points=startup)  # fmt: skip
         note = f"HyperOpt TPE ({startup} random start-up trials)"
     else:
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
+        from tuner.model_searchers import optuna_search
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         startup = min(10, max(2, trials // 4))
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
-        alg = OptunaSearch(points_to_evaluate=points or None, sampler=sampler)
-        note = f"Optuna TPE ({startup} random start-up trials)"
+        alg = optuna_search(searcher, seed, startup, points, warm)
+        note = f"{OPTUNA_SAMPLERS[searcher]} ({startup} random start-up trials)"
     if max_concurrent:
         alg = ConcurrencyLimiter(alg, max_concurrent=max_concurrent)
+    note += f"; warm start: learnt from {len(warm)} earlier trial(s)" if warm else ""
     return SearchPlan(alg, space, trials, note)
+
+
+def _grid_search(spec: SpaceSpec, trials: int, seed: int, max_concurrent: int | None, space) -> SearchPlan:
+    from ray.tune.search import BasicVariantGenerator
+
+    grid = grid_configs(spec)
+    note = f"grid of {len(grid)} points"
+    if trials < len(grid):
+        chosen = np.random.default_rng(seed).choice(len(grid), size=trials, replace=False)
+        grid = [grid[i] for i in sorted(chosen)]
+        note += f"; running a seeded subset of {trials}"
+    elif trials > len(grid):
+        note += f"; --trials {trials} is more than the grid, running all {len(grid)}"
+    return SearchPlan(BasicVariantGenerator(points_to_evaluate=grid, max_concurrent=max_concurrent or 0),
+                      space, len(grid), note)  # fmt: skip
 
 
 class _AshaState:
@@ -162,15 +188,23 @@ class PruneLog:
         self.pruned: dict[str, int] = {}
 
 
+HYPERBAND_BRACKETS = 3
+"""Brackets of the asynchronous Hyperband scheduler: each starts pruning at a later rung (grace, 3x grace, 9x
+grace epochs), hedging against ASHA stopping slow starters too early."""
+
+
 def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog):
-    """ASHA, median stopping or FIFO, acting on the per-epoch running best (``score``) over ``epoch``."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
+    """ASHA, asynchronous Hyperband, median stopping or FIFO, acting on the per-epoch running best (``score``)
+    over ``epoch``."""
+    from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
 
     if scheduler not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {scheduler!r}; accepted: {', '.join(SCHEDULERS)}")
     if scheduler == "fifo":
         return FIFOScheduler()
-    base, state = (ASHAScheduler, _AshaState) if scheduler == "asha" else (MedianStoppingRule, _MedianState)
+    # Ray's ASHAScheduler is AsyncHyperBandScheduler with one bracket
+    asha = scheduler in ("asha", "hyperband")
+    base, state = (AsyncHyperBandScheduler, _AshaState) if asha else (MedianStoppingRule, _MedianState)
 
     class Recording(state, base):
         def on_trial_result(self, tune_controller, trial, result):
@@ -180,8 +214,10 @@ def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog):
             return decision
 
     Recording.__name__ = base.__name__
-    if scheduler == "asha":
-        return Recording(time_attr=EPOCH, max_t=spec.max_epochs, grace_period=spec.grace_period, reduction_factor=3)
+    if asha:
+        brackets = HYPERBAND_BRACKETS if scheduler == "hyperband" else 1
+        return Recording(time_attr=EPOCH, max_t=spec.max_epochs, grace_period=spec.grace_period, reduction_factor=3,
+                         brackets=brackets)  # fmt: skip
     return Recording(time_attr=EPOCH, grace_period=spec.grace_period, min_samples_required=3)
 
 

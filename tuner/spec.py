@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from tuner.errors import TunerError
 
-SEARCHERS = ("grid", "random", "hyperopt", "optuna")
-SCHEDULERS = ("asha", "median", "fifo")
+SEARCHERS = ("grid", "random", "hyperopt", "optuna", "optuna_grouped", "optuna_gp", "optuna_cmaes")
+SCHEDULERS = ("asha", "median", "fifo", "hyperband")
 Mode = Literal["min", "max"]
 
 

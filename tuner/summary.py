@@ -7,6 +7,7 @@ import io
 import json
 from typing import TYPE_CHECKING
 
+from tuner.analysis import ANALYSIS_FOLDER, PAGE_FILE, read_summary
 from tuner.export import BEST_CONFIG_FILE
 from tuner.spec import SpaceSpec
 
@@ -95,6 +96,20 @@ def print_summary(echo, spec, ledger: TrialLedger, export, run_dir, wall) -> Non
             if isinstance(value, float) and key != "ensemble_members":
                 echo(_figure_line(key, value, report.get(key)))
     echo(f"best config written to {run_dir / BEST_CONFIG_FILE}")
+    _print_model(echo, export.get("model"))
+    analysis = read_summary(run_dir)
+    if analysis is not None:
+        echo(analysis)
+        echo(f"analysis written to {run_dir / ANALYSIS_FOLDER} (open {run_dir / ANALYSIS_FOLDER / PAGE_FILE})")
+
+
+def _print_model(echo, model: dict | None) -> None:
+    """Where the chosen model is in MLflow and how to load it (nothing when the publish phase said why not)."""
+    if not model or not model.get("uri"):
+        return
+    registered = model.get("registered")
+    named = f"; registered as {registered['name']} version {registered['version']}" if registered else ""
+    echo(f"MLflow model: {model['uri']}{named}  (mlflow.pyfunc.load_model('{model['uri']}').predict(x))")
 
 
 def _print_test_figures(echo, export: dict, report: dict) -> None:

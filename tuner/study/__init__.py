@@ -6,6 +6,8 @@
     verify    the top configs trained again with fresh seeds; the best mean is chosen
     baseline  the report's own config on this study's split
     evaluate  the chosen trial and the baseline on the held-out test split, with bootstrap intervals
+    analyze   why the search found what it found: importance, figures, a summary (run folder's analysis/)
+    publish   the chosen model as an MLflow model in the parent run (registered with --register NAME)
     export    best_config.json, trials.csv, the parent run closed, the summary
 
 A new phase is one module here and one line in ``run_study``; it reads the ``Study`` that ``prepare`` made and the
@@ -27,12 +29,14 @@ from tuner.schema import RunStatus
 from tuner.spec import SpaceSpec
 from tuner.status import find_run, run_state
 from tuner.storage import has_state, study_root
+from tuner.study.analyze import analyze
 from tuner.study.baseline import baseline
 from tuner.study.evaluate import evaluate
 from tuner.study.export import StudyResult, export
 from tuner.study.fit import search
 from tuner.study.plan import resolve
 from tuner.study.prepare import prepare
+from tuner.study.publish import publish
 from tuner.study.verify import verify
 
 
@@ -40,13 +44,18 @@ def run_study(
     spec: SpaceSpec, options: RunOptions, echo: Callable[[str], None] = print, resume: dict[str, Any] | None = None
 ) -> StudyResult:
     """Run a study; with ``resume`` (its run record, see ``resume_study``) continue an interrupted one."""
+    from tuner.warmstart import warm_start
+
     plan = resolve(spec, options, resume)
+    warm = [] if resume else warm_start(plan, echo)  # a resumed searcher has the points in its saved state
     with prepare(plan, echo) as study:
-        trials = search(study)
+        trials = search(study, warm)
         checked = verify(study, trials)
         reference = baseline(study, trials)
         figures = evaluate(study, trials, checked.chosen, reference)
-        return export(study, trials, checked, figures)
+        analyze(study, trials)
+        model = publish(study, figures)
+        return export(study, trials, checked, figures, model)
 
 
 def resume_study(space: str, name: str | None, results_dir: Path, echo: Callable[[str], None] = print) -> StudyResult:

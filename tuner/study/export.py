@@ -28,11 +28,12 @@ class StudyResult:
     wall_s: float
 
 
-def export(study: Study, search: SearchResult, checked: Verification, figures: Evaluation) -> StudyResult:
+def export(study: Study, search: SearchResult, checked: Verification, figures: Evaluation,
+           model: dict[str, Any] | None = None) -> StudyResult:  # fmt: skip
     from tuner.summary import print_summary, trials_csv
 
     plan, tracker, ledger = study.plan, study.tracker, search.ledger
-    payload = best_config(study, search, checked, figures)
+    payload = best_config(study, search, checked, figures, model)
     tracker.flush()
     payload["mlflow"].update(experiment_id=tracker.experiment_id, parent_run_id=tracker.parent_id,
                              child_run_id=tracker.child_run_id(figures.best.trial_id))  # fmt: skip
@@ -58,8 +59,10 @@ def export(study: Study, search: SearchResult, checked: Verification, figures: E
     return StudyResult(plan.run_dir, payload, counts, tracker.parent_id, ledger.first_trial_after, wall)
 
 
-def best_config(study: Study, search: SearchResult, checked: Verification, figures: Evaluation) -> dict[str, Any]:
-    """The export: the best config with everything needed to trust it and to train it again (``run --config``)."""
+def best_config(study: Study, search: SearchResult, checked: Verification, figures: Evaluation,
+                model: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The export: the best config with everything needed to trust it and to train it again (``run --config``);
+    ``model``: the MLflow model the publish phase logged (URI, registered name and version) or why there is none."""
     plan, data, best = study.plan, study.data, figures.best
     spec, opts = plan.spec, plan.options
     return {
@@ -83,6 +86,7 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
         "settings": {"fixed": spec.fixed, "data_options": spec.data_options, "max_epochs": spec.max_epochs},
         "report": plan.reference(),
         "mlflow": {"tracking_uri": plan.tracking_uri},
+        "model": model,
         "search": {"searcher": opts.searcher, "scheduler": opts.scheduler, "note": search.note,
                    "trials": len(search.ledger.outcomes), "statuses": dict(search.ledger.counts()),
                    "verify_top": opts.verify_top, "verify_seeds": opts.verify_seeds},  # fmt: skip

@@ -38,8 +38,9 @@ def best_trial(study: Study, search: SearchResult):
     return best
 
 
-def search(study: Study) -> SearchResult:
-    """Run (or continue) the study's trials to the end."""
+def search(study: Study, warm: list[tuple[dict[str, Any], float]] | None = None) -> SearchResult:
+    """Run (or continue) the study's trials to the end; ``warm``: earlier trials' (config, score) the searcher
+    learns from first (``tuner.warmstart``)."""
     from tuner.search import PruneLog, build_scheduler, build_search
 
     plan, opts = study.plan, study.plan.options
@@ -51,7 +52,7 @@ def search(study: Study) -> SearchResult:
         # Model-based searchers should see results before suggesting more: never more pending than can run.
         concurrent = opts.max_concurrent or trial_slots(study.cluster, opts.cpus_per_trial)
         starts = [plan.spec.report_config] if opts.report_start and plan.spec.report_config else []
-        searcher = build_search(plan.spec, opts.searcher, opts.trials, opts.seed, concurrent, starts)
+        searcher = build_search(plan.spec, opts.searcher, opts.trials, opts.seed, concurrent, starts, warm or [])
         scheduler = build_scheduler(plan.spec, opts.scheduler, prune_log)
     if plan.resume:
         monitor = _continue(study)
@@ -125,9 +126,12 @@ def run_experiment(study: Study, tuner, monitor) -> None:
     command that continues it."""
     from tuner.schema import TrialStatus
     from tuner.study.interrupt import StudyInterrupted, resume_command, stop_on_interrupt
+    from tuner.study.tune_log import TUNE_LOG_FILE, tune_log_to
 
-    with stop_on_interrupt() as interrupted:
+    with stop_on_interrupt() as interrupted, tune_log_to(study.plan.run_dir / TUNE_LOG_FILE):
         tuner.fit()
+    if monitor.disk_error is not None:
+        raise monitor.disk_error  # the CLI says it in one line, with what to run once space is freed
     if not interrupted.is_set():
         return
     counts = monitor.ledger.counts()
@@ -196,6 +200,8 @@ def _continue(study: Study):
     tuner = tune.Tuner.restore(f"{study.plan.study_root}/{SEARCH_EXPERIMENT}", trainable(study), resume_unfinished=True,
                                resume_errored=False)  # fmt: skip
     monitor = restored_monitor(tuner)
+    if study.plan.resume.get("extended"):  # tuner extend raised the trial budget since the monitor was saved
+        monitor.ledger.total = max(monitor.ledger.total, study.plan.options.trials)
     monitor.attach(study.tracker, study.echo, PROCESS_START)
     monitor.snapshots = SnapshotKeeper(folder)
     run_experiment(study, tuner, monitor)

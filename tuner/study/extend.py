@@ -1,0 +1,93 @@
+"""``tuner extend SPACE [--name RUN] --trials N``: N more trials in a finished study.
+
+The study continues as ``tuner resume`` continues one: Ray Tune restores the experiment (its searcher, scheduler
+and tuner's monitor from their saved state), the MLflow parent run is reopened, trial numbers go on, and the later
+phases run again over all trials (verify, baseline, evaluate, export: ``trials.csv`` covers every trial).
+
+Ray Tune restores an experiment exactly as it was saved, its trial budget included (``Tuner.restore`` takes no
+new ``num_samples``). The budget lives in the saved state of Tune's search algorithm: the search generator that
+wraps the model-based searchers (HyperOpt, Optuna), or the variant generator of random search. Raising it there
+lets the restored experiment ask the searcher, with everything it learnt (random search: its random stream), for
+N more trials. A grid has no more points to give and is not extended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import search_spaces
+from tuner.errors import TunerError
+from tuner.schema import RunStatus
+from tuner.spec import SpaceSpec
+from tuner.status import run_state
+from tuner.storage import is_uri, study_root
+
+EXTENDABLE = ("random", "hyperopt", "optuna", "optuna_grouped", "optuna_gp", "optuna_cmaes")
+SEARCH_STATE = "search_gen_state-*.json"
+"""Ray Tune's search generator state (a pickle under a .json name), one per driver session."""
+RANDOM_STATE = "basic-variant-state-*.json"
+"""Ray Tune's variant generator state (random search), likewise."""
+
+
+def extend_study(space: str, name: str | None, results_dir: Path, trials: int, echo: Callable[[str], None] = print,
+                 spec: SpaceSpec | None = None):  # fmt: skip
+    """Run ``trials`` more trials in the finished study ``name`` (default: the latest) of ``space``. ``spec``: the
+    space's spec, when it is not a registered space."""
+    from tuner.study import _check_resumable, _stored_study, run_study
+    from tuner.study.fit import SEARCH_EXPERIMENT
+
+    if trials < 1:
+        raise TunerError(f"--trials must be at least 1, got {trials}")
+    info, options = _stored_study(space, name, results_dir)
+    run, state = info["name"], run_state(info)
+    if state != RunStatus.FINISHED:
+        hint = "stop its driver first" if state.startswith(RunStatus.RUNNING) else f"tuner resume {space} first"
+        if state == RunStatus.FAILED:
+            hint = f"start it again with tuner run {space}"
+        raise TunerError(f"run {run} of {space} is {state}; extend takes a finished study ({hint})")
+    if options.config_file is not None:
+        raise TunerError(f"run {run} of {space} trained one config (--config); there is no search to extend")
+    if options.searcher not in EXTENDABLE:
+        raise TunerError(f"run {run} of {space} searched with {options.searcher}; extend takes a study of "
+                         f"{', '.join(EXTENDABLE)} (a grid has no more points to give)")  # fmt: skip
+    _check_resumable(space, run, options)
+    root = study_root(options.storage, options.results_dir.resolve(), space, run)
+    if is_uri(root):
+        raise TunerError(f"run {run} of {space} keeps its state at {root}; extend needs it in a local folder")
+    total = raise_trial_budget(Path(root) / SEARCH_EXPERIMENT, trials)
+    echo(f"extending run {run} of {space} by {trials} trial(s), to {total}")
+    extended = [*info.get("extended", []), {"at": dt.datetime.now().isoformat(timespec="seconds"), "trials": trials}]
+    options = dataclasses.replace(options, trials=total)
+    return run_study(spec or search_spaces.get(space), options, echo, resume={**info, "extended": extended})
+
+
+def raise_trial_budget(experiment: Path, more: int) -> int:
+    """Raise the trial budget in the experiment's newest saved search state by ``more``; the new budget."""
+    from ray import cloudpickle  # Tune wrote the state with it (its experiment spec holds the trainable)
+
+    states = sorted(experiment.glob(SEARCH_STATE)) or sorted(experiment.glob(RANDOM_STATE))
+    if not states:
+        raise TunerError(f"{experiment} holds no saved search state ({SEARCH_STATE} or {RANDOM_STATE}); the study "
+                         f"cannot be extended")  # fmt: skip
+    path = states[-1]
+    state = cloudpickle.loads(path.read_bytes())
+    if "total_samples" in state:  # the search generator: it asks its searcher until counter reaches the budget
+        state["total_samples"] = max(state["total_samples"], state["counter"]) + more
+        state["finished"], total = False, state["total_samples"]
+    else:  # random search: its (only) trial iterator draws num_samples_left more configs from its random state
+        iterator = state["_iterators"][-1]
+        iterator.num_samples += more
+        iterator.num_samples_left += more
+        state["_total_samples"] += more
+        state["_finished"], total = False, state["_total_samples"]
+    tmp = path.with_name(f"tmp-{path.name}")
+    tmp.write_bytes(cloudpickle.dumps(state))
+    os.replace(tmp, path)  # whole or not at all: the snapshot stays restorable
+    return int(total)
+
+
+__all__ = ["EXTENDABLE", "extend_study", "raise_trial_budget"]
