@@ -1,10 +1,11 @@
 """Selection quality: how well the config a study chooses holds up on the test split, per selection strategy.
 
-At the same trial budget and study seed, three strategies choose a config:
+At the same trial budget and study seed, each strategy chooses a config:
 
-    single      the report's single train/validation split (cv_folds=1), the best trial's validation score
-    cv          K-fold cross-validation over the non-test rows (cv_folds=K), the best trial's mean over folds
-    cv+verify   as cv, then the top 3 configs trained again with 3 fresh seeds; the best mean is chosen
+    single          the report's single train/validation split (cv_folds=1), the best trial's validation score
+    single+verify   as single, then the top 3 configs trained again with 3 fresh seeds; the best mean is chosen
+    cv              K-fold cross-validation over the non-test rows (cv_folds=K), the best trial's mean over folds
+    cv+verify       as cv, then the top 3 configs trained again with 3 fresh seeds (and reshuffled folds)
 
 For each study seed and strategy it prints the chosen config's validation figure (what the strategy selected on),
 its test figure (the held-out split, scored once) and the drop from one to the other; then per strategy the mean
@@ -12,6 +13,7 @@ and sd over seeds. The test rows are the same for every strategy (the loader's s
 directly; the drop says how much the selection was luck.
 
     python benchmarks/selection_quality.py --space steel_multiclass [--data FILE] [--seeds 5] [--trials 20] [--k 5]
+        [--strategies single,cv+verify]
 
 Without --data the space's generated data is used (and said so). Runs on one local Ray instance.
 """
@@ -34,15 +36,16 @@ from trainables.cv import CV_FOLDS  # noqa: E402
 from tuner.cluster import connect  # noqa: E402
 from tuner.study import RunOptions, run_study  # noqa: E402
 
-STRATEGIES = ("single", "cv", "cv+verify")
+STRATEGIES = ("single", "single+verify", "cv", "cv+verify")
 
 
 def options(strategy: str, k: int, seed: int, trials: int, data: Path | None, results: Path) -> RunOptions:
-    folds = 1 if strategy == "single" else k
+    folds = k if strategy.startswith("cv") else 1
     name = f"{strategy.replace('+', '-')}-{seed}"
     return RunOptions(trials=trials, seed=seed, data=data, results_dir=results, name=name, dashboard=False,
                       progress_every=0, settings=(f"{CV_FOLDS}={folds}",),
-                      verify_top=3 if strategy == "cv+verify" else 0, verify_seeds=3)  # fmt: skip
+                      verify_top=3 if strategy.endswith("+verify") else 0, verify_seeds=3,
+                      report_baseline=False)  # fmt: skip
 
 
 def chosen_figures(export: dict, metric: str) -> tuple[float, float]:
@@ -62,29 +65,34 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--k", type=int, default=5, help="folds of the cv strategies")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"comma-separated, of {STRATEGIES}")
     args = parser.parse_args()
+    strategies = args.strategies.split(",")
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown:
+        parser.error(f"--strategies: unknown {', '.join(unknown)}; accepted: {', '.join(STRATEGIES)}")
 
     spec = search_spaces.get(args.space)
     connect(None, dashboard=False, preload=(spec.trainable,))
-    rows: dict[str, list[tuple[float, float, float]]] = {s: [] for s in STRATEGIES}
+    rows: dict[str, list[tuple[float, float, float]]] = {s: [] for s in strategies}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
-            for strategy in STRATEGIES:
+            for strategy in strategies:
                 started = time.monotonic()
                 with redirect_stdout(io.StringIO()):
                     study = run_study(spec, options(strategy, args.k, seed, args.trials, args.data, Path(tmp)))
                 val, test = chosen_figures(study.export, spec.metric)
                 rows[strategy].append((val, test, time.monotonic() - started))
                 synthetic = " (SYNTHETIC data)" if study.export["data"]["synthetic"] else ""
-                print(f"seed {seed} {strategy:<10} val {val:.4f} test {test:.4f} drop {val - test:+.4f} "
+                print(f"seed {seed} {strategy:<13} val {val:.4f} test {test:.4f} drop {val - test:+.4f} "
                       f"({rows[strategy][-1][2]:.0f}s){synthetic}", flush=True)  # fmt: skip
     print(f"\n{args.space}: {args.trials} trials per study, {args.seeds} study seeds, k={args.k}; "
           f"mean +- sd over seeds")  # fmt: skip
-    print(f"{'strategy':<10} {'validation':>17} {'test':>17} {'val - test':>17} {'wall':>8}")
+    print(f"{'strategy':<13} {'validation':>17} {'test':>17} {'val - test':>17} {'wall':>8}")
     for strategy, values in rows.items():
         cols = [[v[i] for v in values] for i in range(3)]
         drop = [v - t for v, t in zip(cols[0], cols[1], strict=True)]
-        print(f"{strategy:<10} {_mean_sd(cols[0]):>17} {_mean_sd(cols[1]):>17} {_mean_sd(drop):>17} "
+        print(f"{strategy:<13} {_mean_sd(cols[0]):>17} {_mean_sd(cols[1]):>17} {_mean_sd(drop):>17} "
               f"{statistics.fmean(cols[2]):7.0f}s")  # fmt: skip
 
 
