@@ -59,5 +59,6 @@ def test_ctrl_c_stops_the_study_gracefully_and_resume_finishes_it(tmp_path):
     assert calm.returncode == 0, calm.stderr[-3000:]
     undisturbed = json.loads((results / "steel_multiclass" / "calm" / "best_config.json").read_text())
     scores = {name: (results / "steel_multiclass" / name / "trials.csv").read_text() for name in ("stopped", "calm")}
-    assert (export["trial_number"], export["config"]) == (undisturbed["trial_number"], undisturbed["config"]), scores
+    # the config and its score (trial numbers follow the order trials started in, which two slots make a race)
+    assert export["config"] == undisturbed["config"], scores
     assert export["metric"]["value"] == pytest.approx(undisturbed["metric"]["value"], abs=1e-6)

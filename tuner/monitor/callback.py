@@ -181,7 +181,7 @@ class StudyMonitor(Callback):
         """Whether a trial's error is the disk's (its checkpoint could not be written); if so the study stops."""
         if not is_disk_full(text):
             return False
-        self._stop_for(OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (a trial's checkpoint: {text[:300]})"))
+        self._stop_for(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "a trial's checkpoint"))
         return True
 
     def _stop_for(self, exc: OSError) -> None:
