@@ -174,6 +174,10 @@ def _init_arguments(
                 "env_vars": {name: os.environ[name] for name in WORKER_ENV},
             }
         return kwargs
+    if not os.environ.get("RAY_ADDRESS"):  # RAY_ADDRESS: a driver Ray started (ray job submit) joins its cluster
+        # Without an address Ray joins the cluster the latest `ray start` on this machine recorded
+        # (/tmp/ray/ray_current_cluster), someone else's study included: a local study gets its own instance.
+        kwargs["address"] = "local"
     kwargs["include_dashboard"] = dashboard
     kwargs["dashboard_host"] = "127.0.0.1"
     if num_cpus is not None:
