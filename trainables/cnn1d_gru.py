@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -79,3 +80,13 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
 def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test") -> dict[str, float]:
     """Score a trial's best-epoch weights on ``split``."""
     return ecg.evaluate(build, config, data, ctx, weights, split)
+
+
+def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:
+    """What ``predict`` needs besides the weights (trainables.family.ServingFamily; see ``trainables.ecg``)."""
+    return ecg.inference_state(data)
+
+
+def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: np.ndarray) -> np.ndarray:
+    """Class indices of beats [rows, 187] (rows of the data's ``x``), as ``evaluate`` scores them."""
+    return ecg.predict(build, config, state, weights, inputs)

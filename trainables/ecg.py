@@ -58,14 +58,17 @@ def loss_function(config: dict[str, Any], y_train: np.ndarray, n_classes: int, d
     return nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device))
 
 
+def _logits(model: nn.Module, x: np.ndarray, device: str) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        chunks = range(0, len(x), EVAL_BATCH)
+        return torch.cat([model(torch.as_tensor(x[start : start + EVAL_BATCH], device=device)) for start in chunks])
+
+
 def _scores(model: nn.Module, loss_fn: nn.Module, part: dict[str, np.ndarray], n_classes: int, device: str,
             prefix: str) -> dict[str, float]:  # fmt: skip
-    model.eval()
-    logits = []
+    all_logits = _logits(model, part["x"], device)
     with torch.no_grad():
-        for start in range(0, len(part["y"]), EVAL_BATCH):
-            logits.append(model(torch.as_tensor(part["x"][start : start + EVAL_BATCH], device=device)))
-        all_logits = torch.cat(logits)
         loss = loss_fn(all_logits, torch.as_tensor(part["y"], device=device)).item()
     pred = all_logits.argmax(dim=1).cpu().numpy()
     return {
@@ -115,3 +118,18 @@ def evaluate(build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContex
     # class weights exist only with balancing "none", where the training labels are the split's own
     loss_fn = loss_function(config, data.split("train")["y"], n_classes, ctx.device)
     return _scores(model, loss_fn, data.split(split), n_classes, ctx.device, split)
+
+
+def inference_state(data) -> dict[str, Any]:
+    """What ``predict`` needs besides the config and the weights: the beat length and the number of classes (the
+    beats are fed as they are: nothing is fitted on the training rows)."""
+    return {"n_samples": int(data.meta["n_samples"]), "n_classes": int(data.meta["n_classes"])}
+
+
+def predict(build: ModelBuilder, config: dict[str, Any], state: dict[str, Any], weights: Path,
+            inputs: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Class indices of beats [rows, n_samples] (rows of the data's ``x``), as ``evaluate`` scores them."""
+    model = build(config, state["n_samples"], state["n_classes"])
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    x = np.asarray(inputs, dtype=np.float32)
+    return _logits(model, x, "cpu").argmax(dim=1).numpy()

@@ -38,7 +38,8 @@ class ServingFamily(ModelFamily, Protocol):
     on the training rows, input and output sizes): plain picklable values, saved beside the weights.
     ``predict`` maps raw inputs (rows shaped like the data's ``x`` array) to what ``evaluate`` scores (class indices,
     or values in the target's units), on the CPU; a weights file of several fold models predicts their mean, as
-    ``evaluate`` scores them."""
+    ``evaluate`` scores them. A family whose data holds no ``x`` array of model inputs also defines
+    ``example_inputs(data, n)``: ``n`` test inputs as its ``predict`` takes them (the published input example)."""
 
     def inference_state(self, config: dict[str, Any], data: Any, ctx: TrialContext) -> dict[str, Any]: ...
 

@@ -14,6 +14,7 @@ top-k ensemble (``ensemble``) need.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -95,7 +96,7 @@ def make_schedule(name: str, optimizer: torch.optim.Optimizer, total_steps: int,
     raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {name!r}")
 
 
-def predict(model: nn.Module, images: torch.Tensor, device: str) -> np.ndarray:
+def probabilities(model: nn.Module, images: torch.Tensor, device: str) -> np.ndarray:
     model.eval()
     out = []
     with torch.no_grad(), _autocast(device):
@@ -188,7 +189,7 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
                 kl_loss, device,
                 after_step=schedule.step if schedule is not None else None, autocast=lambda: _autocast(device),
             )  # fmt: skip
-            probs = predict(model, x_val, device)
+            probs = probabilities(model, x_val, device)
             val_kl = kl_divergence(y[val_rows], probs)
             if np.isfinite(val_kl) and (fold_best is None or val_kl < fold_best["kl"]):
                 weights = {name: t.detach().cpu().clone() for name, t in model.state_dict().items()}
@@ -242,23 +243,24 @@ def _load(weights: Path) -> dict[str, Any]:
     return torch.load(weights, map_location="cpu", weights_only=True)
 
 
-def predict_rows(config: dict[str, Any], data, ctx: TrialContext, checkpoint: dict[str, Any], rows) -> np.ndarray:
+def predict_rows(config: dict[str, Any], data, fixed: dict[str, Any], device: str, checkpoint: dict[str, Any],
+                 rows) -> np.ndarray:  # fmt: skip
     """Mean of the fold models' probabilities on ``rows`` (each fold normalised with its own statistics)."""
     total = np.zeros((len(rows), N_CLASSES))
     for state, stats in zip(checkpoint["folds"], checkpoint["stats"], strict=True):
-        model = make_model(config, {**ctx.fixed, "pretrained_file": ""})
+        model = make_model(config, {**fixed, "pretrained_file": ""})
         model.load_state_dict(state)
-        model.to(ctx.device)
+        model.to(device)
         fold_stats_ = None if stats is None else Stats(*stats)
-        images = build_images(config, data, rows, fold_stats_, float(ctx.fixed["image_scale"]))
-        total += predict(model, images, ctx.device)
+        images = build_images(config, data, rows, fold_stats_, float(fixed["image_scale"]))
+        total += probabilities(model, images, device)
     return total / len(checkpoint["folds"])
 
 
 def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test") -> dict[str, float]:
     """The report's inference: average the trial's fold models on the held-out patients' windows."""
     rows = data.splits[split]
-    probs = predict_rows(config, data, ctx, _load(weights), rows)
+    probs = predict_rows(config, data, ctx.fixed, ctx.device, _load(weights), rows)
     prior = data.arrays["y"][data.splits["train"]].mean(axis=0)
     y = data.arrays["y"][rows]
     return {
@@ -282,7 +284,7 @@ def ensemble(members: list[tuple[dict[str, Any], Path]], data, ctx: TrialContext
         if np.isnan(oof).any():
             raise ValueError(f"{weights}: out-of-fold predictions are incomplete (a fold did not finish)")
         oofs.append(oof)
-        tests.append(predict_rows(config, data, ctx, checkpoint, test_rows))
+        tests.append(predict_rows(config, data, ctx.fixed, ctx.device, checkpoint, test_rows))
     pool = _load(members[0][1])["pool"].numpy()
     return {
         "ensemble_members": float(len(members)),
@@ -291,3 +293,31 @@ def ensemble(members: list[tuple[dict[str, Any], Path]], data, ctx: TrialContext
         "single_test_kl": kl_divergence(y[test_rows], tests[0]),
         "ensemble_test_kl": kl_divergence(y[test_rows], np.mean(tests, axis=0)),
     }
+
+
+KAGGLE_ROWS = 100
+"""Frequency rows of a Kaggle spectrogram chain; the EEG chains have 128 (``trainables.hms_inputs``)."""
+
+
+def example_inputs(data, n: int) -> np.ndarray:
+    """The model's input, the raw spectrograms of windows (the data's arrays hold no ``x``): per window the four
+    Kaggle chains' 100 frequency rows followed by the four EEG chains' 128, [windows, 4, 228, 256] float32 (NaN
+    where the Kaggle power is missing); here the first ``n`` test windows. Raw, not the image, because a datawide
+    config normalises the image with each fold's own training statistics."""
+    rows = data.splits["test"][:n]
+    kaggle, eeg = data.arrays["kaggle"][rows], data.arrays["eeg"][rows]
+    return np.concatenate([kaggle.astype(np.float32), eeg.astype(np.float32)], axis=2)
+
+
+def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:
+    """What ``predict`` needs besides the weights (trainables.family.ServingFamily): the backbone and the image
+    scale (each fold's normalisation statistics are in the weights file)."""
+    return {"fixed": {"architecture": ctx.fixed["architecture"], "image_scale": float(ctx.fixed["image_scale"])}}
+
+
+def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: np.ndarray) -> np.ndarray:
+    """The six class probabilities of windows given as ``example_inputs`` lays them out: the mean of the fold
+    models' probabilities, each on images normalised with its fold's statistics, as ``evaluate`` scores them."""
+    x = np.asarray(inputs, dtype=np.float32)
+    windows = SimpleNamespace(arrays={"kaggle": x[:, :, :KAGGLE_ROWS], "eeg": x[:, :, KAGGLE_ROWS:]})
+    return predict_rows(config, windows, state["fixed"], "cpu", _load(weights), np.arange(len(x)))

@@ -235,3 +235,41 @@ def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, spl
         subj, start = windows.index(subjects)
         logits.append(_logits(model, windows, subj, start))
     return _scores(torch.stack(logits).mean(dim=0), subj, data, subjects, split)
+
+
+def example_inputs(data, n: int) -> np.ndarray:
+    """The model's input: whole subjects' series [subjects, steps, features] (the data has no ``x``), here the
+    first ``n`` test subjects."""
+    return data.arrays["series"][data.splits["test"][:n]]
+
+
+def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:
+    """What ``predict`` needs besides the weights (trainables.family.ServingFamily): each fold's preprocessor,
+    fitted on the fold's training subjects as in training, and the class count."""
+    pca = float(config["pca_variance"]) if config["joint_pca"] else None
+    meta, series = data.meta, data.arrays["series"]
+    fits = [data.splits[f"fold{k}_train"] for k in range(int(meta["cv_folds"]))]
+    preps = [SeriesPreprocessor(meta["feature_names"], meta["joint_groups"], pca).fit(series[rows]) for rows in fits]
+    return {"preprocessors": preps, "n_classes": len(meta["class_names"])}
+
+
+def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: np.ndarray) -> np.ndarray:
+    """Class indices of whole subjects' series [subjects, steps, features] (rows of ``example_inputs``): each
+    subject's windows, their logits averaged over the fold models (each after its own fold's preprocessing), then
+    the majority vote of the windows' classes, as ``evaluate`` scores them."""
+    states = torch.load(weights, map_location="cpu", weights_only=True)["folds"]
+    window, stride = int(config["window_size"]), int(config["stride"])
+    subjects = np.arange(len(inputs))
+    logits = []
+    for prep, fold_state in zip(state["preprocessors"], states, strict=True):
+        padded, starts = pad_for_windows(prep.transform(np.asarray(inputs)), window, stride)
+        model = RecurrentClassifier(padded.shape[2], config, state["n_classes"])
+        model.load_state_dict(fold_state)
+        subj, start = np.repeat(subjects, len(starts)), np.tile(starts, len(subjects))
+        windows = np.stack([padded[s, t : t + window] for s, t in zip(subj, start, strict=True)])
+        model.eval()
+        with torch.no_grad():
+            chunks = range(0, len(windows), EVAL_BATCH)
+            logits.append(torch.cat([model(torch.as_tensor(windows[i : i + EVAL_BATCH])) for i in chunks]))
+    classes = torch.stack(logits).mean(dim=0).argmax(dim=1).numpy()
+    return majority_vote(classes, subj, subjects, state["n_classes"])

@@ -59,7 +59,9 @@ def _stage(study: Study, trial, folder) -> None:
     spec, data = study.plan.spec, study.data
     family = load_family(spec.trainable)
     ctx = make_context(spec, study.plan.options.seed, "cpu", report=lambda row, ckpt: None)  # as evaluate scores
-    example = data.split("test")["x"][:EXAMPLE_ROWS]
+    # a family whose data has no ``x`` of model inputs says what its model takes (trainables.family)
+    example_of = getattr(family, "example_inputs", None)
+    example = example_of(data, EXAMPLE_ROWS) if example_of else data.split("test")["x"][:EXAMPLE_ROWS]
     with local_checkpoint(study.plan.options.storage, trial.checkpoint_path) as checkpoint:
         weights = checkpoint / CHECKPOINT_FILE
         state = family.inference_state(trial.config, data, ctx)

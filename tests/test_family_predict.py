@@ -1,0 +1,107 @@
+"""A served model predicts what its study scored: for each family with ``predict`` (trainables.family.ServingFamily),
+the predictions on the test split, scored with the family's metric, equal ``evaluate``'s test figures.
+
+One epoch (of every fold) on generated data, on one thread; the inference state goes through pickle as the logged
+model's does. HMS trains ImageNet backbones (10-45 s an epoch on 2 CPUs): slow tier, as in test_spaces_contract.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+import search_spaces
+from trainables.family import ServingFamily, load_family
+from trainables.reporting import CHECKPOINT_FILE
+from tuner.datasets import load_dataset
+from tuner.settings import smoke_spec
+from tuner.study.publish import EXAMPLE_ROWS
+from tuner.trial import make_context
+
+
+@pytest.fixture(scope="module")
+def data_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("data_cache")
+
+
+def _trained(name: str, data_cache):
+    """(family, config, data, ctx, best weights) after one epoch of every fold of space ``name``'s report config."""
+    spec = smoke_spec(search_spaces.get(name))
+    data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
+    rows = []
+    ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append(ckpt))
+    ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": int(spec.fixed.get("folds", 1))})
+    family = load_family(spec.trainable)
+    config = spec.active_config(spec.report_config)
+    family.train(config, data, ctx)
+    checkpoint = next(ckpt for ckpt in reversed(rows) if ckpt is not None)
+    return family, config, data, ctx, checkpoint / CHECKPOINT_FILE
+
+
+def _served(family, config, data, ctx, weights, inputs):
+    assert isinstance(family, ServingFamily)
+    state = pickle.loads(pickle.dumps(family.inference_state(config, data, ctx)))
+    return family.predict(config, state, weights, inputs), state
+
+
+@pytest.mark.parametrize("name", ["ecg_cnngru", "ecg_cnn2d"])
+def test_ecg_predictions_score_the_test_figures(name, data_cache, one_torch_thread):
+    family, config, data, ctx, weights = _trained(name, data_cache)
+    test = data.split("test")
+    predicted, state = _served(family, config, data, ctx, weights, test["x"])
+    assert predicted.shape == test["y"].shape
+    figures = family.evaluate(config, data, ctx, weights, "test")
+    assert accuracy_score(test["y"], predicted) == figures["test_accuracy"]
+    labels = np.arange(int(data.meta["n_classes"]))
+    recall = recall_score(test["y"], predicted, labels=labels, average="macro", zero_division=0)
+    assert recall == figures["test_macro_recall"]
+    # the published example: the first rows of x, predicted as in the whole split
+    example = test["x"][:EXAMPLE_ROWS]
+    np.testing.assert_array_equal(family.predict(config, state, weights, example), predicted[:EXAMPLE_ROWS])
+
+
+def _spread_heads(weights, out):
+    """The weights with random output layers: one epoch on the small generated set predicts one class for every
+    subject, which would let a wrong preprocessing or vote go unseen."""
+    import torch
+
+    saved = torch.load(weights, weights_only=True)
+    generator = torch.Generator().manual_seed(0)
+    for fold in saved["folds"]:
+        fold["head.weight"] = torch.randn(fold["head.weight"].shape, generator=generator) * 10
+    torch.save(saved, out)
+    return out
+
+
+def test_pain_predicts_each_subject_by_the_vote_evaluate_scores(data_cache, one_torch_thread, tmp_path):
+    family, config, data, ctx, trained = _trained("pain_rnn", data_cache)
+    weights = _spread_heads(trained, tmp_path / "weights.pt")
+    subjects = data.splits["test"]
+    inputs = family.example_inputs(data, len(subjects))
+    assert inputs.shape[0] == len(subjects)  # every test subject's whole series
+    predicted, state = _served(family, config, data, ctx, weights, inputs)
+    assert len(np.unique(predicted)) > 1
+    y = data.arrays["y"][subjects]
+    figures = family.evaluate(config, data, ctx, weights, "test")
+    assert accuracy_score(y, predicted) == figures["test_accuracy"]
+    labels = list(range(len(data.meta["class_names"])))
+    assert f1_score(y, predicted, labels=labels, average="macro", zero_division=0) == figures["test_macro_f1"]
+    example = family.example_inputs(data, EXAMPLE_ROWS)
+    np.testing.assert_array_equal(family.predict(config, state, weights, example), predicted[:EXAMPLE_ROWS])
+
+
+@pytest.mark.slow
+def test_hms_predicts_the_fold_models_mean_evaluate_scores(data_cache, one_torch_thread):
+    from trainables.hms import kl_divergence
+
+    family, config, data, ctx, weights = _trained("hms_b0", data_cache)
+    rows = data.splits["test"]
+    inputs = family.example_inputs(data, len(rows))
+    predicted, _ = _served(family, config, data, ctx, weights, inputs)
+    assert predicted.shape == (len(rows), 6)
+    np.testing.assert_allclose(predicted.sum(axis=1), 1.0, rtol=1e-5)
+    figures = family.evaluate(config, data, ctx, weights, "test")
+    assert kl_divergence(data.arrays["y"][rows], predicted) == pytest.approx(figures["test_kl"], rel=1e-9)
