@@ -4,6 +4,7 @@ its MLflow artifacts and ``tuner analyze`` in a fresh process."""
 from __future__ import annotations
 
 import json
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -85,7 +86,10 @@ def test_a_study_writes_its_analysis_and_logs_it_to_the_parent_run(ray_instance,
     results = tmp_path / "results"
     opts = RunOptions(trials=6, max_epochs=3, seed=0, results_dir=results, name="study", dashboard=False,
                       verify_top=0, report_baseline=False)  # fmt: skip
+    store_setting = os.environ.get("MLFLOW_TRACKING_URI")
     study = run_study(search_spaces.get("steel_multiclass"), opts)
+    # logging the model set MLflow's store for the process a moment: the next study must not inherit it
+    assert os.environ.get("MLFLOW_TRACKING_URI") == store_setting
     out = capsys.readouterr().out
     folder = study.run_dir / "analysis"
     assert f"analysis written to {folder}" in out and "most important (fANOVA | PED-ANOVA)" in out

@@ -28,11 +28,11 @@ from tuner.tracking import default_tracking_uri
 @pytest.fixture
 def tracking_uri_of(tmp_path):
     """``models:/`` URIs resolve against the process's tracking URI: the study's store, put back afterwards."""
-    before = mlflow.get_tracking_uri()
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri  # restores the setting exactly
+
     uri = default_tracking_uri(tmp_path)
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(before)
+    with _use_tracking_uri(uri):
+        yield uri
 
 
 @pytest.mark.slow

@@ -99,16 +99,18 @@ def register(tracking_uri: str, logged: dict[str, Any], run_id: str, name: str) 
 def _store(tracking_uri: str) -> Iterator[None]:
     """MLflow's model logging and registration read the store from the process's setting, not from a client; and
     they say what they do (validating the input example, ...) at INFO: the study's summary says where the model is."""
-    before = mlflow.get_tracking_uri()
+    # MLflow's own context restores the process's setting exactly: set_tracking_uri(get_tracking_uri()) would
+    # pin MLflow's default store into MLFLOW_TRACKING_URI, and every later study of this process would write there.
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
     loggers = [logging.getLogger(name) for name in ("mlflow.pyfunc", "mlflow.models")]
     levels = [logger.level for logger in loggers]
-    mlflow.set_tracking_uri(tracking_uri)
     for logger in loggers:
         logger.setLevel(logging.WARNING)
     try:
-        yield
+        with _use_tracking_uri(tracking_uri):
+            yield
     finally:
-        mlflow.set_tracking_uri(before)
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
 
