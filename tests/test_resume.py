@@ -100,9 +100,10 @@ def test_sigkilled_study_resumes_to_exactly_the_requested_trials(tmp_path):
     # Runs of trials the study's last snapshot did not hold were closed as lost and deleted, never kept twice.
     lost = [c for c in children if c.info.lifecycle_stage == "deleted"]
     assert all(c.data.tags.get(TRIAL_STATUS_TAG) == "lost" for c in lost)
-    # Only trials near the kill run again: the ones running then, or ended after the last snapshot (2 s).
+    # Only trials near the kill run again: the ones running then, or started or ended after the last snapshot
+    # (at most 2 s before it; a trial ASHA prunes at its first rung lasts about a second, so a few per slot).
     again = [c for c in active if int(c.data.tags.get("tuner.restarts", "0")) > 0]
-    assert len(again) + len(lost) <= 2 * SLOTS, (len(again), len(lost))
+    assert len(again) + len(lost) <= 3 * SLOTS, (len(again), len(lost))
     restarts = {c.data.tags["tuner.trial_id"]: c.data.tags.get("tuner.restarts") for c in active}
     ended_before_kill = [t["trial_id"] for t in at_kill["trials"] if t["status"] != "running"]
     assert any(restarts.get(trial_id) == "0" for trial_id in ended_before_kill), "the snapshot kept no ended trial"
