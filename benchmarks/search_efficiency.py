@@ -15,6 +15,7 @@ default strategy's.
 
     python benchmarks/search_efficiency.py SPACE [--data PATH] [--budget 60] [--seeds 3]
         [--strategies random_fifo,optuna_asha] [--target VALUE] [--plot FILE] [--report-start]
+        [--set KEY=VALUE ...]
 
 Without --data the space's generated data is used (SYNTHETIC in the output). The report's own config is not
 evaluated first (it would hand every strategy the same head start) unless --report-start. Runs on one local Ray
@@ -40,6 +41,7 @@ from trainables.reporting import SCORE  # noqa: E402
 from tuner.cluster import connect  # noqa: E402
 from tuner.errors import TunerError, first_line  # noqa: E402
 from tuner.monitor.ledger import real_score  # noqa: E402
+from tuner.settings import apply_settings  # noqa: E402
 from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec  # noqa: E402
 from tuner.study import RunOptions, run_study  # noqa: E402
 
@@ -73,7 +75,7 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
     opts = RunOptions(trials=UNBOUNDED_TRIALS, searcher=searcher, scheduler=scheduler, seed=seed, data=args.data,
                       results_dir=results, name=f"{strategy}-{seed}", time_budget=args.budget, verify_top=0,
                       report_baseline=False, dashboard=False, progress_every=0,
-                      report_start=args.report_start)  # fmt: skip
+                      report_start=args.report_start, settings=tuple(args.set))  # fmt: skip
     run_dir = results / spec.name / str(opts.name)
     try:
         with redirect_stdout(io.StringIO()):
@@ -192,6 +194,8 @@ def main() -> None:
     parser.add_argument("--target", type=float, help="the score to reach (default: a percentile of all scores)")
     parser.add_argument("--plot", type=Path, help="the PNG (default search_efficiency_<space>.png here)")
     parser.add_argument("--report-start", action="store_true", help="evaluate the report's config first")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a fixed setting or data option for every study, as `tuner run --set`")  # fmt: skip
     args = parser.parse_args()
     spec = search_spaces.get(args.space)
     default = f"{spec.default_searcher}_{spec.default_scheduler}"
@@ -199,7 +203,8 @@ def main() -> None:
     try:
         for strategy in strategies:
             parse_strategy(strategy)
-    except ValueError as exc:
+        apply_settings(spec, args.set)  # checked here: a bad --set would otherwise fail every study alike
+    except (ValueError, TunerError) as exc:
         parser.error(str(exc))
 
     connect(None, dashboard=False, preload=(spec.trainable,))
@@ -221,7 +226,8 @@ def main() -> None:
     how = "--target" if args.target is not None else f"{95 if spec.mode == 'max' else 5}th percentile of all scores"
     print(f"\n{spec.name} ({'SYNTHETIC data' if synthetic else args.data}): {args.budget:g}s per study, "
           f"{args.seeds} seeds; {spec.metric} ({spec.mode}); target {target:.4f} ({how}); "
-          f"report's config first: {'yes' if args.report_start else 'no'}")  # fmt: skip
+          f"report's config first: {'yes' if args.report_start else 'no'}"
+          + "".join(f"; --set {pair}" for pair in args.set))  # fmt: skip
     medians = summarise(runs, spec, args.budget, target)
     path = args.plot or Path(f"search_efficiency_{spec.name}.png")
     plot(runs, spec, args.budget, target, path)

@@ -97,3 +97,42 @@ def test_a_cross_validated_trial_continued_from_its_checkpoint_trains_as_if_neve
         assert got[RESUMED_FROM] == 1
         for key in ("train_loss", "val_loss", "val_macro_accuracy"):
             assert got[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-7), key
+
+
+def test_the_report_config_trains_the_reports_way_unless_a_setting_says_otherwise(tmp_path):
+    from tuner.options import RunOptions
+    from tuner.study.baseline import report_protocol
+    from tuner.study.plan import resolve
+
+    spec = search_spaces.get("steel_multiclass")
+    assert spec.fixed[CV_FOLDS] == 3 and spec.report_fixed == {CV_FOLDS: 1}
+
+    def folds(**options):
+        return resolve(spec, RunOptions(results_dir=tmp_path, **options)).spec.fixed[CV_FOLDS]
+
+    assert folds() == 3  # a search: the space's default
+    assert folds(config_file="report") == 1  # the report's config: its single split
+    assert folds(config_file="report", settings=(f"{CV_FOLDS}=2",)) == 2  # the user's --set wins
+    # the baseline phase of a 3-fold search retrains the report's config on the single split; of a 1-fold one not
+    assert report_protocol(resolve(spec, RunOptions(results_dir=tmp_path)).spec) == {CV_FOLDS: 1}
+    assert report_protocol(resolve(spec, RunOptions(results_dir=tmp_path, settings=(f"{CV_FOLDS}=1",))).spec) == {}
+    with pytest.raises(ValueError, match="report_fixed setting 'colour' is not a fixed setting"):
+        dataclasses.replace(spec, report_fixed={"colour": 1})
+
+
+def test_a_trial_overrides_a_fixed_setting_for_itself_and_its_weights_say_how_many_folds_they_hold(steel):
+    from tuner.trial import FIXED_PREFIX, fixed_overrides
+
+    spec, data = steel
+    spec = dataclasses.replace(spec, max_epochs=1, grace_period=1)
+    config = spec.active_config(spec.report_config)
+    assert fixed_overrides({**config, f"{FIXED_PREFIX}{CV_FOLDS}": 1}) == {CV_FOLDS: 1}
+    rows = []
+    ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append(ckpt),
+                       overrides={CV_FOLDS: 1})  # fmt: skip
+    assert ctx.fixed[CV_FOLDS] == 1 and spec.fixed[CV_FOLDS] == 3
+    mlp.train(config, data, ctx)
+    weights = rows[-1] / CHECKPOINT_FILE
+    # scored under the study's 3-fold context, one model's weights are still one model's
+    three = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: None)
+    assert mlp.evaluate(config, data, three, weights) == mlp.evaluate(config, data, ctx, weights)

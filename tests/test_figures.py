@@ -3,6 +3,8 @@ interval, beside the report's published figure."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -44,6 +46,13 @@ def test_the_report_config_is_trained_and_tested_on_the_same_split_beside_the_ch
     baseline = export["report_baseline"]
     assert "trained on this split" in baseline["note"]
     assert set(baseline["test"]) == set(test) and baseline["uncertainty"]["split_size"] == 98
+    # The search trained three fold models per trial (the space's default); the baseline is the report's way, one
+    # model on the single split: exactly what `run --config report` trains with the same seed.
+    assert export["settings"]["fixed"]["cv_folds"] == 3 and "cv_folds=1" in baseline["note"]
+    report_run = dataclasses.replace(opts, trials=1, config_file="report", results_dir=tmp_path / "report")
+    report_export = run_study(spec, report_run, echo=lambda line: None).export
+    assert report_export["settings"]["fixed"]["cv_folds"] == 1
+    assert baseline["test"] == pytest.approx(report_export["test"])
 
     client, parents, children = mlflow_runs(tmp_path, spec.name)
     phases = sorted(c.data.tags[PHASE_TAG] for c in children)

@@ -150,9 +150,9 @@ class _Fold:
         return row
 
 
-def _folds(config: dict[str, Any], data, ctx: TrialContext) -> list[_Fold]:
+def _folds(config: dict[str, Any], data, ctx: TrialContext, k: int | None = None) -> list[_Fold]:
     task = _Task(config, data, ctx.fixed, ctx.device)
-    k = fold_count(ctx.fixed)
+    k = fold_count(ctx.fixed) if k is None else k
     return [_Fold(i, rows, config, data, ctx, task) for i, rows in enumerate(fold_indices(data, k, ctx.seed))]
 
 
@@ -177,12 +177,12 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
 
 def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test") -> dict[str, float]:
     """Load a trial's best-epoch weights and score them on ``split`` (``test`` for the held-out figures); with
-    folds, the mean predicted probabilities of the fold models (each with its own scaler)."""
-    folds = _folds(config, data, ctx)
+    folds, the mean predicted probabilities of the fold models (each with its own scaler). The weights say how
+    many folds trained them (the baseline phase trains the report's config on its single split beside a K-fold
+    search)."""
     saved = torch.load(weights, map_location=ctx.device, weights_only=True)
     states = saved["folds"] if isinstance(saved, dict) and "folds" in saved else [saved]
-    if len(states) != len(folds):
-        raise ValueError(f"{weights} holds {len(states)} fold model(s); the config trains {len(folds)}")
+    folds = _folds(config, data, ctx, k=len(states))
     probabilities = []
     for fold, state in zip(folds, states, strict=True):
         fold.model.load_state_dict(state)

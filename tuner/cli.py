@@ -105,6 +105,8 @@ def describe_space(spec: SpaceSpec) -> str:
         report = spec.report_config.get(p.name, "-")
         lines.append(f"    {p.name:<{width}}  {p.domain.describe():<42} report={report!s:<9} {p.doc}{cond}")
     lines.append(f"  report best config : {json.dumps(spec.active_config(spec.report_config))}")
+    if spec.report_fixed:
+        lines.append(f"  report trains with : {json.dumps(spec.report_fixed)}  (--config report, the baseline phase)")
     for variant, config in spec.report_variants.items():
         lines.append(f"  report {variant + ' config':<12}: {json.dumps(spec.active_config(config))}")
         if variant in spec.report_variant_results:

@@ -183,6 +183,9 @@ class SpaceSpec:
     """Figures the report published for ``report_config`` (test split unless the key says otherwise)."""
     report_variant_results: dict[str, dict[str, float]] = field(default_factory=dict)
     """Figures the report published for each of ``report_variants`` (same naming as ``report_results``)."""
+    report_fixed: dict[str, Any] = field(default_factory=dict)
+    """Fixed settings the report's own configs train with where the space's default differs (its protocol, e.g.
+    ``cv_folds=1``, the report's single split): ``--config report`` and the baseline phase use them."""
     smoke: dict[str, Any] = field(default_factory=dict)
     """``--set``-style overrides of ``fixed``/``data_options`` that make a smoke test of the space fast (a smaller
     image, say); tests apply them, studies never do."""
@@ -225,6 +228,9 @@ class SpaceSpec:
         for key in self.smoke:
             if key not in self.fixed and key not in self.data_options:
                 yield f"smoke setting {key!r} is neither a fixed setting nor a data option"
+        for key in self.report_fixed:
+            if key not in self.fixed:
+                yield f"report_fixed setting {key!r} is not a fixed setting"
         configs = {"report_config": self.report_config} if self.report_config else {}
         configs.update({f"report_variants[{k!r}]": v for k, v in self.report_variants.items()})
         for source, config in configs.items():

@@ -37,7 +37,15 @@ TRACEBACK = "traceback"
 SEED = "trial_seed"
 """In a config: this trial's own seed instead of the study's (the verify phase re-trains a config with fresh
 seeds); in every report: the seed the trial trained with."""
+FIXED_PREFIX = "fixed__"
+"""In a config: ``fixed__<setting>`` overrides that fixed setting for this trial only (the baseline phase trains the
+report's config with the report's protocol, ``report_fixed``, beside a search that uses the space's default)."""
 TRIAL_DIR_PREFIX = "trial_"
+
+
+def fixed_overrides(config: dict[str, Any]) -> dict[str, Any]:
+    """The fixed settings a config overrides for its own trial (``FIXED_PREFIX`` keys), without the prefix."""
+    return {key.removeprefix(FIXED_PREFIX): value for key, value in config.items() if key.startswith(FIXED_PREFIX)}
 
 
 def trial_dirname(trial) -> str:
@@ -67,13 +75,14 @@ def make_context(
     report=_tune_report,
     checkpoint_every_s: float = 60.0,
     restore: Path | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> TrialContext:
     es = spec.early_stopping
     return TrialContext(
         metric=spec.metric,
         mode=spec.mode,
         max_epochs=spec.max_epochs,
-        fixed=dict(spec.fixed),
+        fixed={**spec.fixed, **(overrides or {})},
         seed=seed,
         report=report,
         device=device,
@@ -161,7 +170,7 @@ def run_trial(
         last_epoch = int(row.get(EPOCH, last_epoch) or last_epoch)
         _tune_report({**row, NODE_ID: node, SEED: seed}, checkpoint_dir)
 
-    ctx = make_context(spec, seed, trial_device(gpus), report, checkpoint_every_s)
+    ctx = make_context(spec, seed, trial_device(gpus), report, checkpoint_every_s, overrides=fixed_overrides(config))
     try:
         with _restored_checkpoint() as restore:
             family.train(spec.active_config(config), data, dataclasses.replace(ctx, restore=restore))

@@ -2,8 +2,10 @@
 baseline measured on the same test rows (the figure the report published was measured on another split).
 
 The search's own trial of the report's config is used when it ran to its end (``--no-report-start`` and ASHA
-can leave none); otherwise the config is trained once more, to its end, with the study's seed, as a child run
-tagged ``tuner.phase=baseline``. ``--no-report-baseline`` skips the phase.
+can leave none) with the report's protocol (``report_fixed``: a search with ``cv_folds=3`` trained it as three
+fold models, the report trained one on its single split); otherwise the config is trained once more, to its
+end, with the study's seed and the report's protocol, as a child run tagged
+``tuner.phase=baseline``. ``--no-report-baseline`` skips the phase.
 """
 
 from __future__ import annotations
@@ -33,16 +35,24 @@ def baseline(study: Study, search: SearchResult) -> Baseline:
     if skipped:
         return Baseline(None, skipped)
     config = plan.spec.active_config(plan.spec.report_config)
+    protocol = report_protocol(plan.spec)
     searched = [o for o in search.ledger.outcomes.values() if o.config == config]
     done = next((o for o in searched if o.status in ENDED_ON_ITS_OWN and o.checkpoint_path), None)
-    if done is not None:
+    if done is not None and not protocol:
         return Baseline(done, f"the search's trial {done.number} (the report's config, run to its end)")
-    study.echo("baseline: training the report's config on this split to its end, with the study's seed")
-    ledger = train_to_end(study, [(config, plan.options.seed)], "baseline", keep=True)
+    how = "".join(f", {key}={value}" for key, value in protocol.items())
+    study.echo(f"baseline: training the report's config on this split to its end, with the study's seed{how}")
+    ledger = train_to_end(study, [(config, plan.options.seed)], "baseline", keep=True, fixed=protocol)
     trial = next(iter(ledger.outcomes.values()), None)
     if trial is None or trial.checkpoint_path is None:
         return Baseline(None, f"the report's config left no checkpoint ({trial.status if trial else 'no run'})")
-    return Baseline(trial, "the report's config trained on this split with the study's seed")
+    return Baseline(trial, f"the report's config trained on this split with the study's seed{how}")
+
+
+def report_protocol(spec) -> dict[str, Any]:
+    """The report's fixed settings (``report_fixed``) where this study's differ: the search trained the report's
+    config some other way (K folds, say), so the baseline trains it again the report's way."""
+    return {key: value for key, value in spec.report_fixed.items() if spec.fixed.get(key) != value}
 
 
 def _why_skipped(study: Study) -> str:
@@ -58,4 +68,4 @@ def _why_skipped(study: Study) -> str:
     return ""
 
 
-__all__ = ["Baseline", "baseline"]
+__all__ = ["Baseline", "baseline", "report_protocol"]

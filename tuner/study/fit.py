@@ -142,23 +142,27 @@ def run_experiment(study: Study, tuner, monitor) -> None:
     )
 
 
-def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: str, keep: bool):
+def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: str, keep: bool,
+                 fixed: dict[str, Any] | None = None):  # fmt: skip
     """Train each (config, seed) of ``runs`` once, to its end (no pruning), as the Ray Tune experiment ``phase``
     in the study's storage, with MLflow child runs tagged with the phase; the ledger of those runs. Their
-    checkpoints are deleted afterwards unless ``keep``."""
+    checkpoints are deleted afterwards unless ``keep``. ``fixed`` overrides fixed settings for these runs."""
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
     from tuner.search import PruneLog, SearchPlan, build_scheduler, tune_param_space
     from tuner.storage import delete_folder
-    from tuner.trial import SEED
+    from tuner.trial import FIXED_PREFIX, SEED
 
     plan, opts = study.plan, study.plan.options
     # A driver stopped during this phase left an unfinished experiment: the phase starts again.
     delete_folder(f"{plan.study_root}/{phase}")
-    points = [{**plan.spec.complete_config(config), SEED: seed} for config, seed in runs]
-    # Tune takes points of its parameter space only: the seed joins it (every run is a point, none is sampled).
-    space = {**tune_param_space(plan.spec), SEED: tune.choice(sorted({seed for _, seed in runs}))}
+    overrides = {f"{FIXED_PREFIX}{key}": value for key, value in (fixed or {}).items()}
+    points = [{**plan.spec.complete_config(config), SEED: seed, **overrides} for config, seed in runs]
+    # Tune takes points of its parameter space only: the seed and the overrides join it (every run is a point,
+    # none is sampled).
+    space = {**tune_param_space(plan.spec), SEED: tune.choice(sorted({seed for _, seed in runs})),
+             **{key: tune.choice([value]) for key, value in overrides.items()}}  # fmt: skip
     concurrent = opts.max_concurrent or trial_slots(study.cluster, opts.cpus_per_trial)
     searcher = SearchPlan(BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrent), space,
                           len(points), phase)  # fmt: skip

@@ -101,6 +101,8 @@ def resolve(spec: SpaceSpec, options: RunOptions, resume: dict[str, Any] | None 
 
 
 def _with_overrides(spec: SpaceSpec, options: RunOptions) -> SpaceSpec:
+    if str(options.config_file or "").split(":")[0] == REPORT_CONFIG:  # the report's config, the report's way
+        spec = dataclasses.replace(spec, fixed={**spec.fixed, **spec.report_fixed})
     if options.max_epochs is not None:
         spec = dataclasses.replace(
             spec, max_epochs=options.max_epochs, grace_period=min(spec.grace_period, options.max_epochs)
