@@ -54,3 +54,26 @@ def test_unknown_runs_are_errors_listing_the_known_ones(tmp_path):
     _run_folder(tmp_path, "a", "finished", os.getpid())
     with pytest.raises(TunerError, match="no run named 'zz' for space steel_binary under .*; runs: a"):
         find_run(tmp_path, "steel_binary", "zz")
+
+
+def test_a_finished_study_shows_how_its_config_was_chosen_and_its_test_figures_beside_the_reports(tmp_path):
+    run_dir = _run_folder(tmp_path, "a", "finished", 1)
+    candidate = {"trial_number": 7, "search_score": 0.86, "seeds": [1, 2, 3], "scores": [0.8, 0.82, 0.81],
+                 "mean": 0.81, "sd": 0.01}  # fmt: skip
+    export = {"metric": {"name": "val_accuracy", "mode": "max", "value": 0.86},
+              "verification": {"chosen_trial_number": 7, "candidates": [candidate, {**candidate, "trial_number": 3,
+                                                                                     "mean": 0.79}]},
+              "test": {"test_accuracy": 0.7959},
+              "test_uncertainty": {"interval": {"test_accuracy": [0.71, 0.87]}, "level": 0.95, "resamples": 200,
+                                   "split": "test", "split_size": 98},
+              "report_baseline": {"note": "trained", "test": {"test_accuracy": 0.7551},
+                                  "uncertainty": {"interval": {"test_accuracy": [0.67, 0.84]}}},
+              "report": {"results": {"test_accuracy": 0.8}}, "data": {"synthetic": False}}  # fmt: skip
+    (run_dir / "best_config.json").write_text(json.dumps(export))
+    lines = describe(run_dir).splitlines()
+    assert ("  chosen: trial 7, val_accuracy 0.8100 +- 0.0100 over fresh seeds [1, 2, 3] (search 0.8600); best mean "
+            "of 2 re-verified config(s)") in lines
+    assert any(line.startswith("  test split (98 rows; [95% bootstrap interval, 200 resamples])") for line in lines)
+    row = next(line for line in lines if line.strip().startswith("test_accuracy"))
+    assert row.split("|") == [row.split("|")[0], "      0.7551 [0.6700, 0.8400] ", " 0.8000"]
+    assert "0.7959 [0.7100, 0.8700]" in row.split("|")[0]

@@ -100,8 +100,24 @@ def describe(run_dir: Path) -> str:
         lines.append(f"  MLflow: {info['tracking_uri']}")
     if (run_dir / BEST_CONFIG_FILE).exists():
         lines.append(f"  best config: {run_dir / BEST_CONFIG_FILE}")
+    lines += _answer_lines(run_dir)
     lines += _importance_lines(run_dir)
     return "\n".join(lines)
+
+
+def _answer_lines(run_dir: Path) -> list[str]:
+    """What the finished study hands back: how its config was chosen and its test figures beside the report's
+    config on the same split, as the end of ``tuner run`` printed them."""
+    from tuner.summary import print_test_figures, print_verification
+
+    export = _read(run_dir / BEST_CONFIG_FILE)
+    if export is None:
+        return []
+    lines: list[str] = []
+    print_verification(lambda line: lines.append(f"  {line}"), export)
+    if export.get("test"):
+        print_test_figures(lambda line: lines.append(f"  {line}"), export, (export.get("report") or {}).get("results", {}))
+    return lines
 
 
 def _importance_lines(run_dir: Path) -> list[str]:

@@ -84,8 +84,9 @@ def print_summary(echo, spec, ledger: TrialLedger, export, run_dir, wall) -> Non
     report = export["report"]["results"]
     if spec.metric in report:
         echo(f"best {spec.metric}: ours {export['metric']['value']:.4f}, report {report[spec.metric]:.4f}")
+    print_verification(echo, export)
     if export.get("test"):
-        _print_test_figures(echo, export, report)
+        print_test_figures(echo, export, report)
     ensemble = export.get("ensemble")
     if ensemble and "note" in ensemble:
         echo(f"ensemble: {ensemble['note']}")
@@ -112,7 +113,7 @@ def _print_model(echo, model: dict | None) -> None:
     echo(f"MLflow model: {model['uri']}{named}  (mlflow.pyfunc.load_model('{model['uri']}').predict(x))")
 
 
-def _print_test_figures(echo, export: dict, report: dict) -> None:
+def print_test_figures(echo, export: dict, report: dict) -> None:
     """The chosen config on the test split with its interval, beside the report's config on the same split and
     the report's published figure (measured on another split: not comparable to the first two)."""
     uncertainty = export.get("test_uncertainty") or {}
@@ -131,6 +132,23 @@ def _print_test_figures(echo, export: dict, report: dict) -> None:
         echo(f"  report config on this split: {baseline.get('note', 'not measured')}")
     if export["data"]["synthetic"]:
         echo("  (synthetic data: the report's published figures are shown for reference only)")
+
+
+def print_verification(echo, export: dict) -> None:
+    """How the chosen config was chosen: its mean over fresh seeds beside its search score (nothing when the study
+    did not re-verify)."""
+    verification = export.get("verification")
+    if not verification:
+        return
+    candidates = verification["candidates"]
+    chosen = next((c for c in candidates if c["trial_number"] == verification["chosen_trial_number"]), None)
+    if chosen is None or chosen["mean"] is None:
+        echo(f"re-verified: {len(candidates)} config(s); none scored with fresh seeds, the search's best kept")
+        return
+    sd = "" if chosen["sd"] is None else f" +- {chosen['sd']:.4f}"
+    echo(f"chosen: trial {chosen['trial_number']}, {export['metric']['name']} {chosen['mean']:.4f}{sd} over fresh "
+         f"seeds {chosen['seeds']} (search {chosen['search_score']:.4f}); best mean of {len(candidates)} "
+         f"re-verified config(s)")  # fmt: skip
 
 
 def _with_interval(value: float, interval: list[float] | None) -> str:
