@@ -114,9 +114,13 @@ def _answer_lines(run_dir: Path) -> list[str]:
     if export is None:
         return []
     lines: list[str] = []
-    print_verification(lambda line: lines.append(f"  {line}"), export)
+
+    def echo(line: str) -> None:
+        lines.append(f"  {line}")
+
+    print_verification(echo, export)
     if export.get("test"):
-        print_test_figures(lambda line: lines.append(f"  {line}"), export, (export.get("report") or {}).get("results", {}))
+        print_test_figures(echo, export, (export.get("report") or {}).get("results", {}))
     return lines
 
 
