@@ -24,7 +24,7 @@ from tuner.schema import (
     TRIAL_ID_TAG,
     TRIAL_STATUS_TAG,
 )
-from tuner.tracking.inputs import dataset_input, dataset_record
+from tuner.tracking.outputs import StudyOutputs
 from tuner.tracking.resume import child_runs, close_lost, find_parent, last_step
 from tuner.tracking.spool import GuardedWrites, Spool
 from tuner.tracking.store import now_ms, open_client
@@ -38,8 +38,9 @@ def _param_value(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
 
 
-class StudyTracker:
-    """Writes one study to MLflow through a single writer thread."""
+class StudyTracker(StudyOutputs):
+    """Writes one study to MLflow through a single writer thread (what a study logs besides its runs and
+    trials: ``tuner.tracking.outputs``)."""
 
     def __init__(
         self, tracking_uri: str, experiment: str, artifact_root: Path | None = None, spool: Path | None = None
@@ -60,9 +61,9 @@ class StudyTracker:
         self.lost = 0
         """Child runs a resume closed and deleted (trials started after the study's last snapshot)."""
         self._dataset: dict[str, Any] | None = None
+        """The study's data (``tuner.tracking.inputs.dataset_record``): an input of the parent and every child run."""
         self.model: dict[str, Any] | None = None
         """The logged model's URI and registered version, once ``log_model``'s write went through."""
-        """The study's data (``tuner.tracking.inputs.dataset_record``): an input of the parent and every child run."""
         self._writer = SerialWriter("mlflow-writer", failure="an MLflow write failed")
         # Importing mlflow and creating a fresh SQLite store take seconds: they run on the writer thread while
         # Ray Tune starts the first trials.
@@ -119,47 +120,6 @@ class StudyTracker:
                 path.write_text(payload if isinstance(payload, str) else json.dumps(payload, indent=2))
                 self.client.log_artifact(self.parent_id, str(path))
         self.client.set_terminated(self.parent_id, status)
-
-    def log_to_parent(self, metrics: dict[str, float], folder: str | None = None, artifact_path: str | None = None):
-        """A phase's own figures and files on the parent run (the analysis, ...): ``metrics`` at step 0 and every
-        file under ``folder`` (a folder in the run's results, so a spooled write can be replayed from it) as
-        artifacts under ``artifact_path``. Queued and guarded like the trials' writes."""
-        self._writer.put(self.guard.run, "_log_to_parent", metrics, folder, artifact_path)
-
-    def _log_to_parent(self, metrics: dict[str, float], folder: str | None, artifact_path: str | None) -> None:
-        from mlflow.entities import Metric
-
-        now = now_ms()
-        rows = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
-        if rows:
-            self.client.log_batch(self.parent_id, metrics=rows)
-        if folder is not None and Path(folder).is_dir():
-            self.client.log_artifacts(self.parent_id, folder, artifact_path)
-
-    def use_dataset(self, name: str, digest: str, source: str, synthetic: bool) -> None:
-        """The study's data, logged as a dataset input of the parent run now and of every child run it starts
-        (MLflow's Dataset column). Called once the parent run is started or resumed; guarded like trial writes."""
-        self._dataset = dataset_record(name, digest, source, synthetic)
-        self._writer.put(self.guard.run, "_log_dataset", None, self._dataset)
-
-    def _log_dataset(self, trial_id: str | None, dataset: dict[str, Any]) -> None:
-        run_id = self.parent_id if trial_id is None else self._children[trial_id]
-        self.client.log_inputs(run_id, datasets=[dataset_input(dataset)])  # the same input again is kept once
-
-    def log_model(self, folder: str, registered_name: str | None) -> None:
-        """The model staged in ``folder`` (``tuner.tracking.model.stage``) as an MLflow model of the parent run,
-        registered as ``registered_name`` when given; guarded like the trials' writes. ``model`` says where it is
-        once written."""
-        self._writer.put(self.guard.run, "_log_model", folder, registered_name)
-
-    def _log_model(self, folder: str, registered_name: str | None) -> None:
-        from tuner.tracking.model import log_staged, register
-
-        # Each step once, even when the write is replayed after failing half-way (logged, not yet registered).
-        if self.model is None:
-            self.model = log_staged(self.tracking_uri, Path(folder), self.parent_id)
-        if registered_name and self.model["registered"] is None:
-            self.model["registered"] = register(self.tracking_uri, self.model, self.parent_id, registered_name)
 
     def fail_parent(self, status: str, message: str) -> None:
         """Close the parent run as failed or killed, with the error (after the queued writes; best effort)."""
