@@ -10,12 +10,17 @@ Printed per strategy: the median time to reach a target score (by default the 95
 seen across all runs, the 5th for a metric to minimise; or --target), the median best score at 25/50/100 % of the
 budget, and the time-to-target against random + FIFO. A run that never reaches the target counts as the full
 budget, and the table says how many did so. A PNG shows each strategy's median curve with its 25-75 % spread.
-The last line is ``speedup default/random_fifo=<x>``: random + FIFO's median time-to-target divided by the space's
-default strategy's.
+The last lines are the seed-by-seed ratios of random + FIFO's time-to-target to the default's (the spread) and
+``speedup default/random_fifo=<x>``: random + FIFO's median time-to-target divided by the space's default
+strategy's.
+
+With ``--warm-start-trials N`` the default strategy runs cold and warm-started (``+warm``): per seed, an earlier
+study of N trials with another seed (not timed: it stands for a study the user already has), then both budgeted
+studies; the last line is ``speedup warm/cold=<x>``.
 
     python benchmarks/search_efficiency.py SPACE [--data PATH] [--budget 60] [--seeds 3]
         [--strategies random_fifo,optuna_asha] [--target VALUE] [--plot FILE] [--report-start]
-        [--set KEY=VALUE ...]
+        [--set KEY=VALUE ...] [--warm-start-trials N]
 
 Without --data the space's generated data is used (SYNTHETIC in the output). The report's own config is not
 evaluated first (it would hand every strategy the same head start) unless --report-start. Runs on one local Ray
@@ -48,6 +53,10 @@ from tuner.study import RunOptions, run_study  # noqa: E402
 STRATEGIES = ("random_fifo", "random_asha", "hyperopt_asha", "optuna_asha", "optuna_grouped_asha", "optuna_gp_asha",
               "optuna_cmaes_asha", "optuna_hyperband")  # fmt: skip
 REFERENCE = "random_fifo"
+WARM = "+warm"
+"""A strategy warm-started from an earlier study of the same seed (``--warm-start-trials``)."""
+EARLIER_SEED = 10_000
+"""Added to a seed for its earlier study, so the warm-started study does not replay the same random stream."""
 UNBOUNDED_TRIALS = 100_000
 """The trial count of a budgeted study: the budget ends it."""
 FRACTIONS = (0.25, 0.5, 1.0)
@@ -70,11 +79,13 @@ def parse_strategy(name: str) -> tuple[str, str]:
 
 
 def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> tuple[Timeline, bool]:
-    """One budgeted study; its trials' timeline and whether its data was synthetic."""
-    searcher, scheduler = parse_strategy(strategy)
+    """One budgeted study; its trials' timeline and whether its data was synthetic. ``<strategy>+warm``: the
+    strategy warm-started from this seed's earlier study (``earlier_study``)."""
+    searcher, scheduler = parse_strategy(strategy.removesuffix(WARM))
+    warm = (earlier_name(seed),) if strategy.endswith(WARM) else ()
     opts = RunOptions(trials=UNBOUNDED_TRIALS, searcher=searcher, scheduler=scheduler, seed=seed, data=args.data,
                       results_dir=results, name=f"{strategy}-{seed}", time_budget=args.budget, verify_top=0,
-                      report_baseline=False, dashboard=False, progress_every=0,
+                      report_baseline=False, dashboard=False, progress_every=0, warm_start=warm,
                       report_start=args.report_start, settings=tuple(args.set))  # fmt: skip
     run_dir = results / spec.name / str(opts.name)
     try:
@@ -85,6 +96,22 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
               f"budget stopped count with their last report", flush=True)  # fmt: skip
         return trial_timeline(run_dir), args.data is None
     return trial_timeline(run_dir), bool(study.export["data"]["synthetic"])
+
+
+def earlier_name(seed: int) -> str:
+    return f"earlier-{seed}"
+
+
+def earlier_study(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> None:
+    """The earlier study a warm start learns from: ``--warm-start-trials`` trials of ``strategy`` with another
+    seed, not timed (it stands for a study the user ran before)."""
+    searcher, scheduler = parse_strategy(strategy)
+    opts = RunOptions(trials=args.warm_start_trials, searcher=searcher, scheduler=scheduler, seed=EARLIER_SEED + seed,
+                      data=args.data, results_dir=results, name=earlier_name(seed), verify_top=0,
+                      report_baseline=False, dashboard=False, progress_every=0, report_start=args.report_start,
+                      settings=tuple(args.set))  # fmt: skip
+    with redirect_stdout(io.StringIO()):
+        run_study(spec, opts, echo=lambda line: None)
 
 
 def trial_timeline(run_dir: Path) -> Timeline:
@@ -146,6 +173,21 @@ def summarise(runs: dict[str, list[Timeline]], spec: SpaceSpec, budget: float, t
     return medians
 
 
+def paired_ratios(slow: list[Timeline], fast: list[Timeline], target: float, mode: str, budget: float) -> str:
+    """Seed by seed, ``slow``'s time-to-target over ``fast``'s: the spread behind the ratio of medians. A run that
+    never reached the target makes its ratio a bound (``>=`` when ``slow`` never did, ``<=`` when ``fast`` never
+    did; ``?`` when neither did)."""
+    cells = []
+    for a, b in zip(slow, fast, strict=True):
+        ta, tb = (time_to_target(tl, target, mode, budget) for tl in (a, b))
+        if ta is None and tb is None:
+            cells.append("?")
+            continue
+        ratio = (budget if ta is None else ta) / max(budget if tb is None else tb, 1.0)
+        cells.append(f"{'>=' if ta is None else '<=' if tb is None else ''}{ratio:.2f}")
+    return " ".join(cells)
+
+
 def quantile(curves: np.ndarray, q: float, mode: str) -> np.ndarray:
     """The ``q``-th percentile over runs (axis 0) of best-so-far values, a run without a score yet (NaN) counting
     as the worst; NaN where that percentile run has none. Always one run's own value (no interpolation: with an
@@ -194,15 +236,20 @@ def main() -> None:
     parser.add_argument("--target", type=float, help="the score to reach (default: a percentile of all scores)")
     parser.add_argument("--plot", type=Path, help="the PNG (default search_efficiency_<space>.png here)")
     parser.add_argument("--report-start", action="store_true", help="evaluate the report's config first")
+    parser.add_argument("--warm-start-trials", type=int, default=0, metavar="N",
+                        help="compare the default strategy cold and warm-started from an earlier study of N trials "
+                             "(per seed, not timed) instead of the strategies")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a fixed setting or data option for every study, as `tuner run --set`")  # fmt: skip
     args = parser.parse_args()
     spec = search_spaces.get(args.space)
     default = f"{spec.default_searcher}_{spec.default_scheduler}"
     strategies = list(dict.fromkeys([REFERENCE, default, *args.strategies.split(",")]))
+    if args.warm_start_trials > 0:
+        strategies = [default, default + WARM]
     try:
         for strategy in strategies:
-            parse_strategy(strategy)
+            parse_strategy(strategy.removesuffix(WARM))
         apply_settings(spec, args.set)  # checked here: a bad --set would otherwise fail every study alike
     except (ValueError, TunerError) as exc:
         parser.error(str(exc))
@@ -212,6 +259,8 @@ def main() -> None:
     synthetic = False
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
+            if args.warm_start_trials > 0:
+                earlier_study(spec, default, seed, args, Path(tmp))
             for strategy in strategies:
                 timeline, synthetic = run_one(spec, strategy, seed, args, Path(tmp))
                 runs[strategy].append(timeline)
@@ -232,7 +281,13 @@ def main() -> None:
     path = args.plot or Path(f"search_efficiency_{spec.name}.png")
     plot(runs, spec, args.budget, target, path)
     print(f"plot: {path}")
-    print(f"speedup default/random_fifo={medians[REFERENCE] / medians[default]:.2f}")
+    slow, fast = (default, default + WARM) if args.warm_start_trials > 0 else (REFERENCE, default)
+    spread = paired_ratios(runs[slow], runs[fast], target, spec.mode, args.budget)
+    print(f"time-to-target {slow}/{fast} per seed: {spread}")
+    if args.warm_start_trials > 0:
+        print(f"speedup warm/cold={medians[slow] / medians[fast]:.2f}")
+    else:
+        print(f"speedup default/random_fifo={medians[slow] / medians[fast]:.2f}")
 
 
 if __name__ == "__main__":

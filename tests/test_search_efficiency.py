@@ -1,0 +1,45 @@
+"""The figures of ``benchmarks/search_efficiency.py``: best so far, time to target, medians over runs, and the
+seed-by-seed ratios that show the spread behind the speedup."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "search_efficiency.py"
+_SPEC = importlib.util.spec_from_file_location("search_efficiency", _PATH)
+bench = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(bench)
+
+
+def test_best_so_far_and_time_to_target_follow_the_trials_as_they_end():
+    timeline = [(2.0, 0.5), (5.0, 0.8), (9.0, 0.7)]
+    curve = bench.best_so_far(timeline, np.array([1.0, 2.0, 6.0, 10.0]), "max")
+    assert np.isnan(curve[0]) and list(curve[1:]) == [0.5, 0.8, 0.8]
+    assert bench.time_to_target(timeline, 0.75, "max", budget=10) == 5.0
+    assert bench.time_to_target(timeline, 0.9, "max", budget=10) is None
+    assert bench.time_to_target([(2.0, 0.3), (4.0, 0.1)], 0.2, "min", budget=10) == 4.0
+
+
+def test_the_median_curve_is_one_runs_value_and_a_run_without_a_score_counts_as_the_worst():
+    curves = np.array([[np.nan, 0.6], [0.5, 0.7], [0.4, 0.9], [0.6, 0.8]])
+    assert list(bench.quantile(curves, 50, "max")) == [0.4, 0.7]  # the worse of the middle two, NaN the worst
+    assert list(bench.quantile(-curves, 50, "min")) == [-0.4, -0.7]
+
+
+def test_paired_ratios_are_bounds_where_a_run_never_reached_the_target():
+    slow = [[(30.0, 0.9)], [], [(10.0, 0.9)], []]
+    fast = [[(10.0, 0.9)], [(20.0, 0.9)], [], []]
+    assert bench.paired_ratios(slow, fast, 0.85, "max", budget=60) == "3.00 >=3.00 <=0.17 ?"
+
+
+@pytest.mark.parametrize("name, expected", [("random_fifo", ("random", "fifo")),
+                                            ("optuna_grouped_asha", ("optuna_grouped", "asha")),
+                                            ("optuna_hyperband", ("optuna", "hyperband"))])  # fmt: skip
+def test_strategy_names_split_into_searcher_and_scheduler(name, expected):
+    assert bench.parse_strategy(name) == expected
+    with pytest.raises(ValueError, match="strategy 'grid_asha': expected SEARCHER_SCHEDULER"):
+        bench.parse_strategy("grid_asha")
