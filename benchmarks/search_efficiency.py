@@ -20,7 +20,7 @@ studies; the last line is ``speedup warm/cold=<x>``.
 
     python benchmarks/search_efficiency.py SPACE [--data PATH] [--budget 60] [--seeds 3]
         [--strategies random_fifo,optuna_asha] [--target VALUE] [--plot FILE] [--report-start]
-        [--set KEY=VALUE ...] [--warm-start-trials N]
+        [--set KEY=VALUE ...] [--warm-start-trials N] [--timelines FILE]
 
 Without --data the space's generated data is used (SYNTHETIC in the output). The report's own config is not
 evaluated first (it would hand every strategy the same head start) unless --report-start. Runs on one local Ray
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import pickle
 import sys
 import tempfile
@@ -239,6 +240,8 @@ def main() -> None:
     parser.add_argument("--warm-start-trials", type=int, default=0, metavar="N",
                         help="compare the default strategy cold and warm-started from an earlier study of N trials "
                              "(per seed, not timed) instead of the strategies")  # fmt: skip
+    parser.add_argument("--timelines", type=Path, metavar="FILE",
+                        help="also write every run's timeline (seconds, score) as JSON, to recompute figures later")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a fixed setting or data option for every study, as `tuner run --set`")  # fmt: skip
     args = parser.parse_args()
@@ -268,6 +271,8 @@ def main() -> None:
                 top = f"{best(s for _, s in timeline):.4f}" if timeline else "-"
                 print(f"seed {seed} {strategy:<20} {len(timeline):4d} scored trials, best {top}"
                       + (" (SYNTHETIC data)" if synthetic else ""), flush=True)  # fmt: skip
+    if args.timelines:
+        args.timelines.write_text(json.dumps({"space": spec.name, "budget": args.budget, "runs": runs}))
     scores = [s for tls in runs.values() for tl in tls for _, s in tl]
     if not scores:
         raise SystemExit("error: no trial produced a score within the budget; give a larger --budget")
