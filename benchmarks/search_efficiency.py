@@ -85,7 +85,7 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
     searcher, scheduler = parse_strategy(strategy.removesuffix(WARM))
     warm = (earlier_name(seed),) if strategy.endswith(WARM) else ()
     opts = RunOptions(trials=UNBOUNDED_TRIALS, searcher=searcher, scheduler=scheduler, seed=seed, data=args.data,
-                      results_dir=results, name=f"{strategy}-{seed}", time_budget=args.budget, verify_top=0,
+                      results_dir=results, name=f"{strategy.replace(WARM, '-warm')}-{seed}", time_budget=args.budget, verify_top=0,
                       report_baseline=False, dashboard=False, progress_every=0, warm_start=warm,
                       report_start=args.report_start, settings=tuple(args.set))  # fmt: skip
     run_dir = results / spec.name / str(opts.name)
@@ -93,6 +93,8 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
         with redirect_stdout(io.StringIO()):
             study = run_study(spec, opts, echo=lambda line: None)
     except TunerError as exc:  # no trial ended with a score within the budget
+        if not run_dir.exists():  # refused before it started: a bad option, not a slow strategy
+            raise
         print(f"seed {seed} {strategy}: the study ended without a scored trial ({first_line(exc)}); trials the "
               f"budget stopped count with their last report", flush=True)  # fmt: skip
         return trial_timeline(run_dir), args.data is None
