@@ -84,8 +84,9 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
     strategy warm-started from this seed's earlier study (``earlier_study``)."""
     searcher, scheduler = parse_strategy(strategy.removesuffix(WARM))
     warm = (earlier_name(seed),) if strategy.endswith(WARM) else ()
+    name = f"{strategy.replace(WARM, '-warm')}-{seed}"
     opts = RunOptions(trials=UNBOUNDED_TRIALS, searcher=searcher, scheduler=scheduler, seed=seed, data=args.data,
-                      results_dir=results, name=f"{strategy.replace(WARM, '-warm')}-{seed}", time_budget=args.budget, verify_top=0,
+                      results_dir=results, name=name, time_budget=args.budget, verify_top=0,
                       report_baseline=False, dashboard=False, progress_every=0, warm_start=warm,
                       report_start=args.report_start, settings=tuple(args.set))  # fmt: skip
     run_dir = results / spec.name / str(opts.name)
