@@ -115,3 +115,24 @@ def test_ray_token_auth_notice_shows_only_with_verbose(verbose):
         _quiet_start(False)
     shown = [TOKEN_AUTH_NOTICE in message for message in seen]
     assert shown == ([True, False] if verbose else [False])
+
+
+def test_sync_records_where_a_spooled_model_went_in_the_export_and_the_parents_copy(tmp_path):
+    from tuner.study.publish import record_synced_model
+
+    class Tracker:  # the part of StudyTracker the function uses, after a replayed model write
+        model = {"uri": "models:/m-1", "registered": None}
+        logged: list[str] = []
+
+        def log_file_to_parent(self, path: str) -> None:
+            self.logged.append(path)
+
+    export = tmp_path / "best_config.json"
+    export.write_text(json.dumps({"space": "s", "model": {"uri": None, "path": "/r/model", "note": "waiting"}}))
+    tracker = Tracker()
+    assert record_synced_model(tmp_path, tracker)
+    assert json.loads(export.read_text())["model"] == {"uri": "models:/m-1", "registered": None, "path": "/r/model"}
+    assert tracker.logged == [str(export)]
+    assert not record_synced_model(tmp_path, tracker)  # recorded already: nothing rewritten, nothing logged again
+    tracker.model = None
+    assert not record_synced_model(tmp_path, tracker) and tracker.logged == [str(export)]

@@ -90,6 +90,8 @@ def sync_study(space: str, name: str | None, results_dir: Path, echo: Callable[[
     """``tuner sync``: write to MLflow what a study could not (its spool, ``tuner.tracking.spool``); the number of
     records written."""
     from tuner.errors import first_line
+    from tuner.export import BEST_CONFIG_FILE
+    from tuner.study.publish import record_synced_model
     from tuner.tracking import StudyTracker
     from tuner.tracking.check import check_store
     from tuner.tracking.spool import SPOOL_FILE
@@ -104,6 +106,8 @@ def sync_study(space: str, name: str | None, results_dir: Path, echo: Callable[[
     check_store(uri)
     try:
         written = tracker.sync(str(run_dir))
+        if record_synced_model(run_dir, tracker):
+            echo(f"MLflow model: {tracker.model['uri']} (recorded in {run_dir / BEST_CONFIG_FILE})")
         tracker.close()
     except RuntimeError as exc:
         tracker.close(raise_errors=False)

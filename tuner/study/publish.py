@@ -4,15 +4,17 @@ signature and an input example, registered in the Model Registry with ``--regist
 The model predicts with the family's own inference (``trainables.family.ServingFamily``; fold models as one, the
 mean of their predictions), so its predictions on the test split score exactly the study's test figures. Its files
 are staged in the run folder first; when the store does not answer, the write waits in the spool with the trials'
-(``tuner sync`` writes it) and the study goes on.
+(``tuner sync`` writes it, then records its URI in ``best_config.json``) and the study goes on.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from trainables.family import ServingFamily, load_family
 from trainables.reporting import CHECKPOINT_FILE
+from tuner.export import BEST_CONFIG_FILE, read_json, write_json
 from tuner.storage import local_checkpoint
 from tuner.study.evaluate import Evaluation
 from tuner.study.prepare import Study
@@ -39,6 +41,22 @@ def publish(study: Study, figures: Evaluation) -> dict[str, Any]:
         study.echo(f"MLflow model: {note}; its files are in {folder}")
         return {"uri": None, "path": str(folder), "note": note}
     return {**tracker.model, "path": str(folder)}
+
+
+def record_synced_model(run_dir: Path, tracker) -> bool:
+    """After ``tuner sync`` wrote a model the study had to spool: ``best_config.json`` says where it is now, in the
+    run folder and in the parent run's copy. False when there was no such model."""
+    path = run_dir / BEST_CONFIG_FILE
+    if tracker.model is None or not path.exists():
+        return False
+    export = read_json(path, "the study's export")
+    recorded = export.get("model") or {}
+    if recorded.get("uri"):
+        return False
+    export["model"] = {**tracker.model, "path": recorded.get("path")}
+    write_json(path, export)
+    tracker.log_file_to_parent(str(path))
+    return True
 
 
 def _not_published(study: Study, figures: Evaluation) -> str | None:
@@ -69,4 +87,4 @@ def _stage(study: Study, trial, folder) -> None:
         stage(folder, spec.trainable, spec.name, trial.config, state, weights, example, predictions)
 
 
-__all__ = ["MODEL_FOLDER", "publish"]
+__all__ = ["MODEL_FOLDER", "publish", "record_synced_model"]

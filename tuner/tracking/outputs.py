@@ -34,6 +34,14 @@ class StudyOutputs:
         if folder is not None and Path(folder).is_dir():
             self.client.log_artifacts(self.parent_id, folder, artifact_path)
 
+    def log_file_to_parent(self, path: str) -> None:
+        """One file of the run folder as an artifact at the parent run's root, replacing the one logged there (the
+        export rewritten after ``tuner sync``); guarded like the trials' writes."""
+        self._writer.put(self.guard.run, "_log_file_to_parent", path)
+
+    def _log_file_to_parent(self, path: str) -> None:
+        self.client.log_artifact(self.parent_id, path)
+
     def use_dataset(self, name: str, digest: str, source: str, synthetic: bool) -> None:
         """The study's data, logged as a dataset input of the parent run now and of every child run it starts
         (MLflow's Dataset column). Called once the parent run is started or resumed; guarded like trial writes."""
