@@ -38,10 +38,10 @@ SPEC = SpaceSpec(
     report_results={"test_loss": 1.2503, "test_macro_accuracy": 0.7988, "test_macro_precision": 0.7985},
     notes=(
         "Split 0.7/0.15/0.15, stratified and seeded; early stopping on val loss (patience 20, min delta 0.01). "
-        "cv_folds=3 by default: a trial trains three fold models over the 1,463 non-test rows instead of scoring "
-        "on 190 validation rows. Measured on the real file (benchmarks/selection_quality.py, 20 trials, 5 seeds): "
-        "test 0.8900 +- 0.0121 against 0.8819 +- 0.0260 on the single split (both with re-verification), "
-        "validation-to-test drop -0.001 against 0.002, 1.7x the wall time. --set cv_folds=1 is the report's split; "
-        "the report's own config trains that way (report_fixed)."
+        "cv_folds=3 by default: a trial trains three fold models over the 1,077 non-test rows (real file) "
+        "instead of scoring on 190 validation rows. Measured on the real file (benchmarks/selection_quality.py, "
+        "20 trials, 5 seeds): test 0.8900 +- 0.0121 against 0.8819 +- 0.0260 on the single split (both with "
+        "re-verification), validation-to-test drop -0.001 against 0.002, 1.7x the wall time. --set cv_folds=1 is "
+        "the report's split; the report's own config trains that way (report_fixed)."
     ),
 )
