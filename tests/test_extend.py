@@ -50,10 +50,10 @@ def test_extend_ends_with_old_plus_n_trials_one_parent_and_one_child_per_trial(r
     assert record["status"] == "finished" and record["options"]["trials"] == 5 and record["extended"][0]["trials"] == 2
 
 
-def _run(results, name: str, status: str, searcher: str = "optuna", **info) -> None:
+def _run(results, name: str, status: str, searcher: str = "optuna", time_budget=None, **info) -> None:
     run_dir = results / "steel_binary" / name
     run_dir.mkdir(parents=True)
-    options = RunOptions(searcher=searcher, results_dir=results).to_record()
+    options = RunOptions(searcher=searcher, results_dir=results, time_budget=time_budget).to_record()
     (run_dir / "run.json").write_text(json.dumps({"space": "steel_binary", "name": name, "status": status,
                                                   "started": name, "options": options, **info}))  # fmt: skip
 
@@ -72,13 +72,19 @@ def _run(results, name: str, status: str, searcher: str = "optuna", **info) -> N
             "run gridded of steel_binary searched with grid; extend takes a study of random, hyperopt, optuna",
         ),
         ("nope", "no run named 'nope' for space steel_binary"),
+        (
+            "timed",
+            "run timed of steel_binary was limited by --time-budget 60s, which Ray Tune keeps spent when it restores "
+            "the study; extend takes a study limited by its trial count",
+        ),
     ],
 )
-def test_extend_refuses_running_failed_grid_and_unknown_runs_in_one_line(tmp_path, name, message):
+def test_extend_refuses_running_failed_grid_timed_and_unknown_runs_in_one_line(tmp_path, name, message):
     results = tmp_path / "results"
     _run(results, "live", "running", driver={"pid": os.getpid(), "host": os.uname().nodename})
     _run(results, "broken", "failed")
     _run(results, "gridded", "finished", searcher="grid")
+    _run(results, "timed", "finished", time_budget=60.0)
     proc = run_cli("extend", "steel_binary", "--name", name, "--trials", "2", "--results-dir", str(results),
                    cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2 and proc.stdout == ""

@@ -54,6 +54,10 @@ def extend_study(space: str, name: str | None, results_dir: Path, trials: int, e
     if options.searcher not in EXTENDABLE:
         raise TunerError(f"run {run} of {space} searched with {options.searcher}; extend takes a study of "
                          f"{', '.join(EXTENDABLE)} (a grid has no more points to give)")  # fmt: skip
+    if options.time_budget:  # Tune restores its time budget as it was spent: the extension would run no trial
+        raise TunerError(f"run {run} of {space} was limited by --time-budget {options.time_budget:g}s, which Ray "
+                         f"Tune keeps spent when it restores the study; extend takes a study limited by its trial "
+                         f"count")  # fmt: skip
     _check_resumable(space, run, options)
     root = study_root(options.storage, options.results_dir.resolve(), space, run)
     if is_uri(root):
