@@ -20,7 +20,7 @@ studies; the last line is ``speedup warm/cold=<x>``.
 
     python benchmarks/search_efficiency.py SPACE [--data PATH] [--budget 60] [--seeds 3]
         [--strategies random_fifo,optuna_asha] [--target VALUE] [--plot FILE] [--report-start]
-        [--set KEY=VALUE ...] [--warm-start-trials N] [--timelines FILE]
+        [--set KEY=VALUE ...] [--warm-start-trials N] [--timelines FILE] [--from-timelines FILE]
 
 Without --data the space's generated data is used (SYNTHETIC in the output). The report's own config is not
 evaluated first (it would hand every strategy the same head start) unless --report-start. Runs on one local Ray
@@ -159,7 +159,8 @@ def time_to_target(timeline: Timeline, target: float, mode: str, budget: float) 
 def summarise(runs: dict[str, list[Timeline]], spec: SpaceSpec, budget: float, target: float) -> dict[str, float]:
     """Print the table; the median time-to-target per strategy (a run that never reached it counts as the budget)."""
     print(f"\n{'strategy':<20} {'time to target':>16} {'never reached':>14} "
-          + " ".join(f"{f'best@{int(f * 100)}%':>10}" for f in FRACTIONS) + f" {'vs ' + REFERENCE:>16}")  # fmt: skip
+          + " ".join(f"{f'best@{int(f * 100)}%':>10}" for f in FRACTIONS)
+          + f" {'time / ' + REFERENCE:>20}")  # fmt: skip
     medians: dict[str, float] = {}
     for strategy, timelines in runs.items():
         reached = [time_to_target(tl, target, spec.mode, budget) for tl in timelines]
@@ -169,7 +170,7 @@ def summarise(runs: dict[str, list[Timeline]], spec: SpaceSpec, budget: float, t
         missed = sum(t is None for t in reached)
         ratio = medians[strategy] / medians[REFERENCE] if REFERENCE in medians and medians[REFERENCE] else None
         print(f"{strategy:<20} {medians[strategy]:>15.1f}s {f'{missed}/{len(reached)}':>14} {cells} "
-              f"{'-' if ratio is None else f'{ratio:.2f}x':>16}")  # fmt: skip
+              f"{'-' if ratio is None else f'{ratio:.2f}x':>20}")  # fmt: skip
     if any(time_to_target(tl, target, spec.mode, budget) is None for tls in runs.values() for tl in tls):
         print(f"never reached: that run counts as the full budget ({budget:g}s) in the median")
     print("best@: the median run's best score by then; a run without a score yet counts as the worst ('-': the "
@@ -222,6 +223,7 @@ def plot(runs: dict[str, list[Timeline]], spec: SpaceSpec, budget: float, target
         ax.plot(times, mid, label=strategy, color=colour)
         ax.fill_between(times, low, high, color=colour, alpha=0.15)
     ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.4f}")
+    _zoom(ax, runs, spec.mode, times)
     ax.set(xlabel="wall time since the first trial started (s)", ylabel=f"best {spec.metric} so far",
            title=f"{spec.name}: median best-so-far over seeds (band: 25-75 %)")  # fmt: skip
     ax.legend(fontsize=8)
@@ -230,7 +232,7 @@ def plot(runs: dict[str, list[Timeline]], spec: SpaceSpec, budget: float, target
     plt.close(fig)
 
 
-def main() -> None:
+def parse_args() -> tuple[argparse.Namespace, SpaceSpec, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("space")
     parser.add_argument("--data", type=Path, help="the real dataset (default: generated)")
@@ -245,6 +247,8 @@ def main() -> None:
                              "(per seed, not timed) instead of the strategies")  # fmt: skip
     parser.add_argument("--timelines", type=Path, metavar="FILE",
                         help="also write every run's timeline (seconds, score) as JSON, to recompute figures later")
+    parser.add_argument("--from-timelines", type=Path, metavar="FILE",
+                        help="run nothing: print the table and draw the plot of the runs --timelines wrote")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a fixed setting or data option for every study, as `tuner run --set`")  # fmt: skip
     args = parser.parse_args()
@@ -259,14 +263,19 @@ def main() -> None:
         apply_settings(spec, args.set)  # checked here: a bad --set would otherwise fail every study alike
     except (ValueError, TunerError) as exc:
         parser.error(str(exc))
+    return args, spec, strategies
 
+
+def collect(spec: SpaceSpec, strategies: list[str], args) -> tuple[dict[str, list[Timeline]], bool]:
+    """Every strategy's budgeted study for every seed (seed by seed, so a slow spell of a shared machine hits
+    every strategy alike); their timelines and whether the data was synthetic."""
     connect(None, dashboard=False, preload=(spec.trainable,))
     runs: dict[str, list[Timeline]] = {s: [] for s in strategies}
-    synthetic = False
+    synthetic = args.data is None
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             if args.warm_start_trials > 0:
-                earlier_study(spec, default, seed, args, Path(tmp))
+                earlier_study(spec, strategies[0], seed, args, Path(tmp))
             for strategy in strategies:
                 timeline, synthetic = run_one(spec, strategy, seed, args, Path(tmp))
                 runs[strategy].append(timeline)
@@ -274,28 +283,58 @@ def main() -> None:
                 top = f"{best(s for _, s in timeline):.4f}" if timeline else "-"
                 print(f"seed {seed} {strategy:<20} {len(timeline):4d} scored trials, best {top}"
                       + (" (SYNTHETIC data)" if synthetic else ""), flush=True)  # fmt: skip
-    if args.timelines:
-        args.timelines.write_text(json.dumps({"space": spec.name, "budget": args.budget, "runs": runs}))
+    return runs, synthetic
+
+
+def report(spec: SpaceSpec, args, runs: dict[str, list[Timeline]], synthetic: bool) -> None:
+    """The table, the plot and the speedup lines."""
     scores = [s for tls in runs.values() for tl in tls for _, s in tl]
     if not scores:
         raise SystemExit("error: no trial produced a score within the budget; give a larger --budget")
     target = args.target if args.target is not None else float(np.percentile(scores, 95 if spec.mode == "max" else 5))
     how = "--target" if args.target is not None else f"{95 if spec.mode == 'max' else 5}th percentile of all scores"
+    seeds = len(next(iter(runs.values())))
     print(f"\n{spec.name} ({'SYNTHETIC data' if synthetic else args.data}): {args.budget:g}s per study, "
-          f"{args.seeds} seeds; {spec.metric} ({spec.mode}); target {target:.4f} ({how}); "
+          f"{seeds} seeds; {spec.metric} ({spec.mode}); target {target:.4f} ({how}); "
           f"report's config first: {'yes' if args.report_start else 'no'}"
           + "".join(f"; --set {pair}" for pair in args.set))  # fmt: skip
     medians = summarise(runs, spec, args.budget, target)
     path = args.plot or Path(f"search_efficiency_{spec.name}.png")
     plot(runs, spec, args.budget, target, path)
     print(f"plot: {path}")
-    slow, fast = (default, default + WARM) if args.warm_start_trials > 0 else (REFERENCE, default)
+    default = f"{spec.default_searcher}_{spec.default_scheduler}"
+    warm = default + WARM in runs
+    slow, fast = (default, default + WARM) if warm else (REFERENCE, default)
     spread = paired_ratios(runs[slow], runs[fast], target, spec.mode, args.budget)
     print(f"time-to-target {slow}/{fast} per seed: {spread}")
-    if args.warm_start_trials > 0:
-        print(f"speedup warm/cold={medians[slow] / medians[fast]:.2f}")
+    print(f"speedup {'warm/cold' if warm else 'default/random_fifo'}={medians[slow] / medians[fast]:.2f}")
+
+
+def _zoom(ax, runs: dict[str, list[Timeline]], mode: str, times: np.ndarray) -> None:
+    """The y range of the curves after the first tenth of the budget: the first trials' low scores would squash
+    where the strategies differ into a line."""
+    later = times >= times[-1] / 10
+    values = [quantile(np.array([best_so_far(tl, times, mode) for tl in tls]), q, mode)[later]
+              for tls in runs.values() for q in (25, 75)]  # fmt: skip
+    values = np.concatenate(values)
+    values = values[np.isfinite(values)]
+    if values.size:
+        pad = max(0.05 * (values.max() - values.min()), 1e-3)
+        ax.set_ylim(values.min() - pad, values.max() + pad)
+
+
+def main() -> None:
+    args, spec, strategies = parse_args()
+    if args.from_timelines:
+        saved = json.loads(args.from_timelines.read_text())
+        runs = {k: [[tuple(point) for point in tl] for tl in tls] for k, tls in saved["runs"].items()}
+        args.budget, synthetic = saved["budget"], saved.get("synthetic", args.data is None)
     else:
-        print(f"speedup default/random_fifo={medians[slow] / medians[fast]:.2f}")
+        runs, synthetic = collect(spec, strategies, args)
+        if args.timelines:
+            args.timelines.write_text(json.dumps({"space": spec.name, "budget": args.budget, "synthetic": synthetic,
+                                                  "runs": runs}))  # fmt: skip
+    report(spec, args, runs, synthetic)
 
 
 if __name__ == "__main__":
