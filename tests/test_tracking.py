@@ -9,7 +9,7 @@ import threading
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from tuner.schema import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, TRIAL_STATUS_TAG
+from tuner.schema import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, PARENT_RUN_TAG, TRIAL_STATUS_TAG
 from tuner.tracking import StudyTracker, cache_dir, create_sqlite_store, default_tracking_uri
 from tuner.tracking import spool as spool_module
 
@@ -231,3 +231,48 @@ def test_a_dataset_write_during_an_outage_is_spooled_and_replayed(tmp_path, monk
     tracker.close()
     assert tracker.guard.spool.pending == 0
     assert [d[0] for d in _datasets(MlflowClient(uri), tracker.parent_id)] == ["steel"]
+
+
+class _AnswerLost:
+    """A real MLflow client whose chosen calls are applied by the store and then fail once, as when a server is
+    killed after it committed a request and before it answered."""
+
+    def __init__(self, client, failing: set[str]):
+        self._client, self.failing = client, failing
+
+    def __getattr__(self, name):
+        call = getattr(self._client, name)
+        if name not in self.failing:
+            return call
+
+        def applied_then_lost(*args, **kwargs):
+            call(*args, **kwargs)
+            self.failing.discard(name)
+            raise ConnectionError(f"{name}: connection reset before the answer")
+
+        return applied_then_lost
+
+
+def test_a_write_the_store_applied_but_never_answered_is_not_written_twice(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool_module, "RETRY_S", (0.0,))
+    uri = default_tracking_uri(tmp_path)
+    tracker = StudyTracker(uri, "lost-answers", tmp_path / "artifacts")
+    tracker.start_parent("study", {}, {"tuner.run_dir": "run-a"})
+    tracker.flush()
+    tracker.client = _AnswerLost(tracker.client, {"create_run"})
+    tracker.start_child("t1", "trial-001", {"x": 1}, {})
+    tracker.log_epoch("t1", {"val_loss": 0.5}, step=1)
+    tracker.flush()
+    tracker.client.failing.add("log_batch")
+    tracker.log_epoch("t1", {"val_loss": 0.4}, step=2)
+    tracker.log_epoch("t1", {"val_loss": 0.3}, step=3)
+    tracker.end_child("t1", "completed", {}, {})
+    tracker.close()
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("lost-answers")
+    children = client.search_runs([experiment.experiment_id], f"tags.{PARENT_RUN_TAG} = '{tracker.parent_id}'")
+    assert [c.info.run_id for c in children] == [tracker.child_run_id("t1")]  # one run, not two
+    history = client.get_metric_history(tracker.child_run_id("t1"), "val_loss")
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.5), (2, 0.4), (3, 0.3)]  # each epoch once
+    assert not tracker.guard.spool.pending

@@ -8,6 +8,7 @@ they happen before any trial runs, after the store was checked (``tuner.tracking
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -58,6 +59,9 @@ class StudyTracker(StudyOutputs):
         self._logged_through: dict[str, int] = {}
         """trial id -> the highest epoch (step) in its run's history: a trial continued from a checkpoint reports
         again the epochs between its checkpoint and its interruption; they are logged once, not twice."""
+        self._unsure: set[str] = set()
+        """Trials whose latest run creation or metric write failed as seen from here: the store may have applied it
+        before its answer was lost (a server killed mid-request). The next attempt looks before it writes again."""
         self.lost = 0
         """Child runs a resume closed and deleted (trials started after the study's last snapshot)."""
         self._dataset: dict[str, Any] | None = None
@@ -138,9 +142,8 @@ class StudyTracker(StudyOutputs):
     def _resume_parent(self, run_dir: str) -> None:
         self.parent_id = find_parent(self.client, self.experiment_id, run_dir)
         self.client.update_run(self.parent_id, status=MLFLOW_RUNNING)
-        for trial_id, run_id, status in child_runs(self.client, self.experiment_id, self.parent_id):
-            self._children[trial_id] = run_id
-            self._child_status[trial_id] = status
+        self._find_children()
+        self._unsure.update(self._children)  # as in _find_study: the spool's last writes may have landed
         self.guard.replay()  # what the study's earlier driver could not write, before anything new
 
     def reconcile(self, known: dict[str, bool], starts: dict[str, tuple[str, dict, dict]]) -> None:
@@ -192,23 +195,40 @@ class StudyTracker(StudyOutputs):
 
     def _start_child(self, trial_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
         # Each step once, even when the write is replayed after failing half-way (the run made, its params not).
+        if trial_id in self._unsure:
+            self._find_children()  # a run made by the failed attempt is this trial's run
         if trial_id not in self._children:
             all_tags = {PARENT_RUN_TAG: self.parent_id, TRIAL_ID_TAG: trial_id, **tags}
-            run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+            with self._unsure_on_failure(trial_id):
+                run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
             self._children[trial_id] = run.info.run_id
             self._child_status[trial_id] = MLFLOW_RUNNING
+        self._unsure.discard(trial_id)
         self._log_params(self._children[trial_id], params)  # the same values again are accepted
 
     def _log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
+        run_id = self._children[trial_id]
+        if trial_id in self._unsure:  # what the failed attempt may have written (one batch: all of it or none)
+            self._logged_through[trial_id] = max(self._logged_through.get(trial_id, -1), last_step(self.client, run_id))
+            self._unsure.discard(trial_id)
         if step <= self._logged_through.get(trial_id, -1):
             return  # a continued trial's repeat of an epoch its history holds (see _logged_through)
         now = now_ms()
         rows = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
         if rows:
-            self.client.log_batch(self._children[trial_id], metrics=rows)
+            with self._unsure_on_failure(trial_id):
+                self.client.log_batch(run_id, metrics=rows)
         self._logged_through[trial_id] = step
+
+    @contextlib.contextmanager
+    def _unsure_on_failure(self, trial_id: str):
+        try:
+            yield
+        except Exception:
+            self._unsure.add(trial_id)
+            raise
 
     def _end_child(self, trial_id: str, status: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
         from mlflow.entities import Metric, RunTag
@@ -244,6 +264,11 @@ class StudyTracker(StudyOutputs):
 
     def _find_study(self, run_dir: str) -> None:
         self.parent_id = find_parent(self.client, self.experiment_id, run_dir)
+        self._find_children()
+        # The spool may end with writes whose answer was lost but which the store applied: look before replaying.
+        self._unsure.update(self._children)
+
+    def _find_children(self) -> None:
         for trial_id, run_id, status in child_runs(self.client, self.experiment_id, self.parent_id):
             self._children[trial_id] = run_id
             self._child_status[trial_id] = status
