@@ -283,7 +283,17 @@ def collect(spec: SpaceSpec, strategies: list[str], args) -> tuple[dict[str, lis
                 top = f"{best(s for _, s in timeline):.4f}" if timeline else "-"
                 print(f"seed {seed} {strategy:<20} {len(timeline):4d} scored trials, best {top}"
                       + (" (SYNTHETIC data)" if synthetic else ""), flush=True)  # fmt: skip
+            if args.timelines:  # after every seed: an interrupted benchmark keeps the seeds it finished
+                save_timelines(args.timelines, spec, args.budget, synthetic, runs)
     return runs, synthetic
+
+
+def save_timelines(path: Path, spec: SpaceSpec, budget: float, synthetic: bool, runs: dict[str, list[Timeline]]):
+    """Every finished run's timeline, for ``--from-timelines`` (written whole, then renamed into place)."""
+    text = json.dumps({"space": spec.name, "budget": budget, "synthetic": synthetic, "runs": runs})
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def report(spec: SpaceSpec, args, runs: dict[str, list[Timeline]], synthetic: bool) -> None:
@@ -331,9 +341,6 @@ def main() -> None:
         args.budget, synthetic = saved["budget"], saved.get("synthetic", args.data is None)
     else:
         runs, synthetic = collect(spec, strategies, args)
-        if args.timelines:
-            args.timelines.write_text(json.dumps({"space": spec.name, "budget": args.budget, "synthetic": synthetic,
-                                                  "runs": runs}))  # fmt: skip
     report(spec, args, runs, synthetic)
 
 

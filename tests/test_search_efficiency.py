@@ -43,3 +43,19 @@ def test_strategy_names_split_into_searcher_and_scheduler(name, expected):
     assert bench.parse_strategy(name) == expected
     with pytest.raises(ValueError, match="strategy 'grid_asha': expected SEARCHER_SCHEDULER"):
         bench.parse_strategy("grid_asha")
+
+
+def test_saved_timelines_are_whole_json_with_no_partial_file_left(tmp_path):
+    import json
+
+    import search_spaces
+
+    spec = search_spaces.get("steel_multiclass")
+    path = tmp_path / "runs.json"
+    path.write_text("older")
+    runs = {"random_fifo": [[(1.0, 0.5), (2.0, 0.7)]], "optuna_asha": [[]]}
+    bench.save_timelines(path, spec, 60.0, True, runs)
+    saved = json.loads(path.read_text())
+    assert saved["runs"]["random_fifo"] == [[[1.0, 0.5], [2.0, 0.7]]]
+    assert (saved["space"], saved["budget"], saved["synthetic"]) == ("steel_multiclass", 60.0, True)
+    assert [p.name for p in tmp_path.iterdir()] == ["runs.json"]
