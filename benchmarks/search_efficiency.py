@@ -245,10 +245,18 @@ def parse_args() -> tuple[argparse.Namespace, SpaceSpec, list[str]]:
     parser.add_argument("--warm-start-trials", type=int, default=0, metavar="N",
                         help="compare the default strategy cold and warm-started from an earlier study of N trials "
                              "(per seed, not timed) instead of the strategies")  # fmt: skip
-    parser.add_argument("--timelines", type=Path, metavar="FILE",
-                        help="also write every run's timeline (seconds, score) as JSON, to recompute figures later")
-    parser.add_argument("--from-timelines", type=Path, metavar="FILE",
-                        help="run nothing: print the table and draw the plot of the runs --timelines wrote")
+    parser.add_argument(
+        "--timelines",
+        type=Path,
+        metavar="FILE",
+        help="also write every run's timeline (seconds, score) as JSON, to recompute figures later",
+    )
+    parser.add_argument(
+        "--from-timelines",
+        type=Path,
+        metavar="FILE",
+        help="run nothing: print the table and draw the plot of the runs --timelines wrote",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a fixed setting or data option for every study, as `tuner run --set`")  # fmt: skip
     args = parser.parse_args()

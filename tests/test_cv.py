@@ -136,3 +136,14 @@ def test_a_trial_overrides_a_fixed_setting_for_itself_and_its_weights_say_how_ma
     # scored under the study's 3-fold context, one model's weights are still one model's
     three = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: None)
     assert mlp.evaluate(config, data, three, weights) == mlp.evaluate(config, data, ctx, weights)
+
+
+def test_the_run_header_says_what_a_trial_is_scored_on():
+    from tuner.summary import objective
+
+    steel = search_spaces.get("steel_multiclass")
+    assert objective(steel).startswith("highest val_macro_accuracy, mean over 3 folds of the non-test rows")
+    single = apply_settings(steel, ["cv_folds=1"])
+    assert objective(single) == "highest val_macro_accuracy on the validation split"
+    hms = objective(search_spaces.get("hms_b0"))
+    assert hms == "lowest cv_kl, mean over the space's own 2 folds of the non-test rows"

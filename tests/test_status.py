@@ -71,8 +71,10 @@ def test_a_finished_study_shows_how_its_config_was_chosen_and_its_test_figures_b
               "report": {"results": {"test_accuracy": 0.8}}, "data": {"synthetic": False}}  # fmt: skip
     (run_dir / "best_config.json").write_text(json.dumps(export))
     lines = describe(run_dir).splitlines()
-    assert ("  chosen: trial 7, val_accuracy 0.8100 +- 0.0100 over fresh seeds [1, 2, 3] (search 0.8600); best mean "
-            "of 2 re-verified config(s)") in lines
+    assert (
+        "  chosen: trial 7, val_accuracy 0.8100 +- 0.0100 over fresh seeds [1, 2, 3] (search 0.8600); best mean "
+        "of 2 re-verified config(s)"
+    ) in lines
     assert any(line.startswith("  test split (98 rows; [95% bootstrap interval, 200 resamples])") for line in lines)
     row = next(line for line in lines if line.strip().startswith("test_accuracy"))
     assert row.split("|") == [row.split("|")[0], "      0.7551 [0.6700, 0.8400] ", " 0.8000"]

@@ -7,6 +7,7 @@ import io
 import json
 from typing import TYPE_CHECKING
 
+from trainables.cv import CV_FOLDS
 from tuner.analysis import ANALYSIS_FOLDER, PAGE_FILE, read_summary
 from tuner.export import BEST_CONFIG_FILE
 from tuner.spec import SpaceSpec
@@ -60,6 +61,21 @@ def print_header(echo, plan, data, cluster, ui: str) -> None:
             f"{spec.max_epochs} max epochs, {opts.cpus_per_trial:g} CPU + {cluster.gpus_per_trial:g} GPU per trial, "
             f"seed {opts.seed}" + (f", time budget {opts.time_budget:g}s" if opts.time_budget else "")
         )
+    echo(f"  objective : {objective(spec)}")
+
+
+def objective(spec: SpaceSpec) -> str:
+    """What a trial's score is measured on: the validation split, or folds (``cv_folds`` of trainables.cv, a
+    loader's own ``cv_folds``, or a family's own ``folds``)."""
+    direction = "highest" if spec.mode == "max" else "lowest"
+    folds = int(spec.fixed.get(CV_FOLDS, 1))
+    if folds > 1:
+        return (f"{direction} {spec.metric}, mean over {folds} folds of the non-test rows ({CV_FOLDS}={folds}; "
+                f"--set {CV_FOLDS}=1: the single validation split)")  # fmt: skip
+    own = spec.data_options.get(CV_FOLDS) or spec.fixed.get("folds")
+    if own:
+        return f"{direction} {spec.metric}, mean over the space's own {own} folds of the non-test rows"
+    return f"{direction} {spec.metric} on the validation split"
 
 
 def print_summary(echo, spec, ledger: TrialLedger, export, run_dir, wall) -> None:

@@ -35,8 +35,13 @@ def sleep_spec(
         max_epochs=max_epochs,
         grace_period=grace_period,
         params=(Param("x", domain, "where the score peaks at 0.7"),),
-        fixed={"sleep_s": sleep_s, "checkpoint": checkpoint, "fail_above": fail_above, "diverge_above": diverge_above,
-               "lucky_x": lucky_x},  # fmt: skip
+        fixed={
+            "sleep_s": sleep_s,
+            "checkpoint": checkpoint,
+            "fail_above": fail_above,
+            "diverge_above": diverge_above,
+            "lucky_x": lucky_x,
+        },  # fmt: skip
         early_stopping=EarlyStopping("val_loss", "min", patience=1000),
         default_searcher="random",
         default_scheduler="fifo",

@@ -75,8 +75,11 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
         "trial_number": best.number,
         "seed": opts.seed,
         "git_commit": study.commit,
-        "data": {"fingerprint": data.fingerprint if data else None, "synthetic": data.synthetic if data else None,
-                 "source": data.source if data else None},  # fmt: skip
+        "data": {
+            "fingerprint": data.fingerprint if data else None,
+            "synthetic": data.synthetic if data else None,
+            "source": data.source if data else None,
+        },  # fmt: skip
         "library_versions": library_versions(),
         "verification": checked.record(),
         "test": figures.test.values if figures.test else None,
@@ -87,9 +90,15 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
         "report": plan.reference(),
         "mlflow": {"tracking_uri": plan.tracking_uri},
         "model": model,
-        "search": {"searcher": opts.searcher, "scheduler": opts.scheduler, "note": search.note,
-                   "trials": len(search.ledger.outcomes), "statuses": dict(search.ledger.counts()),
-                   "verify_top": opts.verify_top, "verify_seeds": opts.verify_seeds},  # fmt: skip
+        "search": {
+            "searcher": opts.searcher,
+            "scheduler": opts.scheduler,
+            "note": search.note,
+            "trials": len(search.ledger.outcomes),
+            "statuses": dict(search.ledger.counts()),
+            "verify_top": opts.verify_top,
+            "verify_seeds": opts.verify_seeds,
+        },  # fmt: skip
     }
 
 

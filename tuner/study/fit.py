@@ -100,10 +100,16 @@ def tuner_for(study: Study, searcher, scheduler, monitor, experiment: str):
     return tune.Tuner(
         trainable(study),
         param_space=searcher.param_space,
-        tune_config=tune.TuneConfig(metric=SCORE, mode=study.plan.spec.mode, search_alg=searcher.search_alg,
-                                    scheduler=scheduler, num_samples=searcher.num_samples,
-                                    time_budget_s=opts.time_budget, reuse_actors=True,
-                                    trial_dirname_creator=trial_dirname),  # fmt: skip
+        tune_config=tune.TuneConfig(
+            metric=SCORE,
+            mode=study.plan.spec.mode,
+            search_alg=searcher.search_alg,
+            scheduler=scheduler,
+            num_samples=searcher.num_samples,
+            time_budget_s=opts.time_budget,
+            reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
+        ),  # fmt: skip
         run_config=tune.RunConfig(
             name=experiment,
             storage_path=study.plan.study_root,
