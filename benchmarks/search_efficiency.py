@@ -82,13 +82,10 @@ def parse_strategy(name: str) -> tuple[str, str]:
 def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> tuple[Timeline, bool]:
     """One budgeted study; its trials' timeline and whether its data was synthetic. ``<strategy>+warm``: the
     strategy warm-started from this seed's earlier study (``earlier_study``)."""
-    searcher, scheduler = parse_strategy(strategy.removesuffix(WARM))
     warm = (earlier_name(seed),) if strategy.endswith(WARM) else ()
     name = f"{strategy.replace(WARM, '-warm')}-{seed}"
-    opts = RunOptions(trials=UNBOUNDED_TRIALS, searcher=searcher, scheduler=scheduler, seed=seed, data=args.data,
-                      results_dir=results, name=name, time_budget=args.budget, verify_top=0,
-                      report_baseline=False, dashboard=False, progress_every=0, warm_start=warm,
-                      report_start=args.report_start, settings=tuple(args.set))  # fmt: skip
+    opts = study_options(args, results, strategy.removesuffix(WARM), seed, name, trials=UNBOUNDED_TRIALS,
+                         time_budget=args.budget, warm_start=warm)  # fmt: skip
     run_dir = results / spec.name / str(opts.name)
     try:
         with redirect_stdout(io.StringIO()):
@@ -102,6 +99,14 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
     return trial_timeline(run_dir), bool(study.export["data"]["synthetic"])
 
 
+def study_options(args, results: Path, strategy: str, seed: int, name: str, **options) -> RunOptions:
+    """A benchmark study: the search alone (no re-verification, no report baseline, no dashboard, quiet)."""
+    searcher, scheduler = parse_strategy(strategy)
+    return RunOptions(searcher=searcher, scheduler=scheduler, seed=seed, data=args.data, results_dir=results,
+                      name=name, verify_top=0, report_baseline=False, dashboard=False, progress_every=0,
+                      report_start=args.report_start, settings=tuple(args.set), **options)  # fmt: skip
+
+
 def earlier_name(seed: int) -> str:
     return f"earlier-{seed}"
 
@@ -109,11 +114,9 @@ def earlier_name(seed: int) -> str:
 def earlier_study(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> None:
     """The earlier study a warm start learns from: ``--warm-start-trials`` trials of ``strategy`` with another
     seed, not timed (it stands for a study the user ran before)."""
-    searcher, scheduler = parse_strategy(strategy)
-    opts = RunOptions(trials=args.warm_start_trials, searcher=searcher, scheduler=scheduler, seed=EARLIER_SEED + seed,
-                      data=args.data, results_dir=results, name=earlier_name(seed), verify_top=0,
-                      report_baseline=False, dashboard=False, progress_every=0, report_start=args.report_start,
-                      settings=tuple(args.set))  # fmt: skip
+    opts = study_options(
+        args, results, strategy, EARLIER_SEED + seed, earlier_name(seed), trials=args.warm_start_trials
+    )
     with redirect_stdout(io.StringIO()):
         run_study(spec, opts, echo=lambda line: None)
 

@@ -59,3 +59,19 @@ def test_saved_timelines_are_whole_json_with_no_partial_file_left(tmp_path):
     assert saved["runs"]["random_fifo"] == [[[1.0, 0.5], [2.0, 0.7]]]
     assert (saved["space"], saved["budget"], saved["synthetic"]) == ("steel_multiclass", 60.0, True)
     assert [p.name for p in tmp_path.iterdir()] == ["runs.json"]
+
+
+def test_a_benchmark_study_is_the_search_alone_with_the_strategys_searcher_and_scheduler(tmp_path):
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(data=None, report_start=False, set=["cv_folds=1"])
+    opts = bench.study_options(args, tmp_path, "optuna_grouped_asha", 7, "run-7", trials=5, time_budget=30.0)
+    assert (opts.searcher, opts.scheduler, opts.seed, opts.name, opts.trials) == (
+        "optuna_grouped",
+        "asha",
+        7,
+        "run-7",
+        5,
+    )
+    assert (opts.verify_top, opts.report_baseline, opts.dashboard, opts.time_budget) == (0, False, False, 30.0)
+    assert opts.settings == ("cv_folds=1",)
