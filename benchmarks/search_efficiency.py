@@ -64,8 +64,8 @@ FRACTIONS = (0.25, 0.5, 1.0)
 CURVE_POINTS = 200
 
 Timeline = list[tuple[float, float]]
-"""(seconds since the first trial started, score) of every trial with a score, by the time it ended (or last
-reported, for a trial the budget stopped)."""
+"""(seconds since the first trial started, score) of every trial with a score the study could choose by, by the
+time it ended (or last reported, for a trial the budget stopped); see ``comparable_scores``."""
 
 
 def parse_strategy(name: str) -> tuple[str, str]:
@@ -95,8 +95,8 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
             raise
         print(f"seed {seed} {strategy}: the study ended without a scored trial ({first_line(exc)}); trials the "
               f"budget stopped count with their last report", flush=True)  # fmt: skip
-        return trial_timeline(run_dir), args.data is None
-    return trial_timeline(run_dir), bool(study.export["data"]["synthetic"])
+        return trial_timeline(run_dir, apply_settings(spec, args.set)), args.data is None
+    return trial_timeline(run_dir, apply_settings(spec, args.set)), bool(study.export["data"]["synthetic"])
 
 
 def study_options(args, results: Path, strategy: str, seed: int, name: str, **options) -> RunOptions:
@@ -121,21 +121,30 @@ def earlier_study(spec: SpaceSpec, strategy: str, seed: int, args, results: Path
         run_study(spec, opts, echo=lambda line: None)
 
 
-def trial_timeline(run_dir: Path) -> Timeline:
+def trial_timeline(run_dir: Path, spec: SpaceSpec) -> Timeline:
     """The trials of the study's ledger (from Ray Tune's last saved state of tuner's monitor) as a timeline."""
     states = sorted((run_dir / "ray").glob("callback-states-*.pkl"))
     if not states:
         return []
     saved = pickle.loads(states[-1].read_bytes())
     ledger = next(s["ledger"] for s in saved.values() if isinstance(s, dict) and "ledger" in s)
-    # A trial still running when the budget ran out has no end score: its running best at its last report counts.
-    scored = [(o, o.score if o.score is not None else real_score(o.last.get(SCORE))) for o in ledger.outcomes.values()]
-    ended = [(o.last["timestamp"], o.last.get("time_total_s", 0.0), score) for o, score in scored
-             if score is not None and "timestamp" in o.last]  # fmt: skip
-    if not ended:
+    return comparable_scores(ledger.outcomes.values(), spec)
+
+
+def comparable_scores(outcomes, spec: SpaceSpec) -> Timeline:
+    """(seconds since the first trial started, score) of each trial whose score the study could choose by. A trial
+    still running when the budget ran out has no end score: its running best at its last report counts. When the
+    score is the last epoch's aggregate (a K-fold mean, ``score="last_epoch"``), only trials that ran every epoch
+    count: a pruned trial's figure covers some folds only (the study ranks such trials last, too)."""
+    reported = [o for o in outcomes if "timestamp" in o.last]
+    if not reported:
         return []
-    first_start = min(end - total for end, total, _ in ended)
-    return sorted((end - first_start, score) for end, _, score in ended)
+    first_start = min(o.last["timestamp"] - o.last.get("time_total_s", 0.0) for o in reported)
+    if spec.score == "last_epoch":
+        reported = [o for o in reported if o.epochs >= spec.max_epochs]
+    scored = [(o.last["timestamp"], o.score if o.score is not None else real_score(o.last.get(SCORE)))
+              for o in reported]  # fmt: skip
+    return sorted((end - first_start, score) for end, score in scored if score is not None)
 
 
 def best_so_far(timeline: Timeline, times: np.ndarray, mode: str) -> np.ndarray:
