@@ -16,7 +16,7 @@ from trainables.reporting import SCORE
 from tuner.errors import TunerError
 from tuner.export import PROGRESS_FILE, RUN_FILE
 from tuner.options import RunOptions
-from tuner.search import WARM_RANDOM_TOP, build_search, tune_param_space
+from tuner.search import WARM_TOP, build_search, tune_param_space
 from tuner.spec import Choice, Param
 from tuner.study import run_study
 from tuner.warmstart import warm_points
@@ -76,16 +76,17 @@ WARM = [({"x": 0.1}, 0.2), ({"x": 0.65}, 0.95), ({"x": 0.4}, 0.6), ({"x": 0.9}, 
 @pytest.mark.parametrize("searcher", ["optuna", "optuna_grouped", "optuna_gp", "optuna_cmaes"])
 def test_optuna_studies_hold_the_warm_trials_with_their_scores_before_the_first_proposal(searcher):
     spec = sleep_spec()
-    plan = build_search(spec, searcher, 20, 0, 1, [], warm=WARM)
+    plan = build_search(spec, searcher, 20, 0, None, [], warm=WARM)
     alg = plan.search_alg
     alg.set_search_properties(SCORE, spec.mode, tune_param_space(spec))
-    study = alg.searcher._ot_study
-    assert [(t.params, t.value, t.state) for t in study.trials] == [
-        (config, score, optuna.trial.TrialState.COMPLETE) for config, score in WARM
-    ]
+    study = alg._ot_study
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert [(t.params, t.value) for t in complete] == WARM
     assert study.best_trial.params == {"x": 0.65}
-    assert 0.0 <= alg.suggest("new")["x"] <= 1.0 and len(study.trials) == len(WARM) + 1
-    assert "warm start: learnt from 4 earlier trial(s)" in plan.note
+    # the best earlier configs are evaluated again first (this study's seed), then the sampler proposes
+    assert [alg.suggest(f"t{i}") for i in range(3)] == [{"x": 0.65}, {"x": 0.9}, {"x": 0.4}][:WARM_TOP]
+    assert 0.0 <= alg.suggest("new")["x"] <= 1.0 and len(study.trials) == len(WARM) + WARM_TOP + 1
+    assert "warm start: the best 3 of 4 earlier trial(s) first, learnt from all 4" in plan.note
 
 
 def test_hyperopt_trials_hold_the_warm_trials_as_done_with_their_losses():
@@ -94,13 +95,14 @@ def test_hyperopt_trials_hold_the_warm_trials_as_done_with_their_losses():
     alg.set_search_properties(SCORE, spec.mode, tune_param_space(spec))
     done = [t for t in alg._hpopt_trials.trials if t["state"] == 2]  # hyperopt.JOB_STATE_DONE
     assert [(t["misc"]["vals"]["x"], t["result"]["loss"]) for t in done] == [([c["x"]], -s) for c, s in WARM]
-    assert alg.suggest("first") == {"x": 0.5}  # the start point still comes first
+    assert alg.suggest("first") == {"x": 0.5}  # the start point still comes first, then the best earlier configs
+    assert [alg.suggest(f"t{i}") for i in range(WARM_TOP)] == [{"x": 0.65}, {"x": 0.9}, {"x": 0.4}][:WARM_TOP]
     assert not math.isnan(alg.suggest("second")["x"])
 
 
 def test_random_search_evaluates_the_best_earlier_configs_first():
     plan = build_search(sleep_spec(), "random", 10, 0, None, [{"x": 0.5}], warm=WARM)
-    best = [{"x": 0.65}, {"x": 0.9}, {"x": 0.4}][:WARM_RANDOM_TOP]
+    best = [{"x": 0.65}, {"x": 0.9}, {"x": 0.4}][:WARM_TOP]
     assert plan.search_alg._points_to_evaluate == [{"x": 0.5}, *best]
 
 
@@ -123,7 +125,7 @@ def test_a_warm_started_study_searches_from_the_earlier_study(ray_instance, tmp_
     second = run_study(spec, RunOptions(trials=2, searcher="optuna", scheduler="fifo", name="second",
                                         warm_start=("first",), **base), echo=lines.append)  # fmt: skip
     assert "warm start: 4 earlier trial(s) from first" in lines
-    assert "warm start: learnt from 4 earlier trial(s)" in second.export["search"]["note"]
+    assert "warm start: the best 3 of 4 earlier trial(s) first, learnt from all 4" in second.export["search"]["note"]
     assert second.export["search"]["trials"] == 2  # the earlier trials are the searcher's, not this study's
     # the searcher state Ray Tune saved holds the earlier trials, with their scores, before this study's own
     values = [t.value for t in saved_optuna_study(second.run_dir).trials]

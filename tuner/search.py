@@ -63,8 +63,9 @@ def grid_configs(spec: SpaceSpec) -> list[dict[str, Any]]:
     return configs
 
 
-WARM_RANDOM_TOP = 3
-"""Random search has no model to feed: a warm start evaluates the best few earlier configs first instead."""
+WARM_TOP = 3
+"""A warm start evaluates the best few earlier configs first (after the start points), with this study's seed:
+random search has no model to feed, and a model-based searcher learns at once how those configs hold up."""
 
 OPTUNA_SAMPLERS = {
     "optuna": "Optuna TPE",
@@ -97,12 +98,12 @@ def build_search(
         if warm:
             raise ValueError("a grid does not learn from earlier trials; warm-start random, hyperopt or optuna*")
         return _grid_search(spec, trials, seed, max_concurrent, space)
+    best = sorted(warm, key=lambda w: w[1], reverse=spec.mode == "max")[:WARM_TOP]
+    points += [config for config, _ in best]
+    note = f"; warm start: the best {len(best)} of {len(warm)} earlier trial(s) first" if warm else ""
     if searcher == "random":
-        best = sorted(warm, key=lambda w: w[1], reverse=spec.mode == "max")[:WARM_RANDOM_TOP]
-        points += [config for config, _ in best]
         alg = BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed,
                                     max_concurrent=max_concurrent or 0)  # fmt: skip
-        note = f"; warm start: the best {len(best)} of {len(warm)} earlier trial(s) first" if warm else ""
         return SearchPlan(alg, space, trials, "random sampling" + note)
     if searcher == "hyperopt":
         startup = min(20, max(2, trials // 3))
@@ -110,17 +111,17 @@ def build_search(
 
         alg = WarmHyperOptSearch(warm, points_to_evaluate=points or None, random_state_seed=seed,
                                  n_initial_points=startup)  # fmt: skip
-        note = f"HyperOpt TPE ({startup} random start-up trials)"
+        name = f"HyperOpt TPE ({startup} random start-up trials)"
     else:
         from tuner.model_searchers import optuna_search
 
         startup = min(10, max(2, trials // 4))
         alg = optuna_search(searcher, seed, startup, points, warm)
-        note = f"{OPTUNA_SAMPLERS[searcher]} ({startup} random start-up trials)"
+        name = f"{OPTUNA_SAMPLERS[searcher]} ({startup} random start-up trials)"
     if max_concurrent:
         alg = ConcurrencyLimiter(alg, max_concurrent=max_concurrent)
-    note += f"; warm start: learnt from {len(warm)} earlier trial(s)" if warm else ""
-    return SearchPlan(alg, space, trials, note)
+    note += f", learnt from all {len(warm)}" if warm else ""
+    return SearchPlan(alg, space, trials, name + note)
 
 
 def _grid_search(spec: SpaceSpec, trials: int, seed: int, max_concurrent: int | None, space) -> SearchPlan:
