@@ -26,7 +26,7 @@ from tuner.schema import (
     TRIAL_STATUS_TAG,
 )
 from tuner.tracking.outputs import StudyOutputs
-from tuner.tracking.resume import child_runs, close_lost, find_parent, last_step
+from tuner.tracking.resume import StudyResume, last_step
 from tuner.tracking.spool import GuardedWrites, Spool
 from tuner.tracking.store import now_ms, open_client
 from tuner.tracking.writer import SerialWriter
@@ -39,9 +39,10 @@ def _param_value(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
 
 
-class StudyTracker(StudyOutputs):
+class StudyTracker(StudyResume, StudyOutputs):
     """Writes one study to MLflow through a single writer thread (what a study logs besides its runs and
-    trials: ``tuner.tracking.outputs``)."""
+    trials: ``tuner.tracking.outputs``; how it finds and continues an earlier study's runs:
+    ``tuner.tracking.resume``)."""
 
     def __init__(
         self, tracking_uri: str, experiment: str, artifact_root: Path | None = None, spool: Path | None = None
@@ -134,45 +135,6 @@ class StudyTracker(StudyOutputs):
             self.client.set_tag(self.parent_id, ERROR_TAG, message[:5000])
             self.client.set_terminated(self.parent_id, status)
 
-    # --- resume (queued) ---
-    def resume_parent(self, run_dir: str) -> None:
-        """Continue the parent run of the study kept in ``run_dir`` (its ``RUN_DIR_TAG``) and its child runs."""
-        self._writer.put(self._resume_parent, run_dir)
-
-    def _resume_parent(self, run_dir: str) -> None:
-        self.parent_id = find_parent(self.client, self.experiment_id, run_dir)
-        self.client.update_run(self.parent_id, status=MLFLOW_RUNNING)
-        self._find_children()
-        self._unsure.update(self._children)  # as in _find_study: the spool's last writes may have landed
-        self.guard.replay()  # what the study's earlier driver could not write, before anything new
-
-    def reconcile(self, known: dict[str, bool], starts: dict[str, tuple[str, dict, dict]]) -> None:
-        """After a resume: ``known`` maps the trials the study's snapshot holds to whether they finished. A child
-        run of a trial the snapshot does not hold (started after it, so Tune runs that trial anew) is closed as
-        ``lost`` and deleted, so each trial keeps exactly one run; a known trial without a run gets one
-        (``starts[trial_id]``: its run name, params and tags); unfinished trials' runs are reopened."""
-        self._writer.put(self._reconcile, known, starts)
-
-    def _reconcile(self, known: dict[str, bool], starts: dict[str, tuple[str, dict, dict]]) -> None:
-        for trial_id, run_id in list(self._children.items()):
-            if trial_id in known:
-                if not known[trial_id]:
-                    self._logged_through[trial_id] = last_step(self.client, run_id)
-                    if self._child_status.get(trial_id) != MLFLOW_RUNNING:
-                        self.client.update_run(run_id, status=MLFLOW_RUNNING)  # it runs again: its end is written anew
-                        self._child_status[trial_id] = MLFLOW_RUNNING
-                continue
-            close_lost(self.client, run_id)
-            del self._children[trial_id]
-            self._child_status.pop(trial_id, None)  # the trial runs again under a new run: nothing of this one holds
-            self._logged_through.pop(trial_id, None)
-            self.lost += 1
-        for trial_id in known:
-            if trial_id not in self._children:
-                self._start_child(trial_id, *starts[trial_id])
-                if self._dataset is not None:
-                    self._log_dataset(trial_id, self._dataset)
-
     # --- child runs (queued) ---
     @property
     def children(self) -> dict[str, str]:
@@ -253,25 +215,6 @@ class StudyTracker(StudyOutputs):
         items = [Param(k, _param_value(v)[:6000]) for k, v in params.items()]
         for start in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[start : start + 100])
-
-    def sync(self, run_dir: str) -> int:
-        """``tuner sync``: find the study's parent and child runs, then replay its spool; the records replayed."""
-        pending = self.guard.spool.pending
-        self._writer.put(self._find_study, run_dir)
-        self._writer.put(self.guard.replay)
-        self.flush()
-        return pending
-
-    def _find_study(self, run_dir: str) -> None:
-        self.parent_id = find_parent(self.client, self.experiment_id, run_dir)
-        self._find_children()
-        # The spool may end with writes whose answer was lost but which the store applied: look before replaying.
-        self._unsure.update(self._children)
-
-    def _find_children(self) -> None:
-        for trial_id, run_id, status in child_runs(self.client, self.experiment_id, self.parent_id):
-            self._children[trial_id] = run_id
-            self._child_status[trial_id] = status
 
     # --- the writer ---
     def flush(self) -> None:
