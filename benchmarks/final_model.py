@@ -30,11 +30,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-import search_spaces  # noqa: E402
 from trainables import mlp  # noqa: E402
 from trainables.cv import CV_FOLDS  # noqa: E402
 from trainables.loop import train_epoch  # noqa: E402
 from trainables.reporting import BEST_EPOCH, CHECKPOINT_FILE  # noqa: E402
+from tuner import spaces  # noqa: E402
 from tuner.datasets import load_dataset  # noqa: E402
 from tuner.trial import make_context  # noqa: E402
 
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help="an exported best_config.json (default: the report's config)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    spec = search_spaces.get(args.space)
+    spec = spaces.get(args.space)
     config = json.loads(args.config.read_text())["config"] if args.config else spec.active_config(spec.report_config)
     metric = spec.metric.replace("val_", "test_", 1)
     with tempfile.TemporaryDirectory() as tmp:

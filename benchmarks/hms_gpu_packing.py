@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT))
 def _worker(rank: int, args, ready, start, stop_at, results) -> None:
     import torch
 
-    import search_spaces
     import trainables.hms as family
+    from tuner import spaces
     from tuner.datasets import load_dataset
     from tuner.trial import make_context
 
-    spec = search_spaces.get("hms_b1")
+    spec = spaces.get("hms_b1")
     spec = dataclasses.replace(spec, fixed={**spec.fixed, "image_scale": args.image_scale})
     data = load_dataset("hms", None, spec.data_options, Path(args.cache))
     torch.set_num_threads(2)
@@ -131,12 +131,12 @@ def measure(packing: int, args) -> dict:
 
 def learning_curve(args) -> None:
     """One hms_b1 trial of the report config with more epochs per fold: is the synthetic data learnable?"""
-    import search_spaces
     import trainables.hms as family
+    from tuner import spaces
     from tuner.datasets import load_dataset
     from tuner.trial import make_context
 
-    spec = search_spaces.get("hms_b1")
+    spec = spaces.get("hms_b1")
     fixed = {**spec.fixed, "image_scale": args.image_scale}
     spec = dataclasses.replace(spec, max_epochs=args.learn_epochs, fixed=fixed)
     data = load_dataset("hms", None, spec.data_options, Path(args.cache))

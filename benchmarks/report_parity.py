@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import search_spaces  # noqa: E402
+from tuner import spaces  # noqa: E402
 from tuner.errors import TunerError, first_line  # noqa: E402
 from tuner.spec import SpaceSpec  # noqa: E402
 
@@ -88,8 +88,8 @@ def chosen_spaces(named: str | None, found: dict[str, Path | None]) -> list[Spac
     """The spaces to run: those ``--spaces`` names (unknown names are an error listing the valid ones), or all but
     the slow families without real data."""
     if named:
-        return [search_spaces.get(name.strip()) for name in named.split(",") if name.strip()]
-    specs = [search_spaces.get(name) for name in search_spaces.names()]
+        return [spaces.get(name.strip()) for name in named.split(",") if name.strip()]
+    specs = [spaces.get(name) for name in spaces.names()]
     return [s for s in specs if found.get(s.dataset) is not None or s.trainable not in SLOW_ON_GENERATED]
 
 

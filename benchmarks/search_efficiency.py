@@ -42,8 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-import search_spaces  # noqa: E402
 from trainables.reporting import SCORE  # noqa: E402
+from tuner import spaces  # noqa: E402
 from tuner.cluster import connect  # noqa: E402
 from tuner.errors import TunerError, first_line  # noqa: E402
 from tuner.monitor.ledger import real_score  # noqa: E402
@@ -272,7 +272,7 @@ def parse_args() -> tuple[argparse.Namespace, SpaceSpec, list[str]]:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a fixed setting or data option for every study, as `tuner run --set`")  # fmt: skip
     args = parser.parse_args()
-    spec = search_spaces.get(args.space)
+    spec = spaces.get(args.space)
     default = f"{spec.default_searcher}_{spec.default_scheduler}"
     strategies = list(dict.fromkeys([REFERENCE, default, *args.strategies.split(",")]))
     if args.warm_start_trials > 0:

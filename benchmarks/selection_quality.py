@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-import search_spaces  # noqa: E402
 from trainables.cv import CV_FOLDS  # noqa: E402
+from tuner import spaces  # noqa: E402
 from tuner.cluster import connect  # noqa: E402
 from tuner.study import RunOptions, run_study  # noqa: E402
 
@@ -72,7 +72,7 @@ def main() -> None:
     if unknown:
         parser.error(f"--strategies: unknown {', '.join(unknown)}; accepted: {', '.join(STRATEGIES)}")
 
-    spec = search_spaces.get(args.space)
+    spec = spaces.get(args.space)
     connect(None, dashboard=False, preload=(spec.trainable,))
     rows: dict[str, list[tuple[float, float, float]]] = {s: [] for s in strategies}
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import search_spaces
 from tests.helpers.cli import run_cli
 from tests.helpers.mlflow_runs import mlflow_runs
+from tuner import spaces
 from tuner.analysis.importance import MIN_TRIALS, param_importance, ranking
 from tuner.analysis.trials import StudyTrials, TrialRecord
 from tuner.spec import Choice, LogUniform, Param, SpaceSpec, Uniform
@@ -87,7 +87,7 @@ def test_a_study_writes_its_analysis_and_logs_it_to_the_parent_run(ray_instance,
     opts = RunOptions(trials=6, max_epochs=3, seed=0, results_dir=results, name="study", dashboard=False,
                       verify_top=0, report_baseline=False)  # fmt: skip
     store_setting = os.environ.get("MLFLOW_TRACKING_URI")
-    study = run_study(search_spaces.get("steel_multiclass"), opts)
+    study = run_study(spaces.get("steel_multiclass"), opts)
     # logging the model set MLflow's store for the process a moment: the next study must not inherit it
     assert os.environ.get("MLFLOW_TRACKING_URI") == store_setting
     out = capsys.readouterr().out

@@ -15,7 +15,7 @@ def wrong_columns_csv(tmp_path):
 
 
 CASES = {
-    "unknown space": (["run", "steel_tertiary"], "unknown space 'steel_tertiary'; valid spaces: steel_binary"),
+    "unknown space": (["run", "steel_tertiary"], "unknown space 'steel_tertiary'; valid spaces: ecg_cnn2d"),
     "zero trials": (["run", "steel_binary", "--trials", "0"], "--trials must be at least 1, got 0"),
     "negative cpus": (["run", "steel_binary", "--cpus-per-trial", "-1"], "--cpus-per-trial must be a positive"),
     "negative gpus": (["run", "steel_binary", "--gpus-per-trial", "-0.5"], "--gpus-per-trial must be 0 or positive"),

@@ -24,9 +24,9 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-import search_spaces
 from tests.helpers.cli import PROJECT_ROOT as ROOT
 from tests.helpers.cluster import LOCAL_SCRIPT, free_base_port, port_free, process_trees, run_local_script
+from tuner import spaces
 from tuner.cli import build_parser
 
 CLUSTER = ROOT / "cluster"
@@ -77,14 +77,14 @@ def parse_tuner_run(command: str):
         words.pop(0)
     assert words[:4] == ["python", "-m", "tuner", "run"], f"not a `python -m tuner run` command: {command!r}"
     args = build_parser().parse_args(words[3:])
-    assert args.space in search_spaces.names(), f"unknown space {args.space!r} in {command!r}"
+    assert args.space in spaces.names(), f"unknown space {args.space!r} in {command!r}"
     return args
 
 
 def assert_trials_pack_a_node(space: str, gpus_per_trial: float, node_cpus: float, node_gpus: float) -> None:
     """The CPUs of a GPU node must not be what limits how many trials share its GPUs."""
     assert 0 < gpus_per_trial <= node_gpus, f"a trial asks {gpus_per_trial} GPU, a node has {node_gpus}"
-    cpus_per_trial = search_spaces.get(space).resources.cpus
+    cpus_per_trial = spaces.get(space).resources.cpus
     by_gpu = int(node_gpus / gpus_per_trial + 1e-9)
     by_cpu = int(node_cpus / cpus_per_trial + 1e-9)
     assert by_cpu >= by_gpu, (

@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-import search_spaces
 from trainables import mlp
 from trainables.cv import CV_FOLDS, fold_indices, mean_row
 from trainables.reporting import CHECKPOINT_FILE, EPOCH
+from tuner import spaces
 from tuner.datasets import load_dataset
 from tuner.errors import TunerError
 from tuner.settings import apply_settings
@@ -21,7 +21,7 @@ from tuner.trial import make_context
 
 @pytest.fixture(scope="module")
 def steel(tmp_path_factory):
-    spec = search_spaces.get("steel_multiclass")
+    spec = spaces.get("steel_multiclass")
     return spec, load_dataset(spec.dataset, None, spec.data_options, tmp_path_factory.mktemp("cache"))
 
 
@@ -104,7 +104,7 @@ def test_the_report_config_trains_the_reports_way_unless_a_setting_says_otherwis
     from tuner.study.baseline import report_protocol
     from tuner.study.plan import resolve
 
-    spec = search_spaces.get("steel_multiclass")
+    spec = spaces.get("steel_multiclass")
     assert spec.fixed[CV_FOLDS] == 3 and spec.report_fixed == {CV_FOLDS: 1}
 
     def folds(**options):
@@ -141,9 +141,9 @@ def test_a_trial_overrides_a_fixed_setting_for_itself_and_its_weights_say_how_ma
 def test_the_run_header_says_what_a_trial_is_scored_on():
     from tuner.summary import objective
 
-    steel = search_spaces.get("steel_multiclass")
+    steel = spaces.get("steel_multiclass")
     assert objective(steel).startswith("highest val_macro_accuracy, mean over 3 folds of the non-test rows")
     single = apply_settings(steel, ["cv_folds=1"])
     assert objective(single) == "highest val_macro_accuracy on the validation split"
-    hms = objective(search_spaces.get("hms_b0"))
+    hms = objective(spaces.get("hms_b0"))
     assert hms == "lowest cv_kl, mean over the space's own 2 folds of the non-test rows"

@@ -11,13 +11,13 @@ import torch
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import recall_score
 
-import search_spaces
 from trainables import ecg
 from trainables.balancing import SMOTE_NEIGHBOURS, balance
 from trainables.cnn1d_gru import CNN1DGRU
 from trainables.cnn2d import GRID, from_grid, to_grid
 from trainables.metrics import as_test
 from trainables.reporting import CHECKPOINT_FILE
+from tuner import spaces
 from tuner.datasets import mitbih
 from tuner.errors import DataError
 from tuner.trial import make_context
@@ -151,7 +151,7 @@ def test_the_gru_reads_one_vector_or_the_pooled_steps(gru_input):
 
 def test_imbalanced_training_with_class_weights_trains_and_scores_the_test_file(data, tmp_path):
     """The non-report path end to end: no resampling, weighted loss, the GRU over steps, then test figures."""
-    spec = search_spaces.get("ecg_cnngru")
+    spec = spaces.get("ecg_cnngru")
     config = {**spec.report_config, "hidden": 32, "num_blocks": 1, "gru_hidden": 32, "gru_input": "steps",
               "balancing": "none", "class_weights": "balanced"}  # fmt: skip
     config = spec.validate_config(config)

@@ -28,7 +28,7 @@ def test_extend_ends_with_old_plus_n_trials_one_parent_and_one_child_per_trial(r
     first = run_study(spec, opts, echo=lambda line: None)
     before = [t.value for t in saved_optuna_study(first.run_dir).trials] if searcher == "optuna" else []
     lines: list[str] = []
-    extended = extend_study("sleep", "study", tmp_path, 2, echo=lines.append, spec=spec)
+    extended = extend_study(spec, "study", tmp_path, 2, echo=lines.append)
 
     assert "extending run study of sleep by 2 trial(s), to 5" in lines
     assert sum(extended.counts.values()) == 5 and extended.export["search"]["trials"] == 5

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
-import search_spaces
 from trainables.family import ServingFamily, load_family
 from trainables.reporting import CHECKPOINT_FILE
+from tuner import spaces
 from tuner.datasets import load_dataset
 from tuner.settings import smoke_spec
 from tuner.study.publish import EXAMPLE_ROWS
@@ -29,7 +29,7 @@ def data_cache(tmp_path_factory):
 
 def _trained(name: str, data_cache):
     """(family, config, data, ctx, best weights) after one epoch of every fold of space ``name``'s report config."""
-    spec = smoke_spec(search_spaces.get(name))
+    spec = smoke_spec(spaces.get(name))
     data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
     rows = []
     ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append(ckpt))

@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-import search_spaces
 from tests.helpers.mlflow_runs import mlflow_runs
+from tuner import spaces
 from tuner.options import RunOptions
 from tuner.schema import PHASE_TAG
 from tuner.study import run_study
@@ -35,7 +35,7 @@ def test_a_metric_that_is_not_finite_in_some_resample_gets_no_interval():
 
 @pytest.mark.slow
 def test_the_report_config_is_trained_and_tested_on_the_same_split_beside_the_chosen_one(ray_instance, tmp_path):
-    spec = search_spaces.get("steel_binary")
+    spec = spaces.get("steel_binary")
     opts = RunOptions(trials=2, max_epochs=3, searcher="random", scheduler="fifo", seed=3, results_dir=tmp_path,
                       name="figures", dashboard=False, report_start=False, verify_top=0)  # fmt: skip
     export = run_study(spec, opts, echo=lambda line: None).export

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import search_spaces
+from tuner import spaces
 from tuner.datasets import load_dataset
 
 _PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "final_model.py"
@@ -19,7 +19,7 @@ _SPEC.loader.exec_module(bench)
 
 @pytest.mark.slow
 def test_every_way_scores_the_same_test_rows_and_the_refit_follows_the_cv_runs_epochs(tmp_path):
-    spec = dataclasses.replace(search_spaces.get("steel_binary"), max_epochs=4, grace_period=1)
+    spec = dataclasses.replace(spaces.get("steel_binary"), max_epochs=4, grace_period=1)
     data = load_dataset(spec.dataset, None, dict(spec.data_options), tmp_path)
     config = spec.active_config(spec.report_config)
     figures, folds = bench.one_seed(spec, config, data, seed=0, k=3, metric="test_accuracy", keep=tmp_path)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import search_spaces
 from tests.helpers.mlflow_runs import mlflow_runs
 from trainables import metrics as M
+from tuner import spaces
 from tuner.datasets.hms_synthetic import generate_competition
 from tuner.errors import TunerError
 from tuner.schema import TRIAL_STATUS_TAG
@@ -24,7 +24,7 @@ def competition(tmp_path_factory):
 
 def test_optuna_with_asha_prunes_after_the_first_fold_epoch(ray_instance, competition, tmp_path, capsys):
     results = tmp_path / "results"
-    spec = search_spaces.get("hms_b1")
+    spec = spaces.get("hms_b1")
     # One trial at a time: asynchronous ASHA's decisions depend on the order results arrive, and with two
     # concurrent trials that order (and so whether any of six trials is pruned) varied between runs.
     opts = RunOptions(trials=6, max_epochs=2, data=competition, results_dir=results, name="study", dashboard=False,
@@ -61,7 +61,7 @@ def test_optuna_with_asha_prunes_after_the_first_fold_epoch(ray_instance, compet
 
 
 def test_report_variant_and_settings_are_checked_before_anything_runs(competition, tmp_path):
-    spec = search_spaces.get("hms_b1")
+    spec = spaces.get("hms_b1")
     base = {"data": competition, "results_dir": tmp_path / "r", "dashboard": False}
     cases = [
         (RunOptions(config_file="report:nope", **base), "no report config 'nope'; accepted: report, report:baseline"),

@@ -9,9 +9,9 @@ import pytest
 import torch
 from scipy import stats
 
-import search_spaces
 from trainables import regression_mlp
 from trainables.reporting import CHECKPOINT_FILE
+from tuner import spaces
 from tuner.datasets import house_prices
 from tuner.errors import DataError, TunerError
 from tuner.trial import make_context
@@ -144,7 +144,7 @@ def test_missing_columns_files_and_bad_options_are_named(train_csv, tmp_path):
 
 
 def test_gaussian_loss_reports_every_metric_and_evaluates_in_dollars(train_csv, tmp_path):
-    spec = search_spaces.get("house_mlp")
+    spec = spaces.get("house_mlp")
     data = house_prices.load(train_csv, OPTIONS, tmp_path)
     config = {**spec.report_config, "loss": "gaussian_nll", "target_scaling": "log"}
     rows = []
@@ -161,7 +161,7 @@ def test_gaussian_loss_reports_every_metric_and_evaluates_in_dollars(train_csv, 
 
 def test_synthetic_data_is_learnable_but_not_trivial(tmp_path):
     """The report's config, 60 epochs: far below a constant prediction's RMSE, yet above the noise floor."""
-    spec = search_spaces.get("house_mlp")
+    spec = spaces.get("house_mlp")
     data = house_prices.load(None, spec.data_options, tmp_path)
     val = data.split("val")
     constant_rmse = float(np.sqrt(np.mean((val["y"] - data.split("train")["y"].mean()) ** 2)))

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-import search_spaces
 from tests.helpers.cli import run_cli
 from tests.helpers.mlflow_runs import mlflow_runs
 from tests.helpers.sleep_space import sleep_spec
+from tuner import spaces
 from tuner.cli import main as cli_main
 from tuner.schema import TRIAL_STATUS_TAG
 from tuner.study import RunOptions, run_study
@@ -20,7 +20,7 @@ STATUSES = {"completed", "early_stopped", "pruned", "diverged", "failed", "stopp
 
 def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, capsys):
     results = tmp_path / "results"
-    spec = search_spaces.get("steel_multiclass")
+    spec = spaces.get("steel_multiclass")
     opts = RunOptions(trials=4, searcher="random", scheduler="asha", max_epochs=4, seed=1, results_dir=results,
                       name="study", dashboard=False, verify_top=0, report_baseline=False)  # fmt: skip
     study = run_study(spec, opts)

@@ -14,9 +14,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import balanced_accuracy_score
 
-import search_spaces
 from tests.helpers.cli import run_cli
 from tests.helpers.mlflow_runs import mlflow_runs
+from tuner import spaces
 from tuner.cluster import TOKEN_AUTH_NOTICE
 from tuner.datasets import load_dataset
 from tuner.options import RunOptions
@@ -38,7 +38,7 @@ def tracking_uri_of(tmp_path):
 @pytest.mark.slow
 def test_the_logged_model_predicts_the_exported_test_figure(ray_instance, tmp_path, tracking_uri_of, one_torch_thread):
     """Two fold models (cv_folds=2) are one MLflow model: their mean prediction, as the study scored the test split."""
-    spec = search_spaces.get("steel_multiclass")
+    spec = spaces.get("steel_multiclass")
     opts = RunOptions(trials=2, max_epochs=2, results_dir=tmp_path, name="served", dashboard=False, verify_top=0,
                       report_baseline=False, settings=("cv_folds=2",), register="steel-faults")  # fmt: skip
     study = run_study(spec, opts)

@@ -9,8 +9,8 @@ import tempfile
 
 import pytest
 
-import search_spaces
 from tests.helpers.cli import PROJECT_ROOT
+from tuner import spaces
 from tuner.cli import build_parser
 from tuner.cli import main as cli_main
 from tuner.cluster import ClusterInfo
@@ -95,7 +95,7 @@ def test_impossible_figures_are_refused(figures):
 
 
 def test_probe_training_stops_at_the_first_report_and_leaves_no_checkpoint(tmp_path, monkeypatch, one_torch_thread):
-    spec = search_spaces.get("steel_binary")
+    spec = spaces.get("steel_binary")
     assert spec.max_epochs > 1
     data = load_dataset(spec.dataset, None, spec.data_options, tmp_path / "data")
     made: list[str] = []
@@ -125,7 +125,7 @@ def test_gpus_per_trial_parses_numbers_and_auto_only(capsys):
 
 
 def test_resolve_keeps_auto_and_refuses_other_words():
-    spec = search_spaces.get("steel_binary")
+    spec = spaces.get("steel_binary")
     opts = resolve(spec, RunOptions(gpus_per_trial=AUTO)).options
     assert opts.gpus_per_trial == AUTO
     with pytest.raises(TunerError, match="--gpus-per-trial 'half': give a number"):
@@ -161,12 +161,12 @@ from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
 
-import search_spaces
+from tuner import spaces
 from tuner.datasets import load_dataset
 from tuner.errors import TunerError
 from tuner.packing import probe_gpu_memory
 
-spec = search_spaces.get("steel_binary")
+spec = spaces.get("steel_binary")
 data = load_dataset(spec.dataset, None, spec.data_options, Path(sys.argv[1]))
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 1, "include_dashboard": False})
 ray.init(address=cluster.address, log_to_driver=False)

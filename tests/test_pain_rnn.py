@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import search_spaces
 from trainables import recurrent
 from trainables.reporting import CHECKPOINT_FILE
+from tuner import spaces
 from tuner.datasets import pirate_pain
 from tuner.errors import DataError, TunerError
 from tuner.trial import make_context
@@ -134,7 +134,7 @@ def test_preprocessing_is_fitted_on_training_subjects_only(folder):
 
 
 def test_one_epoch_checkpoints_every_fold_and_evaluate_votes_on_test_subjects(folder):
-    spec = search_spaces.get("pain_rnn")
+    spec = spaces.get("pain_rnn")
     data = pirate_pain.load(folder, {**OPTIONS, "cv_folds": 2}, folder)
     config = spec.active_config(spec.report_variants["rnn"])
     rows = []
@@ -196,7 +196,7 @@ def test_missing_file_unlabelled_subject_and_ragged_series_are_named(folder, tmp
 
 def test_synthetic_data_is_learnable_but_not_trivial(tmp_path):
     """The report's small RNN, a few epochs: clearly above a constant predictor's macro F1, below perfect."""
-    spec = search_spaces.get("pain_rnn")
+    spec = spaces.get("pain_rnn")
     data = pirate_pain.load(None, spec.data_options, tmp_path)
     constant_f1 = 2 * 0.77 / (1 + 0.77) / 3  # always no_pain: F1 of the majority class only, averaged over 3
     rows = []

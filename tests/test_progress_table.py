@@ -7,9 +7,9 @@ import types
 
 import pytest
 
-import search_spaces
 import tuner.monitor.progress
 from trainables.reporting import END_REASON, EPOCH, SCORE
+from tuner import spaces
 from tuner.errors import TunerError
 from tuner.monitor import StudyMonitor, TrialLedger, TrialOutcome, restored_monitor
 from tuner.schema import PHASE_TAG, SPACE_TAG
@@ -38,7 +38,7 @@ def fake_trial(n: int) -> types.SimpleNamespace:
 
 def make_monitor(clock: Clock, table_every: float | None = 30.0, total: int = 20):
     lines: list[str] = []
-    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), total, lines.append,
+    monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), total, lines.append,
                            started=clock.now, table_every=table_every)  # fmt: skip
     return monitor, lines
 
@@ -167,7 +167,7 @@ def test_a_monitor_from_an_older_snapshot_has_no_table_and_does_not_fail(clock):
     """A study an older tuner started: its tuner.pkl holds a monitor that kept its trials itself, and had no
     tables yet; unpickled, its trials move into a ledger."""
     _, lines = make_monitor(clock)
-    state = {"spec": search_spaces.get("steel_binary"), "tracker": None, "prune_log": PruneLog(), "total": 20,
+    state = {"spec": spaces.get("steel_binary"), "tracker": None, "prune_log": PruneLog(), "total": 20,
              "echo": print, "outcomes": {}, "started": clock.now, "first_trial_after": None, "progress_path": None,
              "restored": False}  # fmt: skip
     old = StudyMonitor.__new__(StudyMonitor)
@@ -182,7 +182,7 @@ def test_a_monitor_from_an_older_snapshot_has_no_table_and_does_not_fail(clock):
 
 
 def test_the_snapshot_state_of_an_older_monitor_restores_into_the_ledger():
-    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 10, lambda line: None)
+    monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), 10, lambda line: None)
     monitor.set_state({"outcomes": [{"trial_id": "t001", "number": 1, "config": {}, "status": "pruned"}],
                        "first_trial_after": 1.5, "pruned": {"t001": 3}})  # fmt: skip
     assert monitor.ledger.restored and monitor.ledger.first_trial_after == 1.5
@@ -203,7 +203,7 @@ def test_the_progress_file_is_rewritten_at_most_once_a_second_and_its_last_state
     import json
 
     path = tmp_path / "progress.json"
-    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 3, lambda line: None,
+    monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), 3, lambda line: None,
                            started=clock.now, progress_path=path)  # fmt: skip
     first, second = fake_trial(1), fake_trial(2)
     monitor.on_trial_start(0, [], first)
@@ -230,7 +230,7 @@ def test_asha_rungs_travel_in_the_monitor_state_to_the_scheduler_of_a_resumed_st
 
     from tuner.search import build_scheduler
 
-    spec = search_spaces.get("steel_binary")
+    spec = spaces.get("steel_binary")
     prune_log = PruneLog()
     scheduler = build_scheduler(spec, "asha", prune_log)
     scheduler.set_search_properties(SCORE, spec.mode)
@@ -281,7 +281,7 @@ def test_median_rule_results_travel_by_trial_id_to_the_scheduler_of_a_resumed_st
 
     from tuner.search import build_scheduler
 
-    spec = search_spaces.get("steel_binary")
+    spec = spaces.get("steel_binary")
     prune_log = PruneLog()
     scheduler = build_scheduler(spec, "median", prune_log)
     scheduler.set_search_properties(SCORE, spec.mode)
@@ -325,7 +325,7 @@ def test_superseded_checkpoints_go_only_once_two_newer_snapshots_exist(tmp_path)
     trial's latest checkpoint is kept."""
     from ray import tune
 
-    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 2, lambda line: None)
+    monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), 2, lambda line: None)
     trial = fake_trial(1)
     folders = []
 
@@ -359,7 +359,7 @@ def test_a_restored_monitor_older_than_the_restored_trials_takes_their_ends_from
     trial stays 'running' (its MLflow run open) when Tune will not run it again."""
     from trainables.reporting import BEST_EPOCH
 
-    spec = search_spaces.get("steel_binary")
+    spec = spaces.get("steel_binary")
     monitor = StudyMonitor(spec, None, PruneLog(), 10, lambda line: None)
     saved = TrialLedger(spec, 10)
     saved.outcomes = {o.trial_id: o for o in [
@@ -418,7 +418,7 @@ def restored_trial(n: int, status: str, **last) -> types.SimpleNamespace:
 def test_an_attached_monitor_resumes_at_tunes_first_step_and_says_what_runs_again():
     """The driver attaches its MLflow writer and printer before ``tuner.fit()``; at Tune's first loop step (its
     restored trials exist then) the monitor takes their ends, makes MLflow agree, and says what runs again."""
-    spec = search_spaces.get("steel_binary")
+    spec = spaces.get("steel_binary")
     monitor = StudyMonitor(spec, None, PruneLog(), 4, lambda line: None)
     saved = TrialLedger(spec, 4)
     saved.outcomes = {"t001": TrialOutcome("t001", 1, {}), "t002": TrialOutcome("t002", 2, {})}
@@ -444,7 +444,7 @@ def test_an_attached_monitor_resumes_at_tunes_first_step_and_says_what_runs_agai
 
 
 def test_an_attached_monitor_whose_state_tune_did_not_restore_stops_the_study():
-    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 4, lambda line: None)
+    monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), 4, lambda line: None)
     monitor.restored_from = "/results/steel_binary/run/ray"
     monitor.attach(None, lambda line: None, 0.0)
     with pytest.raises(TunerError, match="could not restore the study's state from /results/steel_binary/run/ray"):
@@ -452,7 +452,7 @@ def test_an_attached_monitor_whose_state_tune_did_not_restore_stops_the_study():
 
 
 def test_restored_monitor_finds_the_monitor_in_the_restored_run_config():
-    monitor = StudyMonitor(search_spaces.get("steel_binary"), None, PruneLog(), 4, lambda line: None)
+    monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), 4, lambda line: None)
 
     def restored_tuner(callbacks):
         run_config = types.SimpleNamespace(callbacks=callbacks, storage_path="/shared/steel_binary/run", name="ray")
@@ -465,7 +465,7 @@ def test_restored_monitor_finds_the_monitor_in_the_restored_run_config():
 
 
 def test_the_pickled_monitor_leaves_this_drivers_mlflow_writer_and_resume_behind():
-    monitor = StudyMonitor(search_spaces.get("steel_binary"), RecordingTracker(), PruneLog(), 4, print)
+    monitor = StudyMonitor(spaces.get("steel_binary"), RecordingTracker(), PruneLog(), 4, print)
     monitor.attach(RecordingTracker(), lambda line: None, 0.0)
     restored = pickle.loads(pickle.dumps(monitor))
     assert restored.tracker is None and restored.progress.echo is print

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-import search_spaces
 from tests.helpers.sleep_space import sleep_spec
+from tuner import spaces
 from tuner.search import PruneLog, build_scheduler, build_search, grid_configs
 from tuner.spec import Choice, Param, Uniform
 
@@ -28,12 +28,12 @@ def test_grid_expands_conditional_parameters_only_where_active():
 
 
 def test_report_spaces_have_grids_of_workable_size():
-    for name in search_spaces.names():
-        assert 1 < len(grid_configs(search_spaces.get(name))) <= 5000
+    for name in spaces.names():
+        assert 1 < len(grid_configs(spaces.get(name))) <= 5000
 
 
 def test_seeded_grid_subset_repeats_and_differs_across_seeds():
-    spec = search_spaces.get("steel_binary")
+    spec = spaces.get("steel_binary")
     a = build_search(spec, "grid", 5, seed=3, max_concurrent=2, start_points=[])
     b = build_search(spec, "grid", 5, seed=3, max_concurrent=2, start_points=[])
     c = build_search(spec, "grid", 5, seed=4, max_concurrent=2, start_points=[])

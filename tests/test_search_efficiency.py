@@ -48,9 +48,9 @@ def test_strategy_names_split_into_searcher_and_scheduler(name, expected):
 def test_saved_timelines_are_whole_json_with_no_partial_file_left(tmp_path):
     import json
 
-    import search_spaces
+    from tuner import spaces
 
-    spec = search_spaces.get("steel_multiclass")
+    spec = spaces.get("steel_multiclass")
     path = tmp_path / "runs.json"
     path.write_text("older")
     runs = {"random_fifo": [[(1.0, 0.5), (2.0, 0.7)]], "optuna_asha": [[]]}
@@ -80,14 +80,14 @@ def test_a_benchmark_study_is_the_search_alone_with_the_strategys_searcher_and_s
 def test_a_pruned_trials_partial_fold_mean_is_not_a_score_the_study_could_choose_by():
     from types import SimpleNamespace
 
-    import search_spaces
+    from tuner import spaces
 
     def trial(end, total, epochs, score):
         return SimpleNamespace(last={"timestamp": end, "time_total_s": total}, epochs=epochs, score=score)
 
-    hms = search_spaces.get("hms_b0")  # score = the last epoch's mean over folds
+    hms = spaces.get("hms_b0")  # score = the last epoch's mean over folds
     trials = [trial(110.0, 10.0, 1, 0.30), trial(130.0, 20.0, hms.max_epochs, 0.60), trial(150.0, 5.0, 2, None)]
     # time zero is the first trial's start, pruned or not; the pruned one's fold-1 figure does not count
     assert bench.comparable_scores(trials, hms) == [(30.0, 0.60)]
-    steel = search_spaces.get("steel_multiclass")  # score = the best epoch's validation figure, whole at any epoch
+    steel = spaces.get("steel_multiclass")  # score = the best epoch's validation figure, whole at any epoch
     assert bench.comparable_scores(trials, steel) == [(10.0, 0.30), (30.0, 0.60)]

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-import search_spaces
 from tests.helpers.sleep_space import sleep_spec
 from trainables.reporting import SCORE
+from tuner import spaces
 from tuner.options import RunOptions
 from tuner.search import PruneLog, build_scheduler, build_search, tune_param_space
 from tuner.study import run_study
@@ -22,10 +22,10 @@ def _sampler(plan):
     return plan.search_alg.searcher._sampler
 
 
-@pytest.mark.parametrize("space", search_spaces.names())
+@pytest.mark.parametrize("space", spaces.names())
 @pytest.mark.parametrize("name", NEW_SEARCHERS)
 def test_new_searchers_propose_valid_points_of_every_space_after_start_up(name, space):
-    spec = search_spaces.get(space)  # most are conditional, e.g. steel's third width and plateau factor
+    spec = spaces.get(space)  # most are conditional, e.g. steel's third width and plateau factor
     plan = build_search(spec, name, trials=8, seed=0, max_concurrent=1, start_points=[])
     alg = plan.search_alg
     alg.set_search_properties(SCORE, spec.mode, tune_param_space(spec))
@@ -39,7 +39,7 @@ def test_new_searchers_propose_valid_points_of_every_space_after_start_up(name, 
 
 
 def test_grouped_tpe_is_multivariate_and_cmaes_falls_back_to_tpe_for_categories():
-    spec = search_spaces.get("steel_multiclass")
+    spec = spaces.get("steel_multiclass")
     grouped = _sampler(build_search(spec, "optuna_grouped", 8, 0, 1, []))
     assert grouped._multivariate and grouped._group
     cmaes = _sampler(build_search(spec, "optuna_cmaes", 8, 0, 1, []))

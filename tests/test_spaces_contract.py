@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import search_spaces
 from trainables.family import ModelFamily, load_family
 from trainables.reporting import END_REASON, EPOCH, SCORE
+from tuner import spaces
 from tuner.datasets import dataset_names, load_dataset
 from tuner.errors import TunerError
 from tuner.search import grid_configs, tune_param_space
@@ -14,7 +14,7 @@ from tuner.settings import smoke_spec
 from tuner.spec import SEARCHERS
 from tuner.trial import make_context
 
-SPACES = search_spaces.names()
+SPACES = spaces.names()
 IMAGE_BACKBONE_FAMILIES = ("trainables.hms",)
 """ImageNet backbones (EfficientNet, ResNet34d) on spectrogram images: 10-45 s an epoch on 2 CPUs even at the
 smoke size, so their training runs belong to the slow tier."""
@@ -23,21 +23,19 @@ smoke size, so their training runs belong to the slow tier."""
 def _training_runs(names) -> list:
     """The spaces to train, those of an image-backbone family marked slow."""
     return [
-        pytest.param(name, marks=pytest.mark.slow)
-        if search_spaces.get(name).trainable in IMAGE_BACKBONE_FAMILIES
-        else name
+        pytest.param(name, marks=pytest.mark.slow) if spaces.get(name).trainable in IMAGE_BACKBONE_FAMILIES else name
         for name in names
     ]
 
 
 def test_unknown_space_lists_the_valid_names():
     with pytest.raises(TunerError, match="unknown space 'nope'; valid spaces: " + ", ".join(SPACES)):
-        search_spaces.get("nope")
+        spaces.get("nope")
 
 
 @pytest.mark.parametrize("name", SPACES)
 def test_spec_is_valid_and_complete(name):
-    spec = search_spaces.get(name)
+    spec = spaces.get(name)
     assert spec.name == name
     assert spec.dataset in dataset_names()
     assert spec.trainable.startswith("trainables.")  # a shipped space trains with a shipped family
@@ -69,7 +67,7 @@ def _sample(spec, searcher: str, n: int):
 @pytest.mark.parametrize("searcher", SEARCHERS)
 @pytest.mark.parametrize("name", SPACES)
 def test_every_parameter_can_be_sampled_by_every_searcher(name, searcher):
-    spec = search_spaces.get(name)
+    spec = spaces.get(name)
     configs = _sample(spec, searcher, 8)
     assert len(configs) == 8
     for config in configs:
@@ -85,7 +83,7 @@ def data_cache(tmp_path_factory):
 
 @pytest.mark.parametrize("name", _training_runs(SPACES))
 def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, data_cache, one_torch_thread):
-    spec = smoke_spec(search_spaces.get(name))
+    spec = smoke_spec(spaces.get(name))
     data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
     assert data.synthetic
     rows = []
@@ -107,7 +105,7 @@ def _one_space_per_family() -> list[str]:
     (hms_b1 and hms_resnet34d differ from hms_b0 only in the backbone, ecg_cnngru from ecg_cnn2d in the model)."""
     chosen: dict[str, str] = {}
     for name in ("hms_b0", "ecg_cnn2d", *SPACES):
-        chosen.setdefault(search_spaces.get(name).trainable, name)
+        chosen.setdefault(spaces.get(name).trainable, name)
     return sorted(chosen.values())
 
 
@@ -120,7 +118,7 @@ def test_a_trial_continued_from_a_checkpoint_trains_as_if_never_interrupted(name
 
     from trainables.reporting import CHECKPOINT_FILE, RESUMED_FROM, STATE_FILE
 
-    spec = smoke_spec(search_spaces.get(name))
+    spec = smoke_spec(spaces.get(name))
     data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
     steps = 2 * int(spec.fixed.get("folds", 1))  # two epochs of every fold
 

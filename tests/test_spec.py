@@ -68,14 +68,14 @@ def test_complete_config_fills_inactive_parameters_with_valid_values():
 def test_report_variants_are_points_of_the_space_with_their_own_figures():
     import dataclasses
 
-    import search_spaces
+    from tuner import spaces
     from tuner.options import RunOptions
     from tuner.study.plan import resolve
 
     def reference(spec, options):
         return resolve(spec, options).reference()
 
-    spec = search_spaces.get("pain_rnn")
+    spec = spaces.get("pain_rnn")
     rnn = reference(spec, RunOptions(config_file="report:rnn"))
     assert rnn["name"] == "rnn" and rnn["results"] == {"val_macro_f1": 0.9363, "test_macro_f1": 0.9558}
     assert rnn["config"]["rnn_type"] == "RNN"

@@ -9,9 +9,9 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-import search_spaces
 from trainables import digits_cnn
 from trainables.loop import train_epoch
+from tuner import spaces
 from tuner.datasets import usps
 from tuner.errors import DataError
 from tuner.trial import make_context
@@ -149,7 +149,7 @@ def test_mse_on_one_hot_is_the_squared_distance_of_the_softmax_to_the_label():
 def test_the_mse_loss_path_trains(generated):
     """Three epochs with MSE on one-hot targets: the training loss falls and validation beats chance (0.1)."""
     data, _ = generated
-    spec = search_spaces.get("usps_cnn")
+    spec = spaces.get("usps_cnn")
     config = spec.validate_config({**spec.report_config, "n_conv": 1, "lr": 1e-3, "loss": "mse"})
     rows = []
     ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append(row))
@@ -164,7 +164,7 @@ def test_the_report_configs_first_epoch_leaves_no_batch_stuck_on_a_wrong_class(g
     softmax > 0.99, where the MSE's gradient vanishes. With torch's BatchNorm scale of 1 in the last block (see
     trainables.digits_cnn) two fifths of a batch did in this epoch, and on USPS every digit at seed 0."""
     data, _ = generated
-    config = search_spaces.get("usps_cnn").report_config
+    config = spaces.get("usps_cnn").report_config
     torch.manual_seed(0)
     model = digits_cnn.DigitsCNN(config["n_conv"], config["width"], config["activation"], config["dropout"],
                                  side=16, n_classes=10)  # fmt: skip

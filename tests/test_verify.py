@@ -56,7 +56,7 @@ def test_verify_command_re_verifies_a_finished_study_and_rewrites_its_export(ray
     spec, first = lucky_study(tmp_path, verify_top=0)
     assert first.export["config"] == {"x": 0.5} and first.export["verification"] is None
 
-    again = verify_study("sleep", "lucky", tmp_path, top=3, seeds=1, echo=lambda line: None, spec=spec)
+    again = verify_study(spec, "lucky", tmp_path, top=3, seeds=1, echo=lambda line: None)
     assert again.export["config"] == {"x": 0.7}
     assert [c["seeds"] for c in again.export["verification"]["candidates"]] == [[1], [1], [1]]
     saved = json.loads((first.run_dir / "best_config.json").read_text())

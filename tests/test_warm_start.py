@@ -51,7 +51,7 @@ def test_trials_become_points_of_this_space_missing_ones_take_the_grid_default_a
     ("ref", "message"),
     [
         ("nosuch", "no run named 'nosuch' for space sleep"),
-        ("nospace:old", "unknown space 'nospace'; accepted: "),
+        ("nospace:old", "unknown space 'nospace'; valid spaces: "),
         ("steel_binary:other", "that run searched val_accuracy (max); accepted: runs that searched val_score (max)"),
         ("steel_binary:unrelated", "its parameters (lr) share none with sleep (x)"),
     ],

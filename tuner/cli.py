@@ -1,6 +1,7 @@
-"""``python -m tuner list | show SPACE | run SPACE | resume SPACE | status SPACE | export SPACE``.
+"""``python -m tuner list | show SPACE | run SPACE | resume SPACE | status SPACE | export SPACE | new NAME | ...``.
 
-Errors the user can fix are printed as one line (``error: ...``) with exit status 2; nothing else is printed.
+SPACE is a space reference (``tuner.spaces``): a registered name, a module path or a file path. Errors the user can
+fix are printed as one line (``error: ...``) with exit status 2; nothing else is printed.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import tempfile
 import traceback
 from pathlib import Path
 
-import search_spaces
+from tuner import spaces
 from tuner.errors import TunerError, first_line, storage_error
 from tuner.options import RunOptions, add_option, add_run_arguments
-from tuner.spec import SpaceSpec
 
 EXIT_USER_ERROR = 2
+SPACE_HELP = "a registered name (tuner list), a module path (my_pkg.space[:ATTR]) or a file (./space.py[:ATTR])"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,10 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the search spaces")
 
     show = sub.add_parser("show", help="a space's parameters, defaults and the report's best config")
-    show.add_argument("space")
+    show.add_argument("space", help=SPACE_HELP)
 
     run = sub.add_parser("run", help="search a space (or train one config with --config)")
-    run.add_argument("space")
+    run.add_argument("space", help=SPACE_HELP)
     add_run_arguments(run)
 
     _study_command(sub, "resume", "continue a study whose driver stopped (killed, machine restarted)", "latest")
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     _study_command(sub, "analyze", "why a finished study found what it found: importance, figures, summary", "latest")
     compare = sub.add_parser("compare", help="finished studies side by side: a table and best-so-far curves")
     compare.add_argument("refs", nargs="+", metavar="REF", help="SPACE (its latest finished run) or SPACE:RUN")
+    new = sub.add_parser("new", help="write a small working project of your own space, model and data to start from")
+    new.add_argument("name", help="the space's name (a folder NAME is made)")
+    new.add_argument("--dir", type=Path, default=Path("."), help="where the project folder goes (default: here)")
     compare.add_argument("--out", type=Path, help="the PNG of best-so-far curves (default: under the results folder)")
     add_option(compare, "results_dir")
     return parser
@@ -64,18 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _study_command(sub, command: str, help: str, default_run: str) -> argparse.ArgumentParser:
     """A command about one study of a space: ``SPACE [--name RUN] [--results-dir DIR]``."""
     parser = sub.add_parser(command, help=help)
-    parser.add_argument("space")
+    parser.add_argument("space", help=SPACE_HELP)
     parser.add_argument("--name", help=f"run name (default: the {default_run} run)")
     add_option(parser, "results_dir")
     return parser
 
 
 def cmd_list() -> None:
-    rows = [("space", "report", "model", "metric", "searcher", "scheduler")]
-    for name in search_spaces.names():
-        spec = search_spaces.get(name)
+    rows = [("space", "report", "model", "metric", "searcher", "scheduler", "from")]
+    for name, registration in spaces.registered().items():
+        spec = spaces.get(name)
         rows.append((name, spec.report.split(" (")[0], spec.model, f"{spec.metric} ({spec.mode})",
-                     spec.default_searcher, spec.default_scheduler))  # fmt: skip
+                     spec.default_searcher, spec.default_scheduler, registration.distribution))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -83,9 +87,11 @@ def cmd_list() -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def describe_space(spec: SpaceSpec) -> str:
+def describe_space(space: spaces.Space) -> str:
+    spec = space.spec
     lines = [
         f"{spec.name}: {spec.summary}",
+        f"  from       : {space.source.origin}",
         f"  report     : {spec.report}",
         f"  model      : {spec.model}  (trainable {spec.trainable})",
         f"  metric     : {spec.metric} ({spec.mode}); reported per epoch: {', '.join(spec.metrics)}",
@@ -104,14 +110,16 @@ def describe_space(spec: SpaceSpec) -> str:
         cond = f"  [only if {p.active_if[0]} in {list(p.active_if[1])}]" if p.active_if else ""
         report = spec.report_config.get(p.name, "-")
         lines.append(f"    {p.name:<{width}}  {p.domain.describe():<42} report={report!s:<9} {p.doc}{cond}")
-    lines.append(f"  report best config : {json.dumps(spec.active_config(spec.report_config))}")
+    if spec.report_config:
+        lines.append(f"  report best config : {json.dumps(spec.active_config(spec.report_config))}")
     if spec.report_fixed:
         lines.append(f"  report trains with : {json.dumps(spec.report_fixed)}  (--config report, the baseline phase)")
     for variant, config in spec.report_variants.items():
         lines.append(f"  report {variant + ' config':<12}: {json.dumps(spec.active_config(config))}")
         if variant in spec.report_variant_results:
             lines.append(f"  report {variant + ' results':<12}: {json.dumps(spec.report_variant_results[variant])}")
-    lines.append(f"  report results     : {json.dumps(spec.report_results)}")
+    if spec.report_results:
+        lines.append(f"  report results     : {json.dumps(spec.report_results)}")
 
     if spec.notes:
         lines.append(f"  notes      : {spec.notes}")
@@ -121,27 +129,24 @@ def describe_space(spec: SpaceSpec) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from tuner.study import run_study
 
-    return _exit_status(run_study(search_spaces.get(args.space), RunOptions.from_namespace(args)))
+    return _exit_status(run_study(args.space, RunOptions.from_namespace(args)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from tuner.study import resume_study
 
-    search_spaces.get(args.space)
     return _exit_status(resume_study(args.space, args.name, args.results_dir))
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
     from tuner.study.extend import extend_study
 
-    search_spaces.get(args.space)
     return _exit_status(extend_study(args.space, args.name, args.results_dir, args.trials))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from tuner.study import verify_study
 
-    search_spaces.get(args.space)
     return _exit_status(verify_study(args.space, args.name, args.results_dir, args.verify_top, args.verify_seeds))
 
 
@@ -156,8 +161,8 @@ def _exit_status(result) -> int:
 def cmd_export(args: argparse.Namespace) -> None:
     from tuner.export import find_best_config, read_json, write_json
 
-    search_spaces.get(args.space)
-    source = find_best_config(args.results_dir.resolve(), args.space, args.name)
+    results_dir = args.results_dir.resolve()
+    source = find_best_config(results_dir, spaces.space_name(args.space, results_dir), args.name)
     payload = read_json(source, "best config")
     if args.out is None:
         print(json.dumps(payload, indent=2))
@@ -171,10 +176,10 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from tuner.status import describe, find_run
+    from tuner.status import describe
+    from tuner.study import find_study
 
-    search_spaces.get(args.space)  # an unknown space is an error listing the valid ones
-    print(describe(find_run(args.results_dir.resolve(), args.space, args.name)))
+    print(describe(find_study(args.space, args.name, args.results_dir)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             cmd_list()
         elif args.command == "show":
-            print(describe_space(search_spaces.get(args.space)))
+            print(describe_space(spaces.load(args.space)))
         elif args.command == "run":
             return cmd_run(args)
         elif args.command == "resume":
@@ -208,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sync":
             from tuner.study import sync_study
 
-            search_spaces.get(args.space)
             sync_study(args.space, args.name, args.results_dir)
+        elif args.command == "new":
+            from tuner.scaffold import new_project
+
+            new_project(args.name, args.dir)
         return 0
     except TunerError as exc:
         print(f"error: {exc}", file=sys.stderr)

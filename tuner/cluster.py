@@ -11,33 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuner.errors import TunerError, first_line
-
-# Tune's default CSV/JSON/TensorBoard loggers cost time on every result and duplicate what MLflow gets.
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-# Frequent experiment snapshots (below) are wanted: they are what a resumed study restarts from. Tune's warning
-# that syncing them "may become a bottleneck" is noise here.
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-# How often the experiment (trials, searcher, tuner's monitor) is snapshotted at most: `tuner resume` continues
-# from the newest snapshot, so a killed driver loses at most this much.
-# Tune's own default adapts upwards from 10 s.
-os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
-# tuner handles Ctrl-C itself (tuner.study.interrupt): Tune's handler would end the study as if it had finished.
-os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
-# Tune gives its trial actors a runtime env holding PL_DISABLE_FORK=1 (for PyTorch Lightning, ray #28197). Any
-# per-actor runtime env stops Ray from placing the actor in one of the worker processes it pre-started at
-# ``ray.init``, so every study paid a fresh Python + Ray start (~1-2 s here) before its first trial. The variable is
-# set here instead: a local Ray instance's workers inherit it from this process.
-os.environ.setdefault("PL_DISABLE_FORK", "1")
-# A worker Tune reuses for the next trial first waits for the stopped trial's training thread, which ends at its
-# next epoch report. Tune waits 2 s by default; an epoch that takes longer (a loaded machine, K folds, a large
-# model) failed the next trial ("Could not re-use actor") and, with the searcher's slot never given back, left
-# the study waiting forever. Waiting out the epoch costs nothing: the worker is busy with it either way.
-os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "600")
-WORKER_ENV = ("PL_DISABLE_FORK", "TUNE_FUNCTION_THREAD_TIMEOUT_S")
-"""What the trial workers of a cluster the driver joins get from this driver's environment."""
+from tuner.session import RAY_START_SETTINGS, environment
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REACH_TIMEOUT_S = 5.0
@@ -109,30 +83,6 @@ def _quiet_start(verbose: bool) -> None:
         logger.addFilter(_TOKEN_AUTH_FILTER)  # once: a logger keeps a filter it already has only once
 
 
-def _let_trials_use_prestarted_workers() -> None:
-    """Drop Tune's default per-actor env vars (see PL_DISABLE_FORK above); variables Tune propagates from the
-    driver's environment (AWS keys, Train flags) still travel when they are set."""
-    try:
-        from ray.tune.execution import class_cache
-    except ImportError:  # a Ray without this module: trials start as Ray decides, only slower
-        return
-    if getattr(class_cache, "DEFAULT_ENV_VARS", None) == {"PL_DISABLE_FORK": "1"}:
-        class_cache.DEFAULT_ENV_VARS.clear()
-
-
-def _skip_callback_telemetry() -> None:
-    """With usage stats off (tuner's default), Tune still imports its MLflow, W&B and Comet integrations at every
-    ``fit`` just to count callback classes for telemetry: importing mlflow there holds up the first trial by ~0.7 s."""
-    if os.environ.get("RAY_USAGE_STATS_ENABLED") != "0":
-        return
-    try:
-        from ray.air._internal import usage
-    except ImportError:
-        return
-    if hasattr(usage, "tag_callbacks"):
-        usage.tag_callbacks = lambda callbacks: False
-
-
 TRIAL_MODULES = ("ray.tune.trainable.function_trainable", "tuner.trial")
 """What every trial actor imports before its first epoch (Ray Tune's function trainable takes ~1.5 s here)."""
 DRIVER_MODULES = ("starlette.datastructures",)
@@ -158,8 +108,11 @@ def _init_arguments(
     num_gpus: int | None,
     preload: tuple[str, ...],
     verbose: bool = False,
+    code: tuple[str, ...] = (),
 ) -> dict:
-    """``ray.init``'s arguments: joining a cluster at ``address``, or sizing and starting a local instance."""
+    """``ray.init``'s arguments: joining a cluster at ``address``, or sizing and starting a local instance.
+    ``code``: files and package folders of a space's own code that a joined cluster's workers import (a local
+    instance's workers read them where they are)."""
     # Trial output stays in Ray's worker logs (dashboard, /tmp/ray/session_latest/logs): the driver's own
     # progress lines stay readable; a failing trial's error reaches MLflow and the summary.
     kwargs: dict = {"logging_level": logging.INFO if verbose else logging.WARNING, "log_to_driver": False}
@@ -171,8 +124,10 @@ def _init_arguments(
             kwargs["runtime_env"] = {
                 "working_dir": str(PROJECT_ROOT),
                 "excludes": ["results/", ".venv/", ".git/", "*.db", "__pycache__/"],
-                "env_vars": {name: os.environ[name] for name in WORKER_ENV},
+                "env_vars": {name: os.environ.get(name, value) for name, value in RAY_START_SETTINGS.items()},
             }
+            if code:  # each file or package lands on the workers' import path, as in its folder here
+                kwargs["runtime_env"]["py_modules"] = list(code)
         return kwargs
     if not os.environ.get("RAY_ADDRESS"):  # RAY_ADDRESS: a driver Ray started (ray job submit) joins its cluster
         # Without an address Ray joins the cluster the latest `ray start` on this machine recorded
@@ -195,6 +150,7 @@ def connect(
     preload: tuple[str, ...] = (),
     num_gpus: int | None = None,
     verbose: bool = False,
+    code: tuple[str, ...] = (),
 ) -> ClusterInfo:
     """Start or join Ray. An address that cannot be reached is a one-line error, not a hang or a traceback.
 
@@ -204,11 +160,9 @@ def connect(
     A local instance's worker processes import ``TRIAL_MODULES`` and ``preload`` (e.g. the model family, with
     torch) as they start, during ``ray.init`` and while the driver prepares the study, instead of when the first
     trials start. A module that fails to import there is skipped; the trial that needs it reports the error.
-    ``verbose``: Ray's start-up messages reach the terminal (``--verbose``)."""
+    ``verbose``: Ray's start-up messages reach the terminal (``--verbose``). ``code``: a space's own code, shipped
+    to a joined cluster's workers."""
     import ray
-
-    _let_trials_use_prestarted_workers()
-    _skip_callback_telemetry()
 
     if address and not ray.is_initialized():
         check_reachable(address)
@@ -216,7 +170,9 @@ def connect(
         _import_in_background(DRIVER_MODULES)
         try:
             _quiet_start(verbose)
-            ray.init(**_init_arguments(address, dashboard, num_cpus, num_gpus, preload, verbose))
+            # A local instance's processes (and so its workers) inherit this environment as ray.init starts them.
+            with environment(RAY_START_SETTINGS):
+                ray.init(**_init_arguments(address, dashboard, num_cpus, num_gpus, preload, verbose, code))
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
             first = first_line(exc)
             hint = ""
@@ -226,9 +182,6 @@ def connect(
                     "`ray start`), set RAY_AUTH_MODE=token and make its token available (`ray get-auth-token`)"
                 )
             raise TunerError(f"cannot connect to Ray at --address {address or '(local)'}: {first}{hint}") from None
-    for noisy in ("ray.tune.analysis.experiment_analysis", "ray.tune.result_grid"):
-        # Tune's ResultGrid looks for result.json files that tuner does not write (metrics go to MLflow).
-        logging.getLogger(noisy).setLevel(logging.ERROR)
     resources = ray.cluster_resources()
     context = ray.get_runtime_context()
     dashboard_url = None

@@ -1,15 +1,14 @@
 """``tuner compare REF REF ...``: finished studies side by side, from their results folders only.
 
-A ref is ``SPACE`` (its latest finished run) or ``SPACE:RUN``. The table holds each study's searcher and
-scheduler, trials, wall time, trial-hours (the sum of its trials' durations), best validation score, when it
-first came within 5 % of that score, its test figures and its ensemble; one PNG shows the best-so-far curves over
-wall time.
+A ref is ``SPACE`` (its latest finished run) or ``SPACE:RUN``; SPACE is any space reference (``tuner.spaces``). The
+table holds each study's searcher and scheduler, trials, wall time, trial-hours (the sum of its trials' durations),
+best validation score, when it first came within 5 % of that score, its test figures and its ensemble; one PNG shows
+the best-so-far curves over wall time.
 
-"Reached 95 %" is measured as 95 % of the way from the study's first score (the first trial to end) to its best:
-the first moment the best score so far lies within ``0.05 * |best - first|`` of the best. The same rule holds for
-``min`` metrics (a loss falls 95 % of the way from the first trial's value to the best) and for metrics that can
-be negative or near zero, where "95 % of the best value" would mean nothing.
-"""
+"Reached 95 %" is measured as 95 % of the way from the study's first score (the first trial to end) to its best: the
+first moment the best score so far lies within ``0.05 * |best - first|`` of the best. The same rule holds for
+``min`` metrics (a loss falls 95 % of the way from the first trial's value to the best) and for metrics that can be
+negative or near zero, where "95 % of the best value" would mean nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +20,7 @@ from typing import Any
 from tuner.analysis.trials import StudyTrials, load_trials
 from tuner.errors import TunerError
 from tuner.export import BEST_CONFIG_FILE, RUN_FILE, finished_runs, read_json
+from tuner.spaces import space_name
 from tuner.status import run_state
 from tuner.storage import study_root
 
@@ -44,7 +44,7 @@ def resolve(refs: list[str], results_dir: Path) -> list[Path]:
     """The run folder of each ref; every unknown ref is named in one error."""
     found, unknown, unfinished = [], [], []
     for ref in refs:
-        space, _, name = ref.partition(":")
+        space, name = space_and_run(ref, results_dir)
         runs = finished_runs(results_dir, space)
         matches = [r for r in runs if r.name == name] if name else runs[-1:]
         if matches:
@@ -59,6 +59,22 @@ def resolve(refs: list[str], results_dir: Path) -> list[Path]:
         raise TunerError(f"unknown ref(s) {', '.join(unknown)}: no such finished run under {results_dir} "
                          f"(a ref is SPACE, its latest finished run, or SPACE:RUN)")  # fmt: skip
     return found
+
+
+def space_and_run(ref: str, results_dir: Path) -> tuple[str, str]:
+    """``SPACE`` or ``SPACE:RUN``, SPACE any space reference (which may hold a ':' itself, ``module:ATTR``): the
+    whole ref is taken as a space first, else what follows its last ':' is the run. The space's name and the run
+    ('' for the latest finished one)."""
+    try:
+        return space_name(ref, results_dir), ""
+    except TunerError as whole:
+        space, sep, run = ref.rpartition(":")
+        if not (sep and space and run):
+            raise TunerError(f"compare {ref}: {whole}") from None
+        try:
+            return space_name(space, results_dir), run
+        except TunerError:
+            raise TunerError(f"compare {ref}: {whole}") from None
 
 
 def load(refs: list[str], results_dir: Path) -> list[ComparedStudy]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +19,10 @@ from typing import Any
 
 from tuner.errors import TunerError
 from tuner.packing import AUTO as AUTO_GPUS
-from tuner.spec import SCHEDULERS, SEARCHERS
+from tuner.spec import NAME, SCHEDULERS, SEARCHERS
 
-RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-REGISTERED_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+RUN_NAME = NAME
+REGISTERED_MODEL_NAME = NAME
 """Names ``models:/NAME/VERSION`` URIs carry unquoted (MLflow itself refuses '/' and ':')."""
 
 
@@ -204,6 +204,20 @@ class RunOptions:
         return cls(**{**values, "settings": tuple(values["settings"] or ()),
                       "warm_start": tuple(values["warm_start"] or ())})  # fmt: skip
 
+    @classmethod
+    def from_kwargs(cls, **values: Any) -> RunOptions:
+        """Options given as Python keyword arguments named like the fields (``tuner.run(space, trials=4)``): a
+        string is read as its flag reads it, ``settings`` may be a dict, and every option's check runs as on the
+        command line (a bad value is a ``TunerError`` with the command line's message)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise TunerError(f"unknown option(s) {', '.join(unknown)}; accepted: {', '.join(fields)}")
+        parsed = {name: _from_python(fields[name], value) for name, value in values.items()}
+        options = cls(**parsed)
+        check(options)
+        return options
+
     def to_record(self) -> dict[str, Any]:
         """The options as JSON values, for the run record ``tuner resume`` restarts from."""
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
@@ -221,6 +235,29 @@ class RunOptions:
         values["settings"] = tuple(values.get("settings") or ())
         values["warm_start"] = tuple(values.get("warm_start") or ())
         return cls(**values)
+
+
+def _from_python(f: dataclasses.Field, value: Any) -> Any:
+    """One keyword argument as the option's type: what a flag would make of it."""
+    flag, parse = flag_of(f.name), f.metadata["parse"]
+    if f.name == "settings" and isinstance(value, dict):
+        return tuple(f"{key}={json.dumps(v) if not isinstance(v, str) else v}" for key, v in value.items())
+    if f.name in ("settings", "warm_start"):
+        return (value,) if isinstance(value, str) else tuple(value)
+    if value is None or f.type == "bool" or parse is None:
+        if f.type == "bool" and not isinstance(value, bool):
+            raise TunerError(f"{f.name}={value!r}: expected True or False ({flag})")
+        return value
+    if parse is Path or isinstance(value, str):
+        try:
+            return parse(str(value)) if isinstance(value, str) else Path(value)
+        except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
+            raise TunerError(f"{f.name}={value!r}: {exc}") from None
+    if parse in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise TunerError(f"{f.name}={value!r}: expected a number ({flag})")
+    if parse is int and value != int(value):
+        raise TunerError(f"{f.name}={value!r}: expected a whole number ({flag})")
+    return parse(value) if parse in (int, float) else value
 
 
 def flag_of(name: str) -> str:

@@ -7,6 +7,7 @@ data, so a space can be listed, shown, validated and exported without training a
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,6 +16,8 @@ from tuner.errors import TunerError
 SEARCHERS = ("grid", "random", "hyperopt", "optuna", "optuna_grouped", "optuna_gp", "optuna_cmaes")
 SCHEDULERS = ("asha", "median", "fifo", "hyperband")
 Mode = Literal["min", "max"]
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+"""A space's or a run's name: a folder under the results folder, an MLflow experiment or run name."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,8 @@ class SpaceSpec:
             raise ValueError(f"space {self.name!r} is invalid: " + "; ".join(problems))
 
     def _problems(self):
+        if not NAME.match(str(self.name)):
+            yield f"name {self.name!r}: use letters, digits, '_', '.', '-' (it names the results folder)"
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             yield f"duplicate parameter names in {names}"

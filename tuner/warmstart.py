@@ -1,12 +1,12 @@
 """``tuner run SPACE --warm-start REF [REF ...]``: earlier studies' trials, as points of this study's space.
 
-A reference is ``RUN`` (a run of the same space) or ``SPACE:RUN``. The trials come from the run's progress file
-(``progress.json``: each trial's config and score, written while the study ran). A run qualifies when it searched
-the same metric in the same direction and shares at least one parameter with this space. Each trial with a score
-becomes a point of this space: parameters this space does not have are left out, a parameter the earlier study did
-not have takes its grid default (``SpaceSpec.complete_config``), and a trial with a value outside this space's
-domain is dropped and counted. ``tuner.search.build_search`` hands the points to the searcher.
-"""
+A reference is ``RUN`` (a run of the same space) or ``SPACE:RUN`` (SPACE: any space reference, ``tuner.spaces``).
+The trials come from the run's progress file (``progress.json``: each trial's config and score, written while the
+study ran). A run qualifies when it searched the same metric in the same direction and shares at least one parameter
+with this space. Each trial with a score becomes a point of this space: parameters this space does not have are left
+out, a parameter the earlier study did not have takes its grid default (``SpaceSpec.complete_config``), and a trial
+with a value outside this space's domain is dropped and counted. ``tuner.search.build_search`` hands the points to
+the searcher."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import search_spaces
 from tuner.errors import TunerError
 from tuner.export import PROGRESS_FILE, read_json
 from tuner.schema import TrialStatus
+from tuner.spaces import space_name
 from tuner.spec import SpaceSpec
 from tuner.status import find_run
 
@@ -61,11 +61,12 @@ def _scored_trials(spec: SpaceSpec, ref: str, results_dir: Path) -> list[tuple[d
     """The ended trials with a score of the run ``ref`` names; a run of another metric, or without any parameter
     of ``spec``, is an error."""
     space, _, run = ref.rpartition(":")
-    space = space or spec.name
     if not run:
         raise TunerError(f"--warm-start {ref!r}: give RUN or SPACE:RUN")
-    if space != spec.name and space not in search_spaces.names():
-        raise TunerError(f"--warm-start {ref}: unknown space {space!r}; accepted: {', '.join(search_spaces.names())}")
+    try:
+        space = space_name(space, results_dir.resolve()) if space else spec.name
+    except TunerError as exc:
+        raise TunerError(f"--warm-start {ref}: {exc}") from None
     try:
         run_dir = find_run(results_dir.resolve(), space, run)
     except TunerError as exc:

@@ -1,17 +1,20 @@
-"""Dataset loaders by name, imported lazily so one dataset's dependencies never load for another.
+"""Dataset loaders: the built-in ones by name, imported lazily so one dataset's dependencies never load for another,
+and a space's own as ``module:function``.
 
-Each loader module exposes ``load(path, options, cache_dir) -> LoadedData``: it reads the real file layout
-from ``path``, or, when ``path`` is None, writes (once, cached) a synthetic dataset in that same layout and
-reads it back through the same parser.
+A loader is ``load(path, options, cache_dir) -> LoadedData``: it reads the real file layout from ``path``, or, when
+``path`` is None, writes (once, cached under ``cache_dir``) a synthetic dataset in that same layout and reads it back
+through the same parser. ``options`` are the space's ``data_options`` (with the run's ``--set`` overrides).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tuner.datasets.base import LoadedData
+from tuner.errors import TunerError, first_line
 
 _LOADERS = {
     "steel": "tuner.datasets.steel",
@@ -22,15 +25,38 @@ _LOADERS = {
     "house_prices": "tuner.datasets.house_prices",
 }
 
-__all__ = ["LoadedData", "dataset_names", "load_dataset"]
+__all__ = ["LoadedData", "dataset_names", "load_dataset", "loader"]
 
 
 def dataset_names() -> tuple[str, ...]:
     return tuple(sorted(_LOADERS))
 
 
+def loader(name: str) -> Callable[[Path | None, dict[str, Any], Path], LoadedData]:
+    """The loader a space's ``dataset`` names: a built-in name or ``module:function``; a name that names nothing
+    callable is a one-line error."""
+    if name in _LOADERS:
+        return importlib.import_module(_LOADERS[name]).load
+    module_name, sep, attr = name.partition(":")
+    if not sep or not module_name or not attr:
+        raise TunerError(f"unknown dataset {name!r}; built-in: {', '.join(dataset_names())}; or a loader of your "
+                         f"own as module:function")  # fmt: skip
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's code: whatever it raises is named in one line
+        raise TunerError(f"dataset {name}: module {module_name} does not import: {type(exc).__name__}: "
+                         f"{first_line(exc, default='')[:300]}") from None  # fmt: skip
+    function = getattr(module, attr, None)
+    if function is None:
+        raise TunerError(f"dataset {name}: module {module_name} has no {attr}")
+    if not callable(function):
+        raise TunerError(f"dataset {name}: {attr} is a {type(function).__name__}, not a function "
+                         f"load(path, options, cache_dir) -> LoadedData")  # fmt: skip
+    return function
+
+
 def load_dataset(name: str, path: Path | None, options: dict[str, Any], cache_dir: Path) -> LoadedData:
-    if name not in _LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
-    module = importlib.import_module(_LOADERS[name])
-    return module.load(path, options, cache_dir)
+    data = loader(name)(path, options, cache_dir)
+    if not isinstance(data, LoadedData):
+        raise TunerError(f"dataset {name} returned a {type(data).__name__}, not a tuner.LoadedData")
+    return data

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import search_spaces
 from tuner.errors import TunerError
 from tuner.export import RUN_FILE, read_json
 from tuner.options import RunOptions
 from tuner.schema import RunStatus
+from tuner.session import study_session
+from tuner.spaces import Space, study_space
 from tuner.spec import SpaceSpec
-from tuner.status import find_run, run_state
+from tuner.status import run_state
 from tuner.storage import has_state, study_root
 from tuner.study.analyze import analyze
 from tuner.study.baseline import baseline
@@ -39,14 +40,18 @@ from tuner.study.prepare import prepare
 from tuner.study.publish import publish
 from tuner.study.verify import verify
 
+SpaceArg = str | SpaceSpec | Space
+"""A space reference (``tuner.spaces``), a spec object, or a resolved space."""
 
+
+@study_session()
 def run_study(
-    spec: SpaceSpec, options: RunOptions, echo: Callable[[str], None] = print, resume: dict[str, Any] | None = None
+    space: SpaceArg, options: RunOptions, echo: Callable[[str], None] = print, resume: dict[str, Any] | None = None
 ) -> StudyResult:
     """Run a study; with ``resume`` (its run record, see ``resume_study``) continue an interrupted one."""
     from tuner.warmstart import warm_start
 
-    plan = resolve(spec, options, resume)
+    plan = resolve(space, options, resume)
     warm = [] if resume else warm_start(plan, echo)  # a resumed searcher has the points in its saved state
     with prepare(plan, echo) as study:
         trials = search(study, warm)
@@ -58,24 +63,26 @@ def run_study(
         return export(study, trials, checked, figures, model)
 
 
-def resume_study(space: str, name: str | None, results_dir: Path, echo: Callable[[str], None] = print) -> StudyResult:
+def resume_study(space: SpaceArg, name: str | None, results_dir: Path,
+                 echo: Callable[[str], None] = print) -> StudyResult:  # fmt: skip
     """``tuner resume``: continue a study whose driver stopped (killed, machine restarted, interrupted)."""
-    info, options = _stored_study(space, name, results_dir)
+    found, info, options = stored_study(space, name, results_dir, echo)
+    space = found.spec.name
     state = run_state(info)
     if state == RunStatus.FINISHED:
         raise TunerError(f"run {info['name']} of {space} already finished; nothing to resume (tuner export {space})")
     if state.startswith(RunStatus.RUNNING):
         raise TunerError(f"run {info['name']} of {space} is still running ({state}); stop its driver first")
     _check_resumable(space, info["name"], options)
-    return run_study(search_spaces.get(space), options, echo, resume=info)
+    return run_study(found, options, echo, resume=info)
 
 
-def verify_study(space: str, name: str | None, results_dir: Path, top: int, seeds: int,
-                 echo: Callable[[str], None] = print, spec: SpaceSpec | None = None) -> StudyResult:  # fmt: skip
+def verify_study(space: SpaceArg, name: str | None, results_dir: Path, top: int, seeds: int,
+                 echo: Callable[[str], None] = print) -> StudyResult:  # fmt: skip
     """``tuner verify``: re-verify the top configs of a finished study (as its verify phase does) and export the
-    config with the best mean again. The study is continued from Ray Tune's snapshot: its search trials stay.
-    ``spec``: the space's spec, when it is not a registered space."""
-    info, options = _stored_study(space, name, results_dir)
+    config with the best mean again. The study is continued from Ray Tune's snapshot: its search trials stay."""
+    found, info, options = stored_study(space, name, results_dir, echo)
+    space = found.spec.name
     if run_state(info) != RunStatus.FINISHED:
         raise TunerError(f"run {info['name']} of {space} is {run_state(info)}; verify takes a finished study "
                          f"(tuner resume {space} --name {info['name']} first)")  # fmt: skip
@@ -83,10 +90,11 @@ def verify_study(space: str, name: str | None, results_dir: Path, top: int, seed
         raise TunerError(f"run {info['name']} of {space} trained one config (--config); there is nothing to verify")
     _check_resumable(space, info["name"], options)
     options = dataclasses.replace(options, verify_top=top, verify_seeds=seeds)
-    return run_study(spec or search_spaces.get(space), options, echo, resume=info)
+    return run_study(found, options, echo, resume=info)
 
 
-def sync_study(space: str, name: str | None, results_dir: Path, echo: Callable[[str], None] = print) -> int:
+@study_session(ray=False)
+def sync_study(space: SpaceArg, name: str | None, results_dir: Path, echo: Callable[[str], None] = print) -> int:
     """``tuner sync``: write to MLflow what a study could not (its spool, ``tuner.tracking.spool``); the number of
     records written."""
     from tuner.errors import first_line
@@ -96,8 +104,9 @@ def sync_study(space: str, name: str | None, results_dir: Path, echo: Callable[[
     from tuner.tracking.check import check_store
     from tuner.tracking.spool import SPOOL_FILE
 
-    info, _ = _stored_study(space, name, results_dir)
-    run_dir, uri = find_run(results_dir.resolve(), space, info["name"]), info["tracking_uri"]
+    run_dir = find_study(space, name, results_dir)
+    info = read_json(run_dir / RUN_FILE, "run record")
+    space, uri = run_dir.parent.name, info["tracking_uri"]
     tracker = StudyTracker(uri, space, spool=run_dir / SPOOL_FILE)
     if not tracker.guard.spool.pending:
         tracker.close()
@@ -117,11 +126,28 @@ def sync_study(space: str, name: str | None, results_dir: Path, echo: Callable[[
     return written
 
 
-def _stored_study(space: str, name: str | None, results_dir: Path) -> tuple[dict[str, Any], RunOptions]:
-    """A study's run record and the options it was started with."""
-    run_dir = find_run(results_dir.resolve(), space, name)
+def find_study(space: SpaceArg, name: str | None, results_dir: Path) -> Path:
+    """The run folder of a study (``name``, or the latest) of the space a reference names; only its name is needed
+    (a name with runs under ``results_dir`` is not imported)."""
+    from tuner.spaces import space_name
+    from tuner.status import find_run
+
+    results_dir = results_dir.resolve()
+    label = space.name if isinstance(space, SpaceSpec) else space.spec.name if isinstance(space, Space) else None
+    return find_run(results_dir, label or space_name(str(space), results_dir), name)
+
+
+def stored_study(space: SpaceArg, name: str | None, results_dir: Path,
+                 echo: Callable[[str], None] = print) -> tuple[Space, dict[str, Any], RunOptions]:  # fmt: skip
+    """A study's space, run record and the options it was started with. A space whose parameters, metric or mode
+    changed since the run started is refused; changed code is said in one line."""
+    from tuner.spaces.record import check_unchanged
+
+    found, run_dir = study_space(space, results_dir.resolve(), name)
     info = {"name": run_dir.name, **read_json(run_dir / RUN_FILE, "run record")}
-    return info, RunOptions.from_record(dict(info.get("options") or {}), run_dir.name)
+    for warning in check_unchanged(found, info.get("space_source"), run_dir.name):
+        echo(warning)
+    return found, info, RunOptions.from_record(dict(info.get("options") or {}), run_dir.name)
 
 
 def _check_resumable(space: str, name: str, options: RunOptions) -> None:
@@ -129,4 +155,5 @@ def _check_resumable(space: str, name: str, options: RunOptions) -> None:
         raise TunerError(f"run {name} stopped before Ray Tune saved its state; start it again with tuner run")
 
 
-__all__ = ["RunOptions", "StudyResult", "resume_study", "run_study", "sync_study", "verify_study"]
+__all__ = ["RunOptions", "SpaceArg", "StudyResult", "find_study", "resume_study", "run_study", "stored_study",
+           "sync_study", "verify_study"]  # fmt: skip

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tuner.errors import TunerError, first_line
-from tuner.export import RUN_FILE, read_json
 from tuner.schema import RunStatus
+from tuner.session import study_session
 from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
 
@@ -38,17 +38,18 @@ def analyze(study: Study, trials: SearchResult) -> None:
                    f"goes on without it (traceback in {_log_traceback(plan.run_dir)})")  # fmt: skip
 
 
-def analyze_study(space: str, name: str | None, results_dir: Path, echo: Callable[[str], None] = print) -> Path:
+@study_session(ray=False)
+def analyze_study(space, name: str | None, results_dir: Path, echo: Callable[[str], None] = print) -> Path:
     """``tuner analyze``: (re)write a finished study's analysis, log it to its parent run when the store answers,
-    print its summary; the analysis folder."""
-    import search_spaces
+    print its summary; the analysis folder. ``space``: a reference, a spec object or a resolved space."""
     from tuner.analysis import PAGE_FILE, write_analysis
-    from tuner.status import find_run, run_state
+    from tuner.status import run_state
     from tuner.storage import study_root
+    from tuner.study import stored_study
 
-    spec = search_spaces.get(space)
-    run_dir = find_run(results_dir.resolve(), space, name)
-    info = read_json(run_dir / RUN_FILE, "run record")
+    found, info, _ = stored_study(space, name, results_dir, echo)
+    spec, space = found.spec, found.spec.name
+    run_dir = results_dir.resolve() / space / info["name"]
     if run_state(info) != RunStatus.FINISHED:
         raise TunerError(f"run {run_dir.name} of {space} is {run_state(info)}; analyze takes a finished study")
     storage = (info.get("options") or {}).get("storage")

@@ -19,10 +19,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import search_spaces
 from tuner.errors import TunerError
 from tuner.schema import RunStatus
-from tuner.spec import SpaceSpec
 from tuner.status import run_state
 from tuner.storage import is_uri, study_root
 
@@ -33,16 +31,16 @@ RANDOM_STATE = "basic-variant-state-*.json"
 """Ray Tune's variant generator state (random search), likewise."""
 
 
-def extend_study(space: str, name: str | None, results_dir: Path, trials: int, echo: Callable[[str], None] = print,
-                 spec: SpaceSpec | None = None):  # fmt: skip
-    """Run ``trials`` more trials in the finished study ``name`` (default: the latest) of ``space``. ``spec``: the
-    space's spec, when it is not a registered space."""
-    from tuner.study import _check_resumable, _stored_study, run_study
+def extend_study(space, name: str | None, results_dir: Path, trials: int, echo: Callable[[str], None] = print):
+    """Run ``trials`` more trials in the finished study ``name`` (default: the latest) of ``space`` (a reference,
+    a spec object or a resolved space)."""
+    from tuner.study import _check_resumable, run_study, stored_study
     from tuner.study.fit import SEARCH_EXPERIMENT
 
     if trials < 1:
         raise TunerError(f"--trials must be at least 1, got {trials}")
-    info, options = _stored_study(space, name, results_dir)
+    found, info, options = stored_study(space, name, results_dir, echo)
+    space = found.spec.name
     run, state = info["name"], run_state(info)
     if state != RunStatus.FINISHED:
         hint = "stop its driver first" if state.startswith(RunStatus.RUNNING) else f"tuner resume {space} first"
@@ -66,7 +64,7 @@ def extend_study(space: str, name: str | None, results_dir: Path, trials: int, e
     echo(f"extending run {run} of {space} by {trials} trial(s), to {total}")
     extended = [*info.get("extended", []), {"at": dt.datetime.now().isoformat(timespec="seconds"), "trials": trials}]
     options = dataclasses.replace(options, trials=total)
-    return run_study(spec or search_spaces.get(space), options, echo, resume={**info, "extended": extended})
+    return run_study(found, options, echo, resume={**info, "extended": extended})
 
 
 def raise_trial_budget(experiment: Path, more: int) -> int:

@@ -33,10 +33,14 @@ def _connect_checked(plan, echo: Callable[[str], None]) -> ClusterInfo:
     """Start or join Ray and check the per-trial request fits it. GPUs asked for on the command line but absent
     are an error; a space's default GPU share falls back to CPUs with a note."""
     from tuner.cluster import connect
+    from tuner.spaces.code import shipped_code
 
-    opts = plan.options
-    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus, preload=(plan.spec.trainable,),
-                      num_gpus=opts.num_gpus, verbose=opts.verbose)  # fmt: skip
+    opts, space = plan.options, plan.space
+    # A space's own family is imported by the trials themselves, once its folder is on their path.
+    preload = () if space.source.folder else (plan.spec.trainable,)
+    code = tuple(str(path) for path in shipped_code(space)) if opts.address else ()
+    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus, preload=preload,
+                      num_gpus=opts.num_gpus, verbose=opts.verbose, code=code)  # fmt: skip
     gpus = opts.gpus_per_trial
     if gpus == AUTO_GPUS:
         if cluster.gpus == 0:

@@ -19,6 +19,7 @@ from tuner.errors import TunerError
 from tuner.export import config_from_file
 from tuner.options import RunOptions, check
 from tuner.settings import apply_settings
+from tuner.spaces import Space, SpaceSource, load
 from tuner.spec import SpaceSpec
 from tuner.storage import normalise, study_root
 
@@ -42,6 +43,13 @@ class StudyPlan:
     tracking_uri: str
     resume: dict[str, Any] | None = None
     """The run record of the study this plan continues (``tuner resume``), or None for a new study."""
+    source: SpaceSource | None = None
+    """Where the space came from (``tuner.spaces``): its code's folder travels to every trial and the model."""
+
+    @property
+    def space(self) -> Space:
+        """The space with this run's overrides, and where it came from."""
+        return Space(self.spec, self.source or load(self.spec).source)
 
     @property
     def name(self) -> str:
@@ -71,8 +79,13 @@ class StudyPlan:
         return {"name": "best", "config": spec.active_config(spec.report_config), "results": spec.report_results}
 
 
-def resolve(spec: SpaceSpec, options: RunOptions, resume: dict[str, Any] | None = None) -> StudyPlan:
-    """Check every option and resolve it against the space; nothing is written."""
+def resolve(space: str | SpaceSpec | Space, options: RunOptions, resume: dict[str, Any] | None = None) -> StudyPlan:
+    """Check the space's code and every option, and resolve the options against the space; nothing is written."""
+    from tuner.spaces.code import check_code
+
+    space = load(space)
+    check_code(space)
+    spec = space.spec
     check(options)
     if options.address:
         from tuner.cluster import check_reachable
@@ -97,7 +110,7 @@ def resolve(spec: SpaceSpec, options: RunOptions, resume: dict[str, Any] | None 
 
     tracking_uri = options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
     check_store(tracking_uri)
-    return StudyPlan(_with_overrides(spec, options), options, fixed, gpus_asked, tracking_uri, resume)
+    return StudyPlan(_with_overrides(spec, options), options, fixed, gpus_asked, tracking_uri, resume, space.source)
 
 
 def _with_overrides(spec: SpaceSpec, options: RunOptions) -> SpaceSpec:

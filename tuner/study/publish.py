@@ -71,6 +71,7 @@ def _not_published(study: Study, figures: Evaluation) -> str | None:
 
 
 def _stage(study: Study, trial, folder) -> None:
+    from tuner.spaces.code import shipped_code
     from tuner.tracking.model import stage
     from tuner.trial import make_context
 
@@ -84,7 +85,17 @@ def _stage(study: Study, trial, folder) -> None:
         weights = checkpoint / CHECKPOINT_FILE
         state = family.inference_state(trial.config, data, ctx)
         predictions = family.predict(trial.config, state, weights, example)
-        stage(folder, spec.trainable, spec.name, trial.config, state, weights, example, predictions)
+        stage(
+            folder,
+            spec.trainable,
+            spec.name,
+            trial.config,
+            state,
+            weights,
+            example,
+            predictions,
+            shipped_code(study.plan.space),
+        )
 
 
 __all__ = ["MODEL_FOLDER", "publish", "record_synced_model"]

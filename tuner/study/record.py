@@ -12,6 +12,7 @@ from typing import Any
 from tuner.export import RUN_FILE, write_json
 from tuner.options import RunOptions
 from tuner.schema import RunStatus
+from tuner.spaces.record import record as space_record
 
 
 def _now() -> str:
@@ -36,7 +37,8 @@ class RunRecord:
         else:
             plan.run_dir.mkdir(parents=True)
             info = {"space": plan.spec.name, "name": plan.name, "started": _now(), "data_fingerprint": fingerprint,
-                    "options": options.to_record(), "tracking_uri": plan.tracking_uri}  # fmt: skip
+                    "space_source": space_record(plan.space), "options": options.to_record(),
+                    "tracking_uri": plan.tracking_uri}  # fmt: skip
         info.update(status=RunStatus.RUNNING, driver={"pid": os.getpid(), "host": socket.gethostname()})
         if gpu_probe:
             info["gpu_probe"] = gpu_probe

@@ -30,6 +30,9 @@ MODEL_CODE = Path(__file__).with_name("model_code.py")
 """What MLflow runs to make the model when it loads it (``FamilyModel``; no pickled Python object)."""
 CODE = ("trainables", "tuner")
 """Packages copied into the model, so it loads where tuner is not installed."""
+SPACE_CODE = "code"
+"""The staged folder's copy of a space's own code (its family and loader: files and packages), which the model
+carries beside tuner's so that it loads where neither the space's folder nor tuner's checkout is."""
 
 
 class FamilyModel(mlflow.pyfunc.PythonModel):
@@ -50,12 +53,21 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
 
 
 def stage(folder: Path, family: str, space: str, config: dict[str, Any], state: dict[str, Any], weights: Path,
-          example: np.ndarray, predictions: np.ndarray) -> None:  # fmt: skip
+          example: np.ndarray, predictions: np.ndarray, code: list[Path] = ()) -> None:  # fmt: skip
     """Write the model's files to ``folder``: the weights, ``model.json`` (family module, space, config), the
-    pickled inference state, an input example and the signature inferred from it and its ``predictions``."""
+    pickled inference state, an input example and the signature inferred from it and its ``predictions``, and a
+    copy of the space's own ``code`` (files and package folders)."""
     from mlflow.models import infer_signature
 
     folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder / SPACE_CODE, ignore_errors=True)
+    for path in code:
+        target = folder / SPACE_CODE / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            shutil.copytree(path, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copyfile(path, target)
     shutil.copyfile(weights, folder / WEIGHTS)
     (folder / CONFIG).write_text(json.dumps({"family": family, "space": space, "config": config}, indent=2))
     with open(folder / STATE, "wb") as fh:
@@ -73,10 +85,17 @@ def log_staged(tracking_uri: str, folder: Path, run_id: str) -> dict[str, Any]:
             artifact_path=None, name=MODEL_NAME, flavor=mlflow.pyfunc, run_id=run_id,
             python_model=str(MODEL_CODE), artifacts={name: str(folder / name) for name in (WEIGHTS, CONFIG, STATE)},
             signature=ModelSignature.from_dict(json.loads((folder / SIGNATURE).read_text())),
-            input_example=np.load(folder / EXAMPLE), code_paths=[str(PROJECT_ROOT / name) for name in CODE],
+            input_example=np.load(folder / EXAMPLE), code_paths=_code_paths(folder),
             pip_requirements=_requirements(),
         )  # fmt: skip
     return {"uri": info.model_uri, "model_id": info.model_id, "registered": None}
+
+
+def _code_paths(folder: Path) -> list[str]:
+    """tuner's packages and the staged copy of the space's own code: each lands in the model's code folder, which
+    MLflow puts first on the import path when it loads the model."""
+    own = sorted((folder / SPACE_CODE).iterdir()) if (folder / SPACE_CODE).is_dir() else []
+    return [str(PROJECT_ROOT / name) for name in CODE] + [str(path) for path in own]
 
 
 def register(tracking_uri: str, logged: dict[str, Any], run_id: str, name: str) -> dict[str, Any]:

@@ -1,8 +1,5 @@
-"""The MLflow store: where it is by default, how a new SQLite store is made quickly, how to look at it.
-
-Setting ``MLFLOW_DISABLE_TELEMETRY`` here, at import, puts it before any import of mlflow through tuner.tracking
-(every module of the package imports this one first, or through the package's ``__init__``).
-"""
+"""The MLflow store: where it is by default, how a new SQLite store is made quickly, how to look at it. (What MLflow
+is told through environment variables while a study runs is declared in ``tuner.session``.)"""
 
 from __future__ import annotations
 
@@ -13,19 +10,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-# MLflow 3 reports usage to its developers from a background thread unless told not to; like Ray's usage stats,
-# tuner leaves it off unless the user turns it on (MLFLOW_DISABLE_TELEMETRY=false).
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-# A tracking server that stops answering: MLflow's client would retry each request for minutes (7 retries with
-# exponential backoff) while the study's writes queue up behind it. tuner retries a failed write a few times
-# itself, then spools it for replay (tuner.tracking.tracker).
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-# MLflow prints a "View run ... at: http://..." line for every run it ends on a tracking server: one per trial.
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-# Logging the chosen model copies its files with a progress bar per step; the summary says where the model went.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 _SQLITE_PREFIX = "sqlite:///"
 
@@ -103,15 +87,7 @@ def create_sqlite_store(path: Path) -> bool:
 
 def open_client(tracking_uri: str) -> Any:
     """An ``MlflowClient`` of ``tracking_uri``, a new SQLite store made first from the cached empty one."""
-    import logging
-
     from mlflow.tracking import MlflowClient
-
-    # "Creating initial tables..."; and a database error's traceback, which tuner handles (retried, then spooled,
-    # tuner.tracking.tracker) and reports in one line.
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
-    # A server that stops answering: tuner says so once in its summary (tuner.tracking.tracker), not per request.
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
     store_file = sqlite_path(tracking_uri)
     if store_file is not None:

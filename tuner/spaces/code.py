@@ -1,0 +1,137 @@
+"""Where a space's code is found and shipped: first on the import path (here and in every trial process), pickled by
+value with the study's data, copied to a joined cluster's workers and into the published model."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from tuner.errors import TunerError, first_line
+from tuner.spaces.source import OWN_PACKAGES, Space
+
+
+def import_module(module_name: str, where: str):
+    """The module, or a one-line error saying ``where`` it was named and what its import raised."""
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:  # the user's code: any error it raises is named in one line
+        raise TunerError(f"{where} does not import: {error_line(exc)}") from None
+
+
+def error_line(exc: BaseException) -> str:
+    where = f" ({exc.filename}, line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+    return f"{type(exc).__name__}: {first_line(exc, default='')[:300]}{where}"
+
+
+def module_file(module_name: str | None) -> str | None:
+    """The file an imported module came from."""
+    module = sys.modules.get(module_name or "")
+    return str(Path(module.__file__).resolve()) if module is not None and getattr(module, "__file__", None) else None
+
+
+_FOLDERS: list[str] = []
+"""The space folders this process put on its import path."""
+
+
+def on_import_path(folder: str | None) -> None:
+    """Put a space's folder first on the import path (once). A module another space folder gave the same top-level
+    name (two projects' ``family.py``) is forgotten first, so this folder's own is imported."""
+    if not folder:
+        return
+    names = top_level_names(Path(folder))
+    for other in _FOLDERS:
+        if other != folder:
+            forget_modules_under(Path(other), names)
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    if folder not in _FOLDERS:
+        _FOLDERS.append(folder)
+
+
+@contextlib.contextmanager
+def pickled_by_value(folder: str | None) -> Iterator[None]:
+    """While Ray pickles a study's data and spec: the modules of a space folder are pickled by value, so a trial
+    process can unpickle an object of the user's own classes (a loader's) before that folder is on its path."""
+    from ray import cloudpickle
+
+    root = str(Path(folder).resolve()) if folder else None
+    modules = [m for m in list(sys.modules.values()) if root and _under(getattr(m, "__file__", None), root)]
+    for module in modules:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        yield
+    finally:
+        for module in modules:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _under(file: str | None, root: str) -> bool:
+    return bool(file) and str(Path(file).resolve()).startswith(root + "/")
+
+
+def forget_modules_under(folder: Path, only: set[str] | None = None) -> None:
+    """Drop the modules imported from ``folder`` (those named ``only``, and their submodules) from this process."""
+    root = str(folder.resolve())
+    for name, module in list(sys.modules.items()):
+        if (only is None or name.partition(".")[0] in only) and _under(getattr(module, "__file__", None), root):
+            del sys.modules[name]
+
+
+def top_level_names(folder: Path) -> set[str]:
+    return {path.stem if path.suffix == ".py" else path.name for path in code_entries(folder)}
+
+
+def code_entries(folder: Path) -> list[Path]:
+    """What a space folder holds that code can import: its top-level ``.py`` files and packages."""
+    if not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.glob("*.py") if p.is_file())
+    packages = sorted(p for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
+    return files + packages
+
+
+def shipped_code(space: Space) -> list[Path]:
+    """The code a space needs beyond tuner's own, as files and package folders to copy where it runs (a joined
+    cluster's workers, the published model): a file space's folder, or the top-level packages of the space's,
+    family's and loader's modules."""
+    if space.source.folder:
+        return code_entries(Path(space.source.folder))
+    spec = space.spec
+    modules = [space.source.module, spec.trainable, spec.dataset.partition(":")[0] if ":" in spec.dataset else None]
+    paths: list[Path] = []
+    for top in dict.fromkeys(m.partition(".")[0] for m in modules if m):
+        if top in OWN_PACKAGES:
+            continue
+        found = importlib.util.find_spec(top)
+        if found is None:
+            continue
+        locations = list(found.submodule_search_locations or []) or [found.origin]
+        paths += [Path(p) for p in locations if p and Path(p).exists()]
+    return list(dict.fromkeys(paths))
+
+
+def check_code(space: Space) -> None:
+    """Import an outside space's family and find its loader now, so that their mistakes are one line before the
+    study writes anything (tuner's own spaces are held to the family contract by its tests, and their heavy imports
+    are left to the trial processes)."""
+    spec = space.spec
+    if space.source.module and space.source.module.partition(".")[0] in OWN_PACKAGES:
+        return
+    from tuner.datasets import loader
+
+    family = import_module(spec.trainable, f"space {spec.name}: its family module {spec.trainable}")
+    missing = [name for name in ("train", "evaluate") if not callable(getattr(family, name, None))]
+    if missing:
+        raise TunerError(f"space {spec.name}: its family module {spec.trainable} defines no "
+                         f"{' and no '.join(f'{m}()' for m in missing)} (see tuner.ModelFamily)")  # fmt: skip
+    if spec.dataset:
+        loader(spec.dataset)
+
+
+__all__ = ["check_code", "code_entries", "error_line", "forget_modules_under", "import_module", "module_file",
+           "on_import_path", "pickled_by_value", "shipped_code"]  # fmt: skip
