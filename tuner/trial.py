@@ -27,7 +27,6 @@ from trainables.reporting import (
     TrialContext,
     remove_orphaned_temp_folders,
 )
-from tuner.spaces.code import on_import_path
 from tuner.spec import SpaceSpec
 
 DONE = "done"
@@ -151,16 +150,14 @@ def run_trial(
     threads: int,
     gpus: float,
     checkpoint_every_s: float = 60.0,
-    code_folder: str | None = None,
 ) -> None:
     """Train one config. An exception from the model family ends the trial as ``failed`` (its error reported as
     the trial's last result, so Tune does not retry it); only a lost worker process or node is retried by Tune,
     and a retried trial continues from its latest checkpoint (``tune.get_checkpoint()``) when its family can.
     The scheduler stopping the trial ends its thread inside ``tune.report`` (SystemExit), which passes through.
-    ``code_folder``: the folder of a space given as a file, put first on this process's import path (on a joined
-    cluster's other machines, where it does not exist, Ray's runtime env brought its code)."""
-    if code_folder and Path(code_folder).is_dir():
-        on_import_path(code_folder)
+    A space of its own folder has that folder on this process's import path already: ``data`` put it there as it
+    arrived (``tuner.spaces.code.with_code``; on a joined cluster's other machines Ray's runtime env brought the
+    folder's code)."""
     family = load_family(spec.trainable)
     seed = int(config.get(SEED, seed))
     if "torch" in sys.modules:  # torch-based families: one trial uses exactly its CPU share

@@ -3,11 +3,9 @@ value with the study's data, copied to a joined cluster's workers and into the p
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from tuner.errors import TunerError, first_line
@@ -53,21 +51,32 @@ def on_import_path(folder: str | None) -> None:
         _FOLDERS.append(folder)
 
 
-@contextlib.contextmanager
-def pickled_by_value(folder: str | None) -> Iterator[None]:
-    """While Ray pickles a study's data and spec: the modules of a space folder are pickled by value, so a trial
-    process can unpickle an object of the user's own classes (a loader's) before that folder is on its path."""
-    from ray import cloudpickle
+def with_code(value, folder: str | None):
+    """``value`` (a study's data) as Ray sends it to a trial process: unpickling it there first puts the space's
+    ``folder`` on that process's import path, so that objects of the space's own classes in it, pickled by
+    reference, find their modules; and so does the family the trial then imports. Pickle loads a tuple's items in
+    order: the path is set before anything of the value is looked up."""
+    return value if not folder else _WithCode(value, folder)
 
-    root = str(Path(folder).resolve()) if folder else None
-    modules = [m for m in list(sys.modules.values()) if root and _under(getattr(m, "__file__", None), root)]
-    for module in modules:
-        cloudpickle.register_pickle_by_value(module)
-    try:
-        yield
-    finally:
-        for module in modules:
-            cloudpickle.unregister_pickle_by_value(module)
+
+class _WithCode:
+    def __init__(self, value, folder: str):
+        self.value, self.folder = value, folder
+
+    def __reduce__(self):
+        return _unwrap, (_OnImportPath(self.folder), self.value)
+
+
+class _OnImportPath:
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def __reduce__(self):
+        return on_import_path, (self.folder,)
+
+
+def _unwrap(_path_set, value):
+    return value
 
 
 def _under(file: str | None, root: str) -> bool:
@@ -134,4 +143,4 @@ def check_code(space: Space) -> None:
 
 
 __all__ = ["check_code", "code_entries", "error_line", "forget_modules_under", "import_module", "module_file",
-           "on_import_path", "pickled_by_value", "shipped_code"]  # fmt: skip
+           "on_import_path", "with_code", "shipped_code"]  # fmt: skip

@@ -80,14 +80,14 @@ def trainable(study: Study):
     """``tuner.trial.run_trial`` with the study's data and spec (sent to the object store once) and resources."""
     from ray import tune
 
-    from tuner.spaces.code import pickled_by_value
+    from tuner.spaces.code import with_code
     from tuner.trial import run_trial
 
-    opts, gpus, folder = study.plan.options, study.cluster.gpus_per_trial, study.plan.space.source.folder
-    with pickled_by_value(folder):  # the data may hold objects of the space's own classes
-        trainable = tune.with_parameters(run_trial, data=study.data, spec=study.plan.spec, seed=opts.seed,
-                                         threads=max(1, int(opts.cpus_per_trial)), gpus=gpus,
-                                         checkpoint_every_s=opts.checkpoint_every, code_folder=folder)  # fmt: skip
+    opts, gpus = study.plan.options, study.cluster.gpus_per_trial
+    data = with_code(study.data, study.plan.space.source.folder)  # a space folder of its own: on the trials' path
+    trainable = tune.with_parameters(run_trial, data=data, spec=study.plan.spec, seed=opts.seed,
+                                     threads=max(1, int(opts.cpus_per_trial)), gpus=gpus,
+                                     checkpoint_every_s=opts.checkpoint_every)  # fmt: skip
     return tune.with_resources(trainable, {"cpu": opts.cpus_per_trial, "gpu": gpus})
 
 

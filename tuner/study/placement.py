@@ -25,6 +25,9 @@ def place(plan, data: Any, echo: Callable[[str], None]) -> tuple[ClusterInfo, di
     from tuner.packing import auto_gpu_share
 
     opts = plan.options
+    from tuner.spaces.code import with_code
+
+    data = with_code(data, plan.space.source.folder)
     share, probe = auto_gpu_share(plan.spec, plan.fixed_config, data, opts.seed, opts.cpus_per_trial, echo)
     return dataclasses.replace(cluster, gpus_per_trial=share), probe
 
