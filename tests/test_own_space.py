@@ -63,6 +63,7 @@ def test_a_module_path_names_a_space_with_or_without_its_attribute(tmp_path, mon
 BAD = {
     "missing file": ("./nope/space.py", "error: space file ./nope/space.py: no such file"),
     "import error": ("proj/space.py", "does not import: NameError: name 'undefined_name' is not defined"),
+    "a syntax error": ("proj/space.py", "space.py does not import: SyntaxError: invalid syntax ("),
     "no SPEC": ("proj/space.py:NOPE", "defines no NOPE; SpaceSpec objects in it: SPEC, OTHER"),
     "wrong type": ("proj/space.py:Param", "proj/space.py:Param: Param is a type, not a tuner.SpaceSpec"),
     "a family without train": ("proj/space.py", "its family module family defines no train() (see tuner.ModelFamily)"),
@@ -77,6 +78,8 @@ def _break(project: Path, case: str) -> None:
     folder = project.parent
     if case == "import error":
         project.write_text(project.read_text() + "\nundefined_name\n")
+    elif case == "a syntax error":
+        project.write_text(project.read_text() + "\ndef (\n")
     elif case == "a family without train":
         text = (folder / "family.py").read_text().replace("def train(", "def fit(")
         (folder / "family.py").write_text(text)

@@ -1,11 +1,11 @@
-"""A project of a user's own, written to a folder outside the repository: its space, model family and data loader,
-as a user of tuner writes them (only ``tuner``'s public names imported).
+"""A project of a user's own, written to a folder outside the repository: its space, model family and data loader, as a
+user of tuner writes them (only ``tuner``'s public names imported).
 
-The family sleeps each epoch and reports a known score peaking at ``x = 0.7`` (no model to train: the tests
-measure the service). Its loader writes a small JSON file in a cache folder (or reads a given one) and hands the
-trials an object of its own class (``Marker``), which reaches them only if the study ships the project's code.
-``write_distribution`` makes the project an installed package whose spaces are registered by entry point.
-"""
+The family sleeps each epoch and reports a known score peaking at ``x = 0.7`` (no model to train: the tests measure
+the service); with ``import_log`` set, each trial writes where its process imported the family from. Its loader
+writes a small JSON file in a cache folder (or reads a given one) and hands the trials an object of its own class
+(``Marker``), which reaches them only if the study ships the project's code. ``write_distribution`` makes the
+project an installed package whose spaces are registered by entry point."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ SPEC = SpaceSpec(
     max_epochs={max_epochs},
     params=(Param("x", Uniform(0.0, 1.0), "where the score peaks at 0.7"),
             Param("kind", Choice(("a", "b")), "a choice that changes nothing")),
-    fixed={{"sleep_s": {sleep_s}}},
+    fixed={{"sleep_s": {sleep_s}, "import_log": ""}},
     early_stopping=EarlyStopping("val_loss", "min", patience=1000),
     default_searcher="random",
     default_scheduler="fifo",
@@ -53,6 +53,9 @@ def score(x, epoch):
 
 def train(config, data, ctx):
     assert isinstance(data.extra["marker"], Marker) and data.extra["marker"].rows == len(data.arrays["x"])
+    if ctx.fixed["import_log"]:  # where this trial's process found this module
+        with open(ctx.fixed["import_log"], "a") as log:
+            log.write(__file__ + "\\n")
     x = float(config["x"])
     reporter = EpochReporter(ctx)
     first = reporter.restore(lambda path: None)

@@ -21,8 +21,10 @@ def import_module(module_name: str, where: str):
 
 
 def error_line(exc: BaseException) -> str:
-    where = f" ({exc.filename}, line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
-    return f"{type(exc).__name__}: {first_line(exc, default='')[:300]}{where}"
+    """An exception in one line; a syntax error with its file and line."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f"{type(exc).__name__}: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    return f"{type(exc).__name__}: {first_line(exc, default='')[:300]}"
 
 
 def module_file(module_name: str | None) -> str | None:
