@@ -193,3 +193,9 @@ def test_a_space_folder_travels_to_a_joined_cluster_as_ray_py_modules(project):
     kwargs = _init_arguments("127.0.0.1:6379", True, None, None, (), code=code)
     assert kwargs["runtime_env"]["py_modules"] == list(code)
     assert "py_modules" not in _init_arguments("127.0.0.1:6379", True, None, None, ()).get("runtime_env", {})
+
+
+def test_the_report_config_of_a_space_without_one_is_a_one_line_error(project, capsys):
+    code, _, err = _cli(capsys, "run", "proj/space.py", "--config", "report")
+    assert code == 2 and err.strip() == ("error: --config report: space outside declares no report_config; give a "
+                                         "JSON file of parameters (e.g. a tuner export)")  # fmt: skip

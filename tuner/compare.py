@@ -44,7 +44,11 @@ def resolve(refs: list[str], results_dir: Path) -> list[Path]:
     """The run folder of each ref; every unknown ref is named in one error."""
     found, unknown, unfinished = [], [], []
     for ref in refs:
-        space, name = space_and_run(ref, results_dir)
+        try:
+            space, name = space_and_run(ref, results_dir)
+        except TunerError:
+            unknown.append(ref)
+            continue
         runs = finished_runs(results_dir, space)
         matches = [r for r in runs if r.name == name] if name else runs[-1:]
         if matches:
@@ -67,14 +71,11 @@ def space_and_run(ref: str, results_dir: Path) -> tuple[str, str]:
     ('' for the latest finished one)."""
     try:
         return space_name(ref, results_dir), ""
-    except TunerError as whole:
+    except TunerError:
         space, sep, run = ref.rpartition(":")
         if not (sep and space and run):
-            raise TunerError(f"compare {ref}: {whole}") from None
-        try:
-            return space_name(space, results_dir), run
-        except TunerError:
-            raise TunerError(f"compare {ref}: {whole}") from None
+            raise
+        return space_name(space, results_dir), run
 
 
 def load(refs: list[str], results_dir: Path) -> list[ComparedStudy]:

@@ -35,6 +35,7 @@ def print_header(echo, plan, data, cluster, ui: str) -> None:
     """The study's opening lines: what it runs on which data, where its results, MLflow and Ray are."""
     spec, opts = plan.spec, plan.options
     echo(f"tuner run {spec.name}  (run {plan.name})  - report {spec.report}")
+    echo(f"  space     : {plan.space.source.origin}")
     if data is None:
         echo("  data      : none (this space needs no dataset)")
     elif data.synthetic:

@@ -132,6 +132,9 @@ def report_config(spec: SpaceSpec, choice: str) -> dict[str, Any]:
     """The config ``--config report`` or ``--config report:NAME`` names."""
     _, _, variant = choice.partition(":")
     if not variant:
+        if not spec.report_config:
+            raise TunerError(f"--config {choice}: space {spec.name} declares no report_config; give a JSON file of "
+                             f"parameters (e.g. a tuner export)")  # fmt: skip
         return spec.active_config(spec.report_config)
     if variant not in spec.report_variants:
         accepted = ", ".join(["report", *(f"report:{v}" for v in spec.report_variants)])
