@@ -136,10 +136,18 @@ def test_trial_actors_can_start_in_prestarted_workers_that_have_imported_tune(ra
 
             return os.environ.get("PL_DISABLE_FORK"), "ray.tune.trainable.function_trainable" in sys.modules
 
-    remote_cls = _ActorClassCache().get(Probe)
-    assert not remote_cls._default_options.get("runtime_env")  # normalised by Ray: {} or None
-    actor = remote_cls.options(num_cpus=0).remote()
-    flag, preloaded = ray.get(actor.env.remote())
-    ray.kill(actor)
+    from ray.tune.execution import class_cache
+
+    from tuner.session import study_session
+
+    before = dict(class_cache.DEFAULT_ENV_VARS)
+    with study_session():  # as a study runs its trials
+        remote_cls = _ActorClassCache().get(Probe)
+        assert not remote_cls._default_options.get("runtime_env")  # normalised by Ray: {} or None
+        actor = remote_cls.options(num_cpus=0).remote()
+        flag, preloaded = ray.get(actor.env.remote())
+        ray.kill(actor)
     assert flag == "1"
     assert preloaded
+    assert class_cache.DEFAULT_ENV_VARS == before  # Ray's own default is back once the study is over
+    assert ray.is_initialized()  # the session's Ray instance (not the study's) keeps running
