@@ -53,11 +53,24 @@ def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, cap
     assert len(progress["trials"]) == 4 and progress["counts"].get("running", 0) == 0
 
     exported = json.loads((study.run_dir / "best_config.json").read_text())
-    metric_key = f"best_{spec.metric}"
+    metric_key = f"best_{spec.metric}"  # each child run's own best epoch
     best_child = max(children, key=lambda r: r.data.metrics.get(metric_key, float("-inf")))
     assert exported["metric"] == {"name": spec.metric, "mode": "max", "value": best_child.data.metrics[metric_key]}
     assert exported["mlflow"]["child_run_id"] == best_child.info.run_id
-    assert parent.data.metrics[metric_key] == exported["metric"]["value"]
+    assert parent.data.metrics[f"chosen_{spec.metric}"] == exported["metric"]["value"]
+    assert parent.data.metrics[f"search_best_{spec.metric}"] >= parent.data.metrics[f"chosen_{spec.metric}"]
+    # The choice is marked where a user looks in the UI: the chosen child, the parent's tags and description.
+    marks = {r.info.run_id: client.get_run(r.info.run_id).data.tags.get("tuner.chosen") for r in children}
+    assert [run for run, mark in marks.items() if mark == "true"] == [exported["mlflow"]["child_run_id"]]
+    tags = client.get_run(parent.info.run_id).data.tags
+    assert tags["tuner.chosen_trial"] == str(exported["trial_number"])
+    assert tags["tuner.chosen_run_id"] == exported["mlflow"]["child_run_id"]
+    assert {k.removeprefix("chosen."): v for k, v in tags.items() if k.startswith("chosen.")} == {
+        k: str(v) for k, v in exported["config"].items()
+    }
+    assert f"runs/{exported['mlflow']['child_run_id']})" in tags["mlflow.note.content"]
+    for run in (parent, *children):  # MLflow's own source and user on every run
+        assert {"mlflow.source.name", "mlflow.source.type", "mlflow.user"} <= set(run.data.tags)
     for key in ("config", "best_epoch", "trial_id", "seed", "git_commit", "data", "library_versions", "test"):
         assert key in exported
     assert set(exported["test"]) == {"test_loss", "test_macro_accuracy", "test_macro_precision"}

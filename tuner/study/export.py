@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.export import BEST_CONFIG_FILE, library_versions, write_json
-from tuner.schema import BEST_CHILD_RUN_TAG, BEST_TRIAL_TAG
+from tuner.export import BEST_CONFIG_FILE, library_versions, read_json, write_json
+from tuner.schema import CHOSEN_PARAM_PREFIX, CHOSEN_RUN_TAG, CHOSEN_TAG, CHOSEN_TRIAL_TAG, NOTE_TAG
 from tuner.study.evaluate import LEVEL, Evaluation
 from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
@@ -37,12 +37,13 @@ def export(study: Study, search: SearchResult, checked: Verification, figures: E
     tracker.flush()
     payload["mlflow"].update(experiment_id=tracker.experiment_id, parent_run_id=tracker.parent_id,
                              child_run_id=tracker.child_run_id(figures.best.trial_id))  # fmt: skip
+    _mark_chosen(study, payload["mlflow"]["child_run_id"])
     write_json(plan.run_dir / BEST_CONFIG_FILE, payload)
     trials = trials_csv(plan.spec, ledger)
     (plan.run_dir / TRIALS_FILE).write_text(trials)
     counts = dict(ledger.counts())
-    best_tags = {BEST_TRIAL_TAG: figures.best.trial_id, BEST_CHILD_RUN_TAG: payload["mlflow"]["child_run_id"] or ""}
-    tracker.end_parent("FINISHED", _parent_metrics(study, checked, figures, counts), best_tags,
+    tracker.end_parent("FINISHED", _parent_metrics(study, search, checked, figures, counts),
+                       _chosen_tags(study, figures, payload),
                        {BEST_CONFIG_FILE: payload, TRIALS_FILE: trials})  # fmt: skip
     tracker.close()
     wall = time.monotonic() - study.started
@@ -116,9 +117,68 @@ def _baseline_record(figures: Evaluation, data) -> dict[str, Any]:
     return record
 
 
-def _parent_metrics(study: Study, checked: Verification, figures: Evaluation, counts: dict[str, int]):
-    metric = study.plan.spec.metric
-    metrics = {f"best_{metric}": figures.best.score}
+def _mark_chosen(study: Study, child_run_id: str | None) -> None:
+    """The chosen trial's child run marked; the run an earlier export of this study chose (before ``verify`` or
+    ``extend`` chose again) unmarked."""
+    earlier = study.plan.run_dir / BEST_CONFIG_FILE
+    before = (read_json(earlier, "the study's export").get("mlflow") or {}) if earlier.exists() else {}
+    previous = before.get("child_run_id")
+    if previous and previous != child_run_id:
+        study.tracker.tag_run(previous, {CHOSEN_TAG: "false"})
+    if child_run_id:
+        study.tracker.tag_run(child_run_id, {CHOSEN_TAG: "true"})
+
+
+def _chosen_tags(study: Study, figures: Evaluation, payload: dict[str, Any]) -> dict[str, str]:
+    """What the parent run says of the choice: the trial, its run, its config, and a description saying why."""
+    child = payload["mlflow"]["child_run_id"] or ""
+    config = {f"{CHOSEN_PARAM_PREFIX}{key}": value for key, value in payload["config"].items()}
+    return {CHOSEN_TRIAL_TAG: str(figures.best.number), CHOSEN_RUN_TAG: child, **config,
+            NOTE_TAG: _description(study, payload)}  # fmt: skip
+
+
+def _description(study: Study, payload: dict[str, Any]) -> str:
+    """The parent run's description (markdown): the chosen trial linked, how it was chosen, its config and test
+    figures."""
+    mlflow_ids, metric = payload["mlflow"], payload["metric"]
+    link = (
+        f"[trial {payload['trial_number']}](#/experiments/{mlflow_ids['experiment_id']}/runs/"
+        f"{mlflow_ids['child_run_id']})"
+        if mlflow_ids.get("child_run_id")
+        else f"trial {payload['trial_number']}"
+    )
+    verification = payload.get("verification") or {}
+    how = (
+        f"the best mean {metric['name']} over fresh seeds among the top {len(verification['candidates'])} search "
+        f"trials (re-verification), not necessarily the highest single search score"
+        if verification.get("candidates")
+        else f"the highest {metric['name']} ({metric['mode']}) of the search"
+    )
+    lines = [
+        f"**Chosen: {link}**, {metric['name']} {metric['value']:.4g} in the search; chosen as {how}.",
+        "",
+        "| parameter | value |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in payload["config"].items()),
+    ]
+    uncertainty = payload.get("test_uncertainty") or {}
+    for key, value in (payload.get("test") or {}).items():
+        low, high = (uncertainty.get("interval") or {}).get(key, (None, None))
+        interval = f" [{low:.4g}, {high:.4g}]" if low is not None else ""
+        lines.append(f"\n{key} = {value:.4g}{interval} on the test split ({uncertainty.get('split_size')} rows)")
+    return "\n".join(lines)
+
+
+def _parent_metrics(study: Study, search: SearchResult, checked: Verification, figures: Evaluation,
+                    counts: dict[str, int]):  # fmt: skip
+    """The parent's figures, each named for what it is: the chosen trial's search score, the highest search score
+    (another trial's when re-verification chose otherwise), the test figures first among the rest."""
+    spec = study.plan.spec
+    metric = spec.metric
+    scores = [o.score for o in search.ledger.outcomes.values() if o.score is not None]
+    metrics = {f"chosen_{metric}": figures.best.score}
+    if scores:
+        metrics[f"search_best_{metric}"] = max(scores) if spec.mode == "max" else min(scores)
     if figures.test is not None:
         metrics.update(figures.test.values)
         for key, (low, high) in figures.test.interval.items():

@@ -31,7 +31,12 @@ from tuner.schema import (
     SCHEDULER_TAG,
     SEARCHER_TAG,
     SEED_TAG,
+    SOURCE_GIT_COMMIT_TAG,
+    SOURCE_NAME_TAG,
+    SOURCE_TYPE,
+    SOURCE_TYPE_TAG,
     SPACE_TAG,
+    USER_TAG,
 )
 from tuner.storage import is_uri
 from tuner.study.interrupt import StudyInterrupted, resume_command
@@ -70,9 +75,10 @@ def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
     from tuner.tracking.spool import SPOOL_FILE
 
     # The store opens on the tracker's own thread while Ray starts (both mostly wait on other processes).
+    commit = git_commit()
     tracker = StudyTracker(plan.tracking_uri, plan.spec.name,
                            plan.options.results_dir / "mlartifacts" if plan.default_store else None,
-                           spool=plan.run_dir / SPOOL_FILE)  # fmt: skip
+                           spool=plan.run_dir / SPOOL_FILE, run_tags=source_tags(plan, commit))  # fmt: skip
     try:
         cluster, gpu_probe = place(plan, data, echo)
     except BaseException:
@@ -80,7 +86,7 @@ def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
         raise
     options = dataclasses.replace(plan.options, gpus_per_trial=cluster.gpus_per_trial)
     record = RunRecord.start(plan, options, data.fingerprint if data else "none", gpu_probe)
-    study = Study(plan, data, cluster, tracker, record, git_commit(), echo, started)
+    study = Study(plan, data, cluster, tracker, record, commit, echo, started)
     try:
         _open_parent_run(study, gpu_probe)
         yield study
@@ -147,6 +153,21 @@ def _open_parent_run(study: Study, gpu_probe: dict[str, Any]) -> None:
     if study.data is not None:
         tracker.use_dataset(plan.spec.dataset, study.fingerprint, study.data.source, study.data.synthetic)
     print_header(study.echo, plan, study.data, study.cluster, ui_command(plan.tracking_uri))
+
+
+def source_tags(plan: StudyPlan, commit: str) -> dict[str, str]:
+    """MLflow's own tags of where a run comes from, on the parent and every child run: the command, the user, the
+    commit of tuner's code."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        user = str(os.getuid())
+    tags = {SOURCE_NAME_TAG: f"tuner run {plan.spec.name}", SOURCE_TYPE_TAG: SOURCE_TYPE, USER_TAG: user}
+    if commit and commit != "unknown":
+        tags[SOURCE_GIT_COMMIT_TAG] = commit.removesuffix("-dirty")
+    return tags
 
 
 def _parent_tags(study: Study) -> dict[str, str]:

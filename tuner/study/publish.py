@@ -32,7 +32,7 @@ def publish(study: Study, figures: Evaluation) -> dict[str, Any]:
         study.echo(f"MLflow model: not logged ({reason})")
         return {"uri": None, "note": reason}
     folder = study.plan.run_dir / MODEL_FOLDER
-    _stage(study, figures.best, folder)
+    _stage(study, figures.best, folder, figures.test.values if figures.test else {})
     tracker = study.tracker
     tracker.log_model(str(folder), study.plan.options.register)
     tracker.flush()
@@ -70,7 +70,7 @@ def _not_published(study: Study, figures: Evaluation) -> str | None:
     return None
 
 
-def _stage(study: Study, trial, folder) -> None:
+def _stage(study: Study, trial, folder, test_figures: dict[str, float]) -> None:
     from tuner.spaces.code import shipped_code
     from tuner.tracking.model import stage
     from tuner.trial import make_context
@@ -85,17 +85,8 @@ def _stage(study: Study, trial, folder) -> None:
         weights = checkpoint / CHECKPOINT_FILE
         state = family.inference_state(trial.config, data, ctx)
         predictions = family.predict(trial.config, state, weights, example)
-        stage(
-            folder,
-            spec.trainable,
-            spec.name,
-            trial.config,
-            state,
-            weights,
-            example,
-            predictions,
-            shipped_code(study.plan.space),
-        )
+        stage(folder, spec.trainable, spec.name, trial.config, state, weights, example, predictions,
+              shipped_code(study.plan.space), test_figures)  # fmt: skip
 
 
 __all__ = ["MODEL_FOLDER", "publish", "record_synced_model"]

@@ -25,7 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODEL_NAME = "model"
 """The logged model's name in the parent run (its ``models:/`` URI is recorded in ``best_config.json``)."""
 WEIGHTS, CONFIG, STATE = "weights.pt", "model.json", "inference_state.pkl"
-EXAMPLE, SIGNATURE = "input_example.npy", "signature.json"
+EXAMPLE, SIGNATURE, FIGURES = "input_example.npy", "signature.json", "test_figures.json"
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 """What MLflow runs to make the model when it loads it (``FamilyModel``; no pickled Python object)."""
 CODE = ("trainables", "tuner")
@@ -53,10 +53,11 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
 
 
 def stage(folder: Path, family: str, space: str, config: dict[str, Any], state: dict[str, Any], weights: Path,
-          example: np.ndarray, predictions: np.ndarray, code: list[Path] = ()) -> None:  # fmt: skip
+          example: np.ndarray, predictions: np.ndarray, code: list[Path] = (),
+          figures: dict[str, float] | None = None) -> None:  # fmt: skip
     """Write the model's files to ``folder``: the weights, ``model.json`` (family module, space, config), the
-    pickled inference state, an input example and the signature inferred from it and its ``predictions``, and a
-    copy of the space's own ``code`` (files and package folders)."""
+    pickled inference state, an input example and the signature inferred from it and its ``predictions``, a copy
+    of the space's own ``code`` (files and package folders), and the test ``figures`` the model's page shows."""
     from mlflow.models import infer_signature
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,21 +75,44 @@ def stage(folder: Path, family: str, space: str, config: dict[str, Any], state: 
         pickle.dump(state, fh)
     np.save(folder / EXAMPLE, example)
     (folder / SIGNATURE).write_text(json.dumps(infer_signature(example, predictions).to_dict()))
+    (folder / FIGURES).write_text(json.dumps(figures or {}))
 
 
-def log_staged(tracking_uri: str, folder: Path, run_id: str) -> dict[str, Any]:
-    """Log the model staged in ``folder`` to run ``run_id``: its ``models:/`` URI and id."""
+def log_staged(tracking_uri: str, folder: Path, run_id: str, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Log the model staged in ``folder`` as a model of run ``run_id``'s experiment (its files under that
+    experiment's artifact location), with its test figures linked to it and to the study's ``dataset`` (a
+    ``tuner.tracking.inputs.dataset_record``): its ``models:/`` URI and id."""
+    from mlflow import MlflowClient
     from mlflow.models import Model, ModelSignature
 
+    client = MlflowClient(tracking_uri)
+    # Made here with the run's experiment: MLflow's own Model.log makes it in the process's active experiment
+    # (the Default one, its files under the working directory's mlruns/) whatever run it is given.
+    made = client.create_logged_model(client.get_run(run_id).info.experiment_id, name=MODEL_NAME, source_run_id=run_id)
     with _store(tracking_uri):
         info = Model.log(
-            artifact_path=None, name=MODEL_NAME, flavor=mlflow.pyfunc, run_id=run_id,
+            artifact_path=None, name=MODEL_NAME, flavor=mlflow.pyfunc, run_id=run_id, model_id=made.model_id,
             python_model=str(MODEL_CODE), artifacts={name: str(folder / name) for name in (WEIGHTS, CONFIG, STATE)},
             signature=ModelSignature.from_dict(json.loads((folder / SIGNATURE).read_text())),
             input_example=np.load(folder / EXAMPLE), code_paths=_code_paths(folder),
             pip_requirements=_requirements(),
         )  # fmt: skip
+    _log_figures(client, run_id, made.model_id, folder, dataset)
     return {"uri": info.model_uri, "model_id": info.model_id, "registered": None}
+
+
+def _log_figures(client, run_id: str, model_id: str, folder: Path, dataset: dict[str, Any] | None) -> None:
+    """The staged test figures as the model's metrics (its page), measured on the study's dataset."""
+    from mlflow.entities import Metric
+
+    from tuner.tracking.store import now_ms
+
+    figures = json.loads((folder / FIGURES).read_text()) if (folder / FIGURES).is_file() else {}
+    on = {"dataset_name": dataset["name"], "dataset_digest": dataset["digest"]} if dataset else {}
+    now = now_ms()
+    metrics = [Metric(key, float(value), now, 0, model_id=model_id, **on) for key, value in figures.items()]
+    if metrics:
+        client.log_batch(run_id, metrics=metrics)
 
 
 def _code_paths(folder: Path) -> list[str]:

@@ -42,6 +42,15 @@ class StudyOutputs:
     def _log_file_to_parent(self, path: str) -> None:
         self.client.log_artifact(self.parent_id, path)
 
+    def tag_run(self, run_id: str, tags: dict[str, str]) -> None:
+        """Tags of a run of the study that has ended (the chosen trial's mark); guarded like the trials' writes."""
+        self._writer.put(self.guard.run, "_tag_run", run_id, tags)
+
+    def _tag_run(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
     def use_dataset(self, name: str, digest: str, source: str, synthetic: bool) -> None:
         """The study's data, logged as a dataset input of the parent run now and of every child run it starts
         (MLflow's Dataset column). Called once the parent run is started or resumed; guarded like trial writes."""
@@ -63,7 +72,7 @@ class StudyOutputs:
 
         # Each step once, even when the write is replayed after failing half-way (logged, not yet registered).
         if self.model is None:
-            self.model = log_staged(self.tracking_uri, Path(folder), self.parent_id)
+            self.model = log_staged(self.tracking_uri, Path(folder), self.parent_id, self._dataset)
         if registered_name and self.model["registered"] is None:
             self.model["registered"] = register(self.tracking_uri, self.model, self.parent_id, registered_name)
 

@@ -45,9 +45,16 @@ class StudyTracker(StudyResume, StudyOutputs):
     ``tuner.tracking.resume``)."""
 
     def __init__(
-        self, tracking_uri: str, experiment: str, artifact_root: Path | None = None, spool: Path | None = None
+        self,
+        tracking_uri: str,
+        experiment: str,
+        artifact_root: Path | None = None,
+        spool: Path | None = None,
+        run_tags: dict[str, str] | None = None,
     ):
         self.tracking_uri = tracking_uri
+        self.run_tags = dict(run_tags or {})
+        """Tags of every run this tracker makes, the parent and each child (MLflow's source and user)."""
         self.guard = GuardedWrites(self, Spool(spool))
         """Runs the trial and closing writes: retried, then spooled when the store fails (``tuner.tracking.spool``)."""
         self._parent_ending: str | None = None
@@ -95,7 +102,7 @@ class StudyTracker(StudyResume, StudyOutputs):
         self._writer.put(self._start_parent, run_name, params, tags)
 
     def _start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={**self.run_tags, **tags})
         self.parent_id = run.info.run_id
         self._log_params(self.parent_id, params)
 
@@ -160,7 +167,7 @@ class StudyTracker(StudyResume, StudyOutputs):
         if trial_id in self._unsure:
             self._find_children()  # a run made by the failed attempt is this trial's run
         if trial_id not in self._children:
-            all_tags = {PARENT_RUN_TAG: self.parent_id, TRIAL_ID_TAG: trial_id, **tags}
+            all_tags = {**self.run_tags, PARENT_RUN_TAG: self.parent_id, TRIAL_ID_TAG: trial_id, **tags}
             with self._unsure_on_failure(trial_id):
                 run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
             self._children[trial_id] = run.info.run_id
