@@ -58,3 +58,17 @@ def test_a_study_keeps_its_checkpoints_behind_a_storage_uri_and_evaluates_from_t
     assert 0.0 <= export["test"]["test_accuracy"] <= 1.0, "the best trial was evaluated from its stored checkpoint"
     options = json.loads((run_dir / "run.json").read_text())["options"]
     assert options["storage"] == f"file://{remote}", "resume finds the study where it went"
+
+
+def test_files_a_study_writes_atomically_are_readable_as_the_umask_says(tmp_path):
+    """best_config.json, run.json, progress.json: a tracking server or a colleague running as another user reads
+    them (mkstemp alone would leave them 0600)."""
+    import os
+
+    from tuner.export import write_json
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    write_json(tmp_path / "b.json", {"x": 1})
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert umask & 0o044 or (tmp_path / "b.json").stat().st_mode & 0o044 == 0o044  # readable by others

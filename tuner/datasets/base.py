@@ -44,17 +44,29 @@ def file_fingerprint(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write a file so that a reader never sees it half-written (temp file in the same folder, then rename)."""
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write a file so that a reader never sees it half-written (temp file in the same folder, then rename), with
+    the permissions the user's umask gives a new file (0644 by default), as any other tool's output."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp makes it 0600
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as fh:
+            fh.write(content)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _file_mode() -> int:
+    umask = os.umask(0o022)  # read it: os.umask only tells by setting; put back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+"""A new file's permissions under this process's umask."""
 
 
 def train_file_splits(dataset: str, options: dict[str, Any], y_train: np.ndarray, n_test: int) -> dict[str, np.ndarray]:

@@ -14,15 +14,13 @@ the run is flagged synthetic and its figures are not comparable to the report's.
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from tuner.datasets.base import LoadedData, file_fingerprint, train_file_splits
+from tuner.datasets.base import LoadedData, file_fingerprint, train_file_splits, write_atomically
 from tuner.errors import DataError
 
 SIDE = 16
@@ -158,12 +156,4 @@ def write_sklearn_digits(folder: Path, seed: int = SYNTHETIC_SEED) -> None:
 
 def _write_gzip_atomically(path: Path, text: str) -> None:
     """gzip ``text`` into ``path`` so a reader never sees half a file; mtime 0 keeps the bytes reproducible."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(gzip.compress(text.encode("ascii"), mtime=0))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, gzip.compress(text.encode("ascii"), mtime=0))
