@@ -21,13 +21,16 @@ def index_page() -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Table cell text: a pipe would end the cell (an HTML entity does not, but shows literally inside a code span,
+    so a code span holding a pipe loses its backticks)."""
+    text = re.sub(r"`([^`]*\|[^`]*)`", r"\1", text)
+    return text.replace("|", "&#124;").replace("\n", " ")
 
 
 def _argument_row(action: argparse.Action) -> str:
     name = ", ".join(f"`{s}`" for s in action.option_strings) or f"`{action.metavar or action.dest}`"
     if action.choices:
-        what = " \\| ".join(f"`{c}`" for c in action.choices)
+        what = ", ".join(f"`{c}`" for c in action.choices)
     elif action.nargs == 0:
         what = "flag"
     else:
