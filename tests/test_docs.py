@@ -128,6 +128,17 @@ def test_the_files_page_lists_every_key_of_the_export():
 
 
 SNIPPET = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+# Every Python snippet of the guides, named by its page and a text it holds; the slow test below runs each one.
+# (The contract page's snippets are signatures and sketches, not programs.)
+GUIDE_SNIPPETS = {("guides/own-model.md", "tuner.run("), ("guides/results.md", "load_model")}
+
+
+def test_every_guide_snippet_is_one_the_slow_test_runs():
+    for page in sorted((ROOT / "docs" / "guides").glob("*.md")):
+        name = str(page.relative_to(ROOT / "docs"))
+        for block in SNIPPET.findall(page.read_text()):
+            runs = [text for where, text in GUIDE_SNIPPETS if where == name and text in block]
+            assert runs, f"docs/{name}: a python snippet that no test runs; run it in {__name__} (GUIDE_SNIPPETS)"
 
 
 def _snippet(page: str, containing: str) -> str:
