@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables import hms
-from trainables.hms import ensemble, evaluate  # noqa: F401  # the study's later phases use the real family
+from trainables.hms import evaluate  # noqa: F401  # the study's test phase uses the real family
 from trainables.reporting import TrialContext
 
 PID = "trial_pid"
@@ -31,16 +31,30 @@ _MIB = 1 << 20
 
 
 def train(config: dict[str, Any], data: Any, ctx: TrialContext) -> None:
+    start = {PID: os.getpid(), STARTED_AT: time.time(), **held_memory(ctx.device)}
+    report = ctx.report
+
+    def measured(row: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        report({**row, **start, PEAK_RESERVED_MB: peak_reserved(ctx.device)}, checkpoint_dir)
+
+    hms.train(config, data, dataclasses.replace(ctx, report=measured))
+
+
+def held_memory(device: str) -> dict[str, float]:
+    """What this process holds on its GPU now (zeros on the CPU, where only the plumbing can be checked)."""
+    if device != "cuda":
+        return {DEVICE_USED_MB: 0.0, RESERVED_MB: 0.0}
     import torch
 
     torch.cuda.init()  # the first trial's level includes the context: creating it is not what is measured
     torch.cuda.synchronize()
     free, total = torch.cuda.mem_get_info()
-    start = {PID: os.getpid(), STARTED_AT: time.time(), DEVICE_USED_MB: (total - free) / _MIB,
-             RESERVED_MB: torch.cuda.memory_reserved() / _MIB}  # fmt: skip
-    report = ctx.report
+    return {DEVICE_USED_MB: (total - free) / _MIB, RESERVED_MB: torch.cuda.memory_reserved() / _MIB}
 
-    def measured(row: dict[str, Any], checkpoint_dir: Path | None) -> None:
-        report({**row, **start, PEAK_RESERVED_MB: torch.cuda.max_memory_reserved() / _MIB}, checkpoint_dir)
 
-    hms.train(config, data, dataclasses.replace(ctx, report=measured))
+def peak_reserved(device: str) -> float:
+    if device != "cuda":
+        return 0.0
+    import torch
+
+    return torch.cuda.max_memory_reserved() / _MIB
