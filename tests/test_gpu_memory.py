@@ -7,9 +7,10 @@ reuses one trial process for all of them; each trial records, as it starts, what
 exists. Tolerances:
 
 - PyTorch's allocator: at most ``RESERVED_TOLERANCE_MB`` more than before the first trial (cuBLAS keeps its
-  workspaces, a few MiB, for the process's life);
+  workspace, up to 32 MiB, for the process's life; a kept model with its optimizer state would be over 100 MiB);
 - the device as a whole: at most ``DEVICE_TOLERANCE_MB`` more (the CUDA kernels the first trial loaded lazily stay
-  loaded, and cuDNN's handles with them), against the several GiB a trial held while training.
+  loaded, and cuDNN's with them), against the several GiB a trial holds while training (at least twice the
+  tolerance is required of the largest trial, or a trial that kept everything could pass).
 
 It prints its figures on one ``GPU-MEMORY`` line (``benchmarks/gpu_checks.sh`` records them).
 """
@@ -37,7 +38,7 @@ pytestmark = [
 
 TRIALS = 3
 RESERVED_TOLERANCE_MB = 64.0
-DEVICE_TOLERANCE_MB = 512.0
+DEVICE_TOLERANCE_MB = 1024.0
 
 
 def test_a_reused_trial_process_gives_its_gpu_memory_back(ray_instance, tmp_path):
@@ -61,8 +62,8 @@ def test_a_reused_trial_process_gives_its_gpu_memory_back(ray_instance, tmp_path
     assert len(set(figures[measured.PID])) == 1, f"the trials did not share one process: {figures[measured.PID]}"
     first_reserved, *later_reserved = figures[measured.RESERVED_MB]
     first_device, *later_device = figures[measured.DEVICE_USED_MB]
-    # a trial must have held more than the tolerance, or keeping all of it would pass unseen
-    assert max(figures[measured.PEAK_RESERVED_MB]) > DEVICE_TOLERANCE_MB, figures
+    # a trial must have held well over the tolerance, or keeping all of it would pass unseen
+    assert max(figures[measured.PEAK_RESERVED_MB]) > 2 * DEVICE_TOLERANCE_MB, figures
     assert all(r <= first_reserved + RESERVED_TOLERANCE_MB for r in later_reserved), figures
     assert all(d <= first_device + DEVICE_TOLERANCE_MB for d in later_device), figures
 
