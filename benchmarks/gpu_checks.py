@@ -131,22 +131,27 @@ def failed_trials(folder: Path) -> dict[str, Any]:
     return {"failed": len(failed), "oom": sum(bool(OOM.search(m)) for m in messages), "messages": messages[:3]}
 
 
-def gpu_samples(path: Path, start: float, end: float) -> dict[str, Any]:
-    """Utilisation and memory from the nvidia-smi samples taken between ``start`` and ``end`` (epoch seconds)."""
-    util, used = [], []
-    lines = path.read_text().splitlines() if path.exists() else []
-    for line in lines:
+def sample_rows(path: Path) -> list[tuple[float, float, float, str]]:
+    """The nvidia-smi samples as (epoch seconds, utilisation %, memory used MiB, GPU name); the header and a line
+    cut when the sampler was stopped are left out."""
+    rows = []
+    for line in path.read_text().splitlines() if path.exists() else []:
         fields = [f.strip() for f in line.split(",")]
         try:
             when = dt.datetime.strptime(fields[0], "%Y/%m/%d %H:%M:%S.%f").timestamp()
-            if start <= when <= end:
-                util.append(float(fields[1]))
-                used.append(float(fields[2]))
-        except (ValueError, IndexError):  # a line cut when the sampler was stopped
+            rows.append((when, float(fields[1]), float(fields[2]), fields[4]))
+        except (ValueError, IndexError):
             continue
-    if not util:
+    return rows
+
+
+def gpu_samples(path: Path, start: float, end: float) -> dict[str, Any]:
+    """Utilisation and memory from the samples taken between ``start`` and ``end`` (epoch seconds)."""
+    within = [row for row in sample_rows(path) if start <= row[0] <= end]
+    if not within:
         return {"samples": 0, "mean_util_pct": None, "median_util_pct": None, "max_memory_used_mb": None}
-    return {"samples": len(util), "mean_util_pct": round(statistics.fmean(util), 1),
+    util, used = [row[1] for row in within], [row[2] for row in within]
+    return {"samples": len(within), "mean_util_pct": round(statistics.fmean(util), 1),
             "median_util_pct": statistics.median(util), "max_memory_used_mb": max(used)}  # fmt: skip
 
 
@@ -231,10 +236,9 @@ def _round(value: Any) -> float | None:
 
 
 def device_name(samples: Path) -> str:
-    for line in samples.read_text().splitlines() if samples.exists() else []:
-        fields = [f.strip() for f in line.split(",")]
-        if len(fields) >= 5 and fields[4]:
-            return fields[4]
+    names = {row[3] for row in sample_rows(samples)}
+    if names:
+        return ", ".join(sorted(names))
     return "unknown (no nvidia-smi samples)"
 
 

@@ -86,8 +86,9 @@ run_step() {
 
 SAMPLER_PID=""
 if [ "$MODE" = device ] && command -v nvidia-smi > /dev/null; then
+    echo "timestamp, utilization.gpu [%], memory.used [MiB], memory.total [MiB], name" > "$SAMPLES"
     nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used,memory.total,name \
-        --format=csv,noheader,nounits -l 1 > "$SAMPLES" 2> "$WORK/sampler.err" &
+        --format=csv,noheader,nounits -l 1 >> "$SAMPLES" 2> "$WORK/sampler.err" &
     SAMPLER_PID=$!
 elif [ "$MODE" = device ]; then
     echo "nvidia-smi not found: no GPU samples" | tee "$WORK/sampler.note"

@@ -29,6 +29,7 @@ def test_gpu_samples_are_read_within_the_step_only(tmp_path):
     helper = load_helper()
     samples = tmp_path / "gpu_samples.csv"
     samples.write_text(
+        "timestamp, utilization.gpu [%], memory.used [MiB], memory.total [MiB], name\n"
         "2026/12/07 13:00:00.100, 10, 1000, 143771, NVIDIA H200\n"
         "2026/12/07 13:00:01.100, 80, 9000, 143771, NVIDIA H200\n"
         "2026/12/07 13:00:02.100, 90, 12000, 143771, NVIDIA H200\n"
