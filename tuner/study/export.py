@@ -123,10 +123,13 @@ def _mark_chosen(study: Study, child_run_id: str | None) -> None:
     earlier = study.plan.run_dir / BEST_CONFIG_FILE
     before = (read_json(earlier, "the study's export").get("mlflow") or {}) if earlier.exists() else {}
     previous = before.get("child_run_id")
+    parent = f"[run {study.plan.name}](#/experiments/{study.tracker.experiment_id}/runs/{study.tracker.parent_id})"
     if previous and previous != child_run_id:
-        study.tracker.tag_run(previous, {CHOSEN_TAG: "false"})
+        note = f"Chosen by an earlier export of study {parent}; the study chose another trial since."
+        study.tracker.tag_run(previous, {CHOSEN_TAG: "false", NOTE_TAG: note})
     if child_run_id:
-        study.tracker.tag_run(child_run_id, {CHOSEN_TAG: "true"})
+        note = f"**Chosen**: this trial's config is the choice of study {parent} (its test figures, its model)."
+        study.tracker.tag_run(child_run_id, {CHOSEN_TAG: "true", NOTE_TAG: note})
 
 
 def _chosen_tags(study: Study, figures: Evaluation, payload: dict[str, Any]) -> dict[str, str]:
