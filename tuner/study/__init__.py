@@ -58,7 +58,7 @@ def run_study(
         checked = verify(study, trials)
         reference = baseline(study, trials)
         figures = evaluate(study, trials, checked.chosen, reference)
-        analyze(study, trials)
+        analyze(study, trials, figures)
         model = publish(study, figures)
         return export(study, trials, checked, figures, model)
 

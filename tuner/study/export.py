@@ -73,7 +73,6 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
         "metric": {"name": spec.metric, "mode": spec.mode, "value": best.score},
         "best_epoch": best.best_epoch,
         "trial_id": best.trial_id,
-        "trial_number": best.number,
         "seed": opts.seed,
         "git_commit": study.commit,
         "data": {
@@ -83,8 +82,7 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
         },  # fmt: skip
         "library_versions": library_versions(),
         "verification": checked.record(),
-        "test": figures.test.values if figures.test else None,
-        "test_uncertainty": _uncertainty(figures.test, data),
+        **chosen_record(figures, data),
         "report_baseline": _baseline_record(figures, data),
         "ensemble": figures.ensemble,
         "settings": {"fixed": spec.fixed, "data_options": spec.data_options, "max_epochs": spec.max_epochs},
@@ -101,6 +99,12 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
             "verify_seeds": opts.verify_seeds,
         },  # fmt: skip
     }
+
+
+def chosen_record(figures: Evaluation, data) -> dict[str, Any]:
+    """The chosen trial's number and test figures with their intervals, as the export records them."""
+    return {"trial_number": figures.best.number, "test": figures.test.values if figures.test else None,
+            "test_uncertainty": _uncertainty(figures.test, data)}  # fmt: skip
 
 
 def _uncertainty(figures, data) -> dict[str, Any] | None:
