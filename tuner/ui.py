@@ -46,6 +46,11 @@ def experiment_address(base: str, experiment_id: str | None) -> str:
     return f"{base}/#/experiments/{experiment_id}?{RUNS_TABLE}"
 
 
+def run_link(experiment_id: str, run_id: str) -> str:
+    """A run's page as a link inside the UI (a run's description): it keeps the model-training pages."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}?{RUNS_TABLE}"
+
+
 def local_base(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
     """The address a browser on this machine uses for a server listening on ``host`` (all interfaces included)."""
     shown = DEFAULT_HOST if host in ("0.0.0.0", "::", "") else host
@@ -198,4 +203,4 @@ def _stop(server: subprocess.Popen) -> None:
             continue
 
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "experiment_address", "local_base", "serve", "ui_hint"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "experiment_address", "local_base", "run_link", "serve", "ui_hint"]

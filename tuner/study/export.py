@@ -14,6 +14,7 @@ from tuner.study.evaluate import LEVEL, Evaluation
 from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
 from tuner.study.verify import Verification
+from tuner.ui import run_link
 
 TRIALS_FILE = "trials.csv"
 
@@ -127,7 +128,7 @@ def _mark_chosen(study: Study, child_run_id: str | None) -> None:
     earlier = study.plan.run_dir / BEST_CONFIG_FILE
     before = (read_json(earlier, "the study's export").get("mlflow") or {}) if earlier.exists() else {}
     previous = before.get("child_run_id")
-    parent = f"[run {study.plan.name}](#/experiments/{study.tracker.experiment_id}/runs/{study.tracker.parent_id})"
+    parent = f"[run {study.plan.name}]({run_link(study.tracker.experiment_id, study.tracker.parent_id)})"
     if previous and previous != child_run_id:
         note = f"Chosen by an earlier export of study {parent}; the study chose another trial since."
         study.tracker.tag_run(previous, {CHOSEN_TAG: "false", NOTE_TAG: note})
@@ -149,8 +150,7 @@ def _description(study: Study, payload: dict[str, Any]) -> str:
     figures."""
     mlflow_ids, metric = payload["mlflow"], payload["metric"]
     link = (
-        f"[trial {payload['trial_number']}](#/experiments/{mlflow_ids['experiment_id']}/runs/"
-        f"{mlflow_ids['child_run_id']})"
+        f"[trial {payload['trial_number']}]({run_link(mlflow_ids['experiment_id'], mlflow_ids['child_run_id'])})"
         if mlflow_ids.get("child_run_id")
         else f"trial {payload['trial_number']}"
     )
