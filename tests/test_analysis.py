@@ -134,6 +134,10 @@ def test_the_figures_mark_the_chosen_trial_and_number_trials_as_the_study_does(t
     assert len(bar) == 1
     shown = {bar[0].yaxis.get_major_formatter()(v, 0) for v in range(14)}
     assert shown == {str(t.number) for t in trials.trials}
+    panels = [axis for axis in fig.axes if axis.get_xlabel() in ("lr", "noise")]
+    assert [[t.get_text() for t in axis.get_legend().get_texts()] for axis in panels] == [
+        [f"chosen: trial {compared.chosen}"]
+    ] * 2  # the chosen trial ringed on each slice, and no legend entry of Optuna's
 
     chosen = {"trial_number": 113, "test": {"test_acc": 0.81}, "test_uncertainty": {
         "interval": {"test_acc": [0.78, 0.84]}, "level": 0.95, "split_size": 191}}  # fmt: skip

@@ -125,12 +125,31 @@ def slices(spec: SpaceSpec, compared: Compared, params: list[str], path: Path) -
     numbers = [t.user_attrs["number"] for t in study.trials]
     _number_colour_bar(fig, panels, numbers)
     chosen = next((t for t in study.trials if t.user_attrs["number"] == compared.chosen), None)
-    for ax, name in zip(panels, params, strict=False):
-        if chosen is not None and name in chosen.params:
-            ax.scatter([chosen.params[name]], [chosen.value], s=160, facecolors="none", edgecolors="black",
-                       linewidths=1.5, zorder=5, label=f"chosen: trial {compared.chosen}")  # fmt: skip
-            ax.legend(loc="best", fontsize="small")
+    for ax in panels:  # Optuna orders the panels by name: each says its parameter in its x label
+        name = ax.get_xlabel()
+        x = _slice_x(ax, spec, name, chosen.params.get(name)) if chosen is not None and name in params else None
+        if x is not None:
+            ring = ax.scatter([x], [chosen.value], s=160, facecolors="none", edgecolors="black", linewidths=1.5,
+                              zorder=5, label=f"chosen: trial {compared.chosen}")  # fmt: skip
+            ax.legend(handles=[ring], loc="best", fontsize="small")  # not Optuna's empty "Infeasible Trial"
     return _save(fig, path)
+
+
+def _slice_x(ax, spec: SpaceSpec, name: str, value) -> float | None:
+    """Where a value of ``name`` sits on its slice: Optuna places a categorical parameter's values at the ticks
+    labelled with their repr."""
+    from tuner.spec import Choice
+
+    if value is None:
+        return None
+    if not isinstance(spec.param(name).domain, Choice):
+        return value
+    ticks = ax.get_xticks()
+    labels = list(ax.xaxis.get_major_formatter().format_ticks(ticks))  # the text objects are filled when drawn
+    for shown in (repr(value), str(value)):
+        if shown in labels:
+            return ticks[labels.index(shown)]
+    return None
 
 
 def _number_colour_bar(fig, panels: list, numbers: list[int]) -> None:
