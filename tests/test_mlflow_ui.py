@@ -62,6 +62,17 @@ def test_ui_on_a_busy_port_says_so_in_one_line(tmp_path, capsys):
     assert "'70000' is not a port number (1-65535)" in capsys.readouterr().err
 
 
+def test_ui_of_a_study_tracked_to_a_server_points_at_the_server(tmp_path, capsys):
+    run = tmp_path / "steel_binary" / "s"
+    run.mkdir(parents=True)
+    server = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    (run / "run.json").write_text(json.dumps({"started": "2026-01-01T00:00:00", "tracking_uri": server}))
+    assert cli_main(["ui", "steel_binary", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"the study tracked to the MLflow server {server}; open {server}/#/experiments?workflowType=")
+    assert "does not answer" in out and not (tmp_path / "mlflow-ui.log").exists()  # no local server started
+
+
 def test_every_address_opens_the_runs_table():
     """MLflow 3.17 opens an experiment on its GenAI page unless the address or the browser's storage says
     otherwise (tuner.ui's docstring): every address tuner prints says so."""

@@ -72,8 +72,14 @@ def serve(space: str | None, name: str | None, results_dir: Path, host: str, por
     results_dir = results_dir.resolve()
     uri, label = _study_store(space, name, results_dir)
     if uri.startswith(SERVER_SCHEMES):
-        ids = _experiment_ids(uri, label)
-        echo(f"the study tracked to the MLflow server {uri}; open {experiment_address(uri, _one(ids))}")
+        from tuner.tracking.check import check_store
+
+        try:
+            check_store(uri)  # seconds, not MLflow's minutes of retries against a server that is down
+            ids, state = _experiment_ids(uri, label), ""
+        except TunerError as exc:
+            ids, state = {}, f" ({exc})"
+        echo(f"the study tracked to the MLflow server {uri}; open {experiment_address(uri, _one(ids))}{state}")
         return 0
     _check_port(host, port)
     ids = _experiment_ids(uri, label)
