@@ -117,6 +117,10 @@ def test_a_study_run_from_another_folder_writes_nothing_there(study):
     chosen = study["export"]["trial_number"]
     assert [r.data.tags.get(SEARCH_TRIAL_TAG) for r in by_phase["verify"]] == [str(chosen)]
     assert all(SEARCH_TRIAL_TAG not in r.data.tags for r in by_phase["search"])
+    (baseline,) = by_phase["baseline"]  # the report's config: the search trial with its params, if any
+    same = [r.info.run_name.removeprefix("trial-").lstrip("0") for r in by_phase["search"]
+            if r.data.params == baseline.data.params]  # fmt: skip
+    assert baseline.data.tags.get(SEARCH_TRIAL_TAG) == (same[0] if same else None)
     marked = [r.info.run_id for r in runs if r.data.tags.get(CHOSEN_TAG) == "true"]
     assert marked == [mlflow["child_run_id"]]
 
