@@ -79,6 +79,71 @@ def test_too_few_trials_give_no_numbers_and_pruned_ones_do_not_count():
     importance = param_importance(_spec(), trials)
     assert importance["trials_used"] == MIN_TRIALS - 1 and importance["trials_left_out"] == 3
     assert "too few" in importance["note"] and "importance" not in importance
+    assert importance["scored_at_epoch"] is None and "ended on their own" in importance["basis"]  # no curves
+
+
+def _with_curves(trials: StudyTrials, pruned: int) -> StudyTrials:
+    """Learning curves rising to each trial's score over 3 epochs; the first ``pruned`` trials stopped at epoch 1
+    with a score that would, as a final score, rank them last."""
+    for trial in trials.trials:
+        trial.history = {1: trial.score - 0.2, 2: trial.score - 0.1, 3: trial.score}
+    for trial in trials.trials[:pruned]:
+        trial.status, trial.epochs, trial.history = "pruned", 1, {1: trial.history[1]}
+        trial.score = trial.history[1]
+    return trials
+
+
+def test_importance_compares_every_trial_at_the_highest_epoch_all_reached():
+    trials = _with_curves(_trials(30), pruned=10)
+    importance = param_importance(_spec(), trials)
+    assert importance["trials_used"] == 30 and importance["scored_at_epoch"] == 1  # pruned ones count
+    assert "scored at epoch 1, the highest all of them reached" in importance["basis"]
+    assert ranking(importance)[0][0] == "lr"
+    full = _with_curves(_trials(30), pruned=0)  # nobody pruned: the final scores, as before
+    assert param_importance(_spec(), full)["scored_at_epoch"] == 3
+
+
+def test_the_figures_mark_the_chosen_trial_and_number_trials_as_the_study_does(tmp_path):
+    from PIL import Image
+
+    from tuner.analysis import plots
+    from tuner.analysis.importance import compared_trials
+    from tuner.analysis.page import write_page
+
+    trials = _with_curves(_trials(14), pruned=4)
+    for trial in trials.trials:
+        trial.number += 100  # the colour bar must show these, not 0..13
+    compared = compared_trials(_spec(), trials, chosen=min(trials.trials, key=lambda t: t.score).number)
+    captured = {}
+    real_save = plots._save
+    plots._save = lambda fig, path: captured.setdefault(path.name, fig) and real_save(fig, path)
+    try:
+        parallel = plots.parallel_coordinates(_spec(), compared, ["lr", "noise", "schedule"], tmp_path / "p.png")
+        slices = plots.slices(_spec(), compared, ["lr", "noise"], tmp_path / "s.png")
+    finally:
+        plots._save = real_save
+    assert Image.open(parallel).size[0] > 0 and Image.open(slices).size[0] > 0
+    ax = captured["p.png"].axes[0]
+    assert ax.get_title() == "the best 10 of 14 trials by val_score at epoch 1, and the chosen one"
+    assert f"chosen: trial {compared.chosen}" in [t.get_text() for t in ax.get_legend().get_texts()]
+    ticks = [t.get_text() for axis in captured["p.png"].axes for t in axis.get_yticklabels()]
+    plain = [t.replace("\u2212", "-") for t in ticks if t[:1].isdigit() or t[:1] in "-\u2212"]  # not 10^-3, names
+    assert plain and all(t == f"{float(t):.3g}" for t in plain), plain  # 3 significant digits: off the next axis
+    fig = captured["s.png"]
+    bar = [axis for axis in fig.axes if axis.get_ylabel() == "trial"]
+    assert len(bar) == 1
+    shown = {bar[0].yaxis.get_major_formatter()(v, 0) for v in range(14)}
+    assert shown == {str(t.number) for t in trials.trials}
+    panels = [axis for axis in fig.axes if axis.get_xlabel() in ("lr", "noise")]
+    assert [[t.get_text() for t in axis.get_legend().get_texts()] for axis in panels] == [
+        [f"chosen: trial {compared.chosen}"]
+    ] * 2  # the chosen trial ringed on each slice, and no legend entry of Optuna's
+
+    chosen = {"trial_number": 113, "test": {"test_acc": 0.81}, "test_uncertainty": {
+        "interval": {"test_acc": [0.78, 0.84]}, "level": 0.95, "split_size": 191}}  # fmt: skip
+    page = write_page(tmp_path / "r.html", "t", "summary", {}, {}, {}, chosen).read_text()
+    assert "chosen: trial 113" in page and "0.8100" in page and "[0.7800, 0.8400]" in page
+    assert "95% bootstrap interval" in page and "191 rows" in page
 
 
 @pytest.mark.slow

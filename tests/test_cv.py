@@ -48,6 +48,11 @@ def test_the_mean_row_averages_every_key_and_a_diverged_fold_diverges_the_mean()
     assert math.isnan(mean_row([{"a": 1.0}, {"a": float("nan")}])["a"])
 
 
+def test_the_learning_rate_reported_is_one_a_fold_model_used_not_a_mean_of_rates():
+    rows = [{"val_loss": 1.0, "lr": 1e-3}, {"val_loss": 3.0, "lr": 5e-4}, {"val_loss": 2.0, "lr": 5e-4}]
+    assert mean_row(rows) == {"val_loss": 2.0, "lr": 1e-3}  # fold 0's rate; the mean (6.7e-4) no model used
+
+
 def test_a_cross_validated_trial_reports_the_folds_mean_and_tests_their_mean_prediction(steel, one_torch_thread):
     spec, data = steel
     spec = dataclasses.replace(apply_settings(spec, (f"{CV_FOLDS}=3",)), max_epochs=2, grace_period=1)

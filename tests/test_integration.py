@@ -68,7 +68,7 @@ def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, cap
     assert {k.removeprefix("chosen."): v for k, v in tags.items() if k.startswith("chosen.")} == {
         k: str(v) for k, v in exported["config"].items()
     }
-    assert f"runs/{exported['mlflow']['child_run_id']})" in tags["mlflow.note.content"]
+    assert f"runs/{exported['mlflow']['child_run_id']}?workflowType=machine_learning)" in tags["mlflow.note.content"]
     for run in (parent, *children):  # MLflow's own source and user on every run
         assert {"mlflow.source.name", "mlflow.source.type", "mlflow.user"} <= set(run.data.tags)
     for key in ("config", "best_epoch", "trial_id", "seed", "git_commit", "data", "library_versions", "test"):
@@ -130,7 +130,8 @@ def test_cli_run_end_to_end_in_a_fresh_process(tmp_path):
                    "--verify-top", "0", "--no-report-baseline", "--results-dir", str(tmp_path / "results"),
                    "--name", "cli", cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "SYNTHETIC" in proc.stdout and "mlflow ui --backend-store-uri" in proc.stdout
+    assert "SYNTHETIC" in proc.stdout and "tuner ui steel_binary --results-dir" in proc.stdout
+    assert "/#/experiments/1?workflowType=machine_learning" in proc.stdout
     assert "best config written to" in proc.stdout and "Traceback" not in proc.stderr
     exported = json.loads((tmp_path / "results" / "steel_binary" / "cli" / "best_config.json").read_text())
     assert exported["space"] == "steel_binary" and exported["data"]["synthetic"] is True

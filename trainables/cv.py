@@ -5,9 +5,9 @@ train and validation splits together) are cut into K folds, stratified by class 
 the trial's seed (so the verify phase's fresh seeds also reshuffle the folds). Each fold model trains on K-1 folds
 and validates on the remaining one; the trial reports the mean of the K validation rows after every epoch, so
 ASHA, median stopping and early stopping act on a figure measured on every non-test row instead of on one small
-validation split. ``cv_folds = 1`` is the loader's own single train/validation split, as the reports trained. The
-test rows are never part of a fold: they are scored once, after the search, by the mean prediction of the K fold
-models.
+validation split (the learning rate reported is fold 0's: ``FIRST_FOLD_KEYS``). ``cv_folds = 1`` is the loader's
+own single train/validation split, as the reports trained. The test rows are never part of a fold: they are scored
+once, after the search, by the mean prediction of the K fold models.
 
 (``pain_rnn`` and the ``hms_*`` spaces fold inside the trial their own way: by subject and by patient, as their
 reports did, with the folds fixed by the loader.)
@@ -45,17 +45,27 @@ def fold_indices(data: Any, k: int, seed: int) -> list[tuple[np.ndarray, np.ndar
     return [(rows[train], rows[val]) for train, val in splitter.split(rows, y if classes else None)]
 
 
+FIRST_FOLD_KEYS = ("lr",)
+"""Keys of a fold's epoch row that are a setting the fold model trained with, not a measurement: the trial reports
+fold 0's value. Each fold's LR schedule reacts to its own validation loss, so a mean of the folds' rates would be
+a rate no model used."""
+
+
 def mean_row(rows: list[dict[str, float]]) -> dict[str, float]:
-    """The folds' epoch rows averaged key by key; a key whose value is not finite in some fold is not finite in the
-    mean either (a diverged fold makes the trial diverge)."""
+    """The folds' epoch rows averaged key by key, but for ``FIRST_FOLD_KEYS`` (fold 0's value); a key whose value
+    is not finite in some fold is not finite in the mean either (a diverged fold makes the trial diverge)."""
     if len(rows) == 1:
         return dict(rows[0])
     keys = [key for key in rows[0] if all(key in row for row in rows)]
-    return {key: float(np.mean([row[key] for row in rows])) if _all_finite(rows, key) else math.nan for key in keys}
+    return {key: rows[0][key] if key in FIRST_FOLD_KEYS else _mean(rows, key) for key in keys}
+
+
+def _mean(rows: list[dict[str, float]], key: str) -> float:
+    return float(np.mean([row[key] for row in rows])) if _all_finite(rows, key) else math.nan
 
 
 def _all_finite(rows: list[dict[str, float]], key: str) -> bool:
     return all(isinstance(row[key], int | float) and math.isfinite(row[key]) for row in rows)
 
 
-__all__ = ["CV_FOLDS", "fold_count", "fold_indices", "mean_row"]
+__all__ = ["CV_FOLDS", "FIRST_FOLD_KEYS", "fold_count", "fold_indices", "mean_row"]

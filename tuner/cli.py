@@ -62,7 +62,26 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--dir", type=Path, default=Path("."), help="where the project folder goes (default: here)")
     compare.add_argument("--out", type=Path, help="the PNG of best-so-far curves (default: under the results folder)")
     add_option(compare, "results_dir")
+    _ui_command(sub)
     return parser
+
+
+def _ui_command(sub) -> None:
+    from tuner.ui import DEFAULT_HOST, DEFAULT_PORT
+
+    ui = sub.add_parser("ui", help="the MLflow UI on a study's store, until Ctrl-C; prints the runs table's address")
+    ui.add_argument("space", nargs="?", help=f"{SPACE_HELP}; default: every space in the results folder's store")
+    ui.add_argument("--name", help="run name (default: the latest run; its store is served)")
+    add_option(ui, "results_dir")
+    ui.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    ui.add_argument("--host", default=DEFAULT_HOST, help=f"interface to listen on (default {DEFAULT_HOST}: this "
+                    "machine only; 0.0.0.0: every interface)")  # fmt: skip
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return int(text)
 
 
 def _study_command(sub, command: str, help: str, default_run: str) -> argparse.ArgumentParser:
@@ -214,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
             from tuner.study import sync_study
 
             sync_study(args.space, args.name, args.results_dir)
+        elif args.command == "ui":
+            from tuner.ui import serve
+
+            return serve(args.space, args.name, args.results_dir, args.host, args.port)
         elif args.command == "new":
             from tuner.scaffold import new_project
 

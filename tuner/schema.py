@@ -129,6 +129,9 @@ RESTARTS_TAG = "tuner.restarts"
 RESUMED_FROM_TAG = "tuner.resumed_from_epoch"
 PHASE_TAG = "tuner.phase"
 """The study phase that ran the trial: ``search``, or ``verify`` (a top config re-trained with a fresh seed)."""
+SEARCH_TRIAL_TAG = "tuner.search_trial"
+"""On a verify or baseline run: the number of the search trial whose config it trains again (absent when no search
+trial had that config)."""
 TRIAL_SEED_TAG = "tuner.seed"
 """The seed the trial trained with (the study's, or a verify trial's fresh one)."""
 

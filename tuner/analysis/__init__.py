@@ -40,10 +40,12 @@ class Analysis:
 
 
 def write_analysis(spec: SpaceSpec, run_dir: Path, study_root: str | None = None, tracking_uri: str | None = None,
-                   parent_id: str | None = None) -> Analysis:  # fmt: skip
-    """(Re)write the analysis folder of the study in ``run_dir`` (the arguments: see ``load_trials``). It is built
-    beside the folder and moved in at the end: a failure leaves no half-written analysis (and no stale one)."""
-    from tuner.analysis.importance import param_importance
+                   parent_id: str | None = None, chosen: dict[str, Any] | None = None) -> Analysis:  # fmt: skip
+    """(Re)write the analysis folder of the study in ``run_dir`` (the arguments: see ``load_trials``; ``chosen``:
+    the study's choice as its export records it, ``trial_number``, ``test`` and ``test_uncertainty``, marked in
+    the figures and shown on the page). It is built beside the folder and moved in at the end: a failure leaves
+    no half-written analysis (and no stale one)."""
+    from tuner.analysis.importance import compared_trials, param_importance
 
     folder, building = run_dir / ANALYSIS_FOLDER, run_dir / f".{ANALYSIS_FOLDER}-building"
     shutil.rmtree(folder, ignore_errors=True)
@@ -53,29 +55,31 @@ def write_analysis(spec: SpaceSpec, run_dir: Path, study_root: str | None = None
     importance = param_importance(spec, trials)
     importance["notes"] = trials.notes
     write_json(building / IMPORTANCE_FILE, importance)
-    figures, skipped = _figures(spec, trials, importance, building)
+    compared = compared_trials(spec, trials, (chosen or {}).get("trial_number"))
+    figures, skipped = _figures(spec, trials, compared, importance, building)
     from tuner.analysis.page import write_page
     from tuner.analysis.summary import summary_text
 
     summary = summary_text(trials, importance, skipped)
     (building / SUMMARY_FILE).write_text(summary + "\n")
-    write_page(building / PAGE_FILE, f"{spec.name} run {run_dir.name}", summary, importance, figures, skipped)
+    write_page(building / PAGE_FILE, f"{spec.name} run {run_dir.name}", summary, importance, figures, skipped,
+               chosen)  # fmt: skip
     building.rename(folder)
     return Analysis(folder, summary, importance)
 
 
-def _figures(spec: SpaceSpec, trials: StudyTrials, importance: dict[str, Any], folder: Path):
+def _figures(spec: SpaceSpec, trials: StudyTrials, compared, importance: dict[str, Any], folder: Path):
     """(title -> PNG written, title -> why it was not drawn)."""
     from tuner.analysis import plots
 
     ranked = [name for name, _ in ranking(importance)]
-    varied = ranked or [p.name for p in spec.params if all(p.name in t.config for t in trials.final())]
+    varied = ranked or [p.name for p in spec.params if all(p.name in t.config for t in compared.trials)]
     drawn = {
         "best so far": plots.best_so_far(trials, folder / "best_so_far.png"),
-        "parallel coordinates": plots.parallel_coordinates(spec, trials, varied, folder / "parallel_coordinates.png"),
+        "parallel coordinates": plots.parallel_coordinates(spec, compared, varied, folder / "parallel_coordinates.png"),
         "learning curves": plots.learning_curves(trials, folder / "learning_curves.png"),
         f"slices of the {SLICE_PARAMS} most important parameters": plots.slices(
-            spec, trials, ranked[:SLICE_PARAMS], folder / "slices.png"),
+            spec, compared, ranked[:SLICE_PARAMS], folder / "slices.png"),
         "GPU memory per trial": plots.gpu_memory(trials, folder / "gpu_memory.png"),
     }  # fmt: skip
     if not trials.timed:

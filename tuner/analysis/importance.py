@@ -6,18 +6,28 @@ trial are ranked over all of them, and each conditional parameter (``Param.activ
 study of the trials where it is active, together with the parameters active in all of those; its value is labelled
 with that condition and trial count and is not comparable with the main ranking (another set of trials, another
 normalisation). Too few trials for either is said, with no numbers.
+
+Which trials are compared (``compared_trials``): every search trial with a score and a learning curve, each scored
+at the highest epoch all of them reached (with ASHA, the first rung: the way multi-fidelity importance is usually
+computed), not only the trials that ended on their own, which under a pruning scheduler are a few survivors
+selected by the very parameters being ranked. Without learning curves (the MLflow store did not answer) the
+trials that ended on their own are compared on their final scores, and ``basis`` says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from tuner.analysis.trials import FINAL, StudyTrials, TrialRecord
+from tuner.schema import TrialStatus
 from tuner.spec import Choice, Domain, IntUniform, LogUniform, SpaceSpec, Uniform
 
 MIN_TRIALS = 5
-"""Fewer trials with a final score than this: no importance (a forest on 4 points ranks noise)."""
+"""Fewer trials to compare than this: no importance (a forest on 4 points ranks noise)."""
 EVALUATORS = ("fanova", "ped_anova")
 
 
@@ -71,30 +81,77 @@ def evaluate(study, params: list[str]) -> dict[str, dict[str, float]]:
     return found
 
 
+@dataclass(frozen=True)
+class Compared:
+    """The trials importance, slices and parallel coordinates compare, with the scores they are compared on."""
+
+    trials: list[TrialRecord]
+    metric: str
+    mode: str
+    epoch: int | None
+    """The epoch every score is taken at; None: each trial's final score."""
+    basis: str
+    """What was compared, in words."""
+    chosen: int | None = None
+    """The number of the trial the study chose (marked in the figures)."""
+
+    @property
+    def at(self) -> str:
+        return "" if self.epoch is None else f" at epoch {self.epoch}"
+
+
+def compared_trials(spec: SpaceSpec, trials: StudyTrials, chosen: int | None = None) -> Compared:
+    """Every trial with a learning curve, scored at the highest epoch all of them reached; without learning curves,
+    the trials that ended on their own with their final scores."""
+    ran = [t for t in trials.scored() if t.status not in (TrialStatus.FAILED, TrialStatus.DIVERGED)]
+    curves = [t for t in ran if t.history]
+    if not ran or len(curves) < len(ran):
+        missing = f" ({len(ran) - len(curves)} trial(s) without a learning curve)" if ran else ""
+        basis = (f"trials that ended on their own ({', '.join(FINAL)}) with their final score{missing}; pruned, "
+                 f"stopped, failed and diverged trials left out")  # fmt: skip
+        return Compared(trials.final(), trials.metric, trials.mode, None, basis, chosen)
+    epoch = min(max(t.history) for t in curves)
+    rescored = [dataclasses.replace(t, score=_score_at(spec, trials.mode, t.history, epoch)) for t in curves]
+    kept = [t for t in rescored if t.score is not None and math.isfinite(t.score)]
+    rule = "its latest value" if spec.score == "last_epoch" else "its best value up to then"
+    basis = (f"every trial with a learning curve, scored at epoch {epoch}, the highest all of them reached "
+             f"({rule}); failed and diverged trials left out")  # fmt: skip
+    return Compared(kept, trials.metric, trials.mode, epoch, basis, chosen)
+
+
+def _score_at(spec: SpaceSpec, mode: str, history: dict[int, float], epoch: int) -> float | None:
+    seen = [value for step, value in sorted(history.items()) if step <= epoch]
+    if not seen:
+        return None
+    if spec.score == "last_epoch":
+        return seen[-1]
+    return max(seen) if mode == "max" else min(seen)
+
+
 def param_importance(spec: SpaceSpec, trials: StudyTrials) -> dict[str, Any]:
     """``importance.json``: the main ranking, the conditional parameters' own, and what was left out and why."""
-    final = trials.final()
-    left_out = len(trials.trials) - len(final)
+    found = compared_trials(spec, trials)
+    compared = found.trials
     result: dict[str, Any] = {
         "metric": trials.metric, "mode": trials.mode, "evaluators": list(EVALUATORS),
-        "trials_used": len(final),
-        "trials_left_out": left_out,
-        "basis": f"trials that ended on their own ({', '.join(FINAL)}) with a finite score; pruned, stopped, "
-                 f"failed and diverged trials have no final score",
+        "trials_used": len(compared),
+        "trials_left_out": len(trials.trials) - len(compared),
+        "scored_at_epoch": found.epoch,
+        "basis": found.basis,
     }  # fmt: skip
-    if len(final) < MIN_TRIALS:
-        result["note"] = f"too few trials with a final score ({len(final)}; need {MIN_TRIALS}): no importance"
+    if len(compared) < MIN_TRIALS:
+        result["note"] = f"too few trials to compare ({len(compared)}; need {MIN_TRIALS}): no importance"
         return result
-    shared = [p.name for p in spec.params if all(p.name in t.config for t in final)]
-    varied = [p for p in shared if len({repr(t.config[p]) for t in final}) > 1]
+    shared = [p.name for p in spec.params if all(p.name in t.config for t in compared)]
+    varied = [p for p in shared if len({repr(t.config[p]) for t in compared}) > 1]
     result["constant"] = [p for p in shared if p not in varied]
     result["importance"] = {}
     if varied:
-        study = optuna_study(spec, trials.mode, final, varied)
+        study = optuna_study(spec, trials.mode, compared, varied)
         result["trials_used"] = len(study.trials)  # less any trial whose value lies outside its domain
         result["importance"] = evaluate(study, varied)
     result["conditional"] = {
-        p.name: _conditional(spec, trials.mode, final, p.name) for p in spec.params if p.name not in shared
+        p.name: _conditional(spec, trials.mode, compared, p.name) for p in spec.params if p.name not in shared
     }
     return result
 

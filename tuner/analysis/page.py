@@ -12,11 +12,12 @@ from tuner.analysis.importance import EVALUATORS
 
 
 def write_page(path: Path, title: str, summary: str, importance: dict[str, Any], figures: dict[str, Path],
-               skipped: dict[str, str]) -> Path:  # fmt: skip
+               skipped: dict[str, str], chosen: dict[str, Any] | None = None) -> Path:  # fmt: skip
+    """``chosen``: the study's choice as its export records it (``trial_number``, ``test``, ``test_uncertainty``)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}"
              "td,th{padding:2px 10px;text-align:right}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1><pre>{html.escape(summary)}</pre>",
+             f"<h1>{html.escape(title)}</h1>", _chosen_section(chosen), f"<pre>{html.escape(summary)}</pre>",
              _importance_table(importance)]  # fmt: skip
     for name, figure in figures.items():
         data = base64.b64encode(figure.read_bytes()).decode("ascii")
@@ -26,6 +27,28 @@ def write_page(path: Path, title: str, summary: str, importance: dict[str, Any],
     parts.append("</body></html>")
     path.write_text("\n".join(parts))
     return path
+
+
+def _chosen_section(chosen: dict[str, Any] | None) -> str:
+    """The chosen trial and its test figures with their intervals."""
+    if not chosen or chosen.get("trial_number") is None:
+        return ""
+    head = f"<h2>chosen: trial {int(chosen['trial_number'])}</h2>"
+    test = chosen.get("test") or {}
+    if not test:
+        return head + "<p>no test figures (the data has no test split)</p>"
+    uncertainty = chosen.get("test_uncertainty") or {}
+    intervals, level = uncertainty.get("interval") or {}, uncertainty.get("level")
+    shown = f"{level:.0%} bootstrap interval" if isinstance(level, int | float) else "interval"
+    rows = "".join(f"<tr><th>{html.escape(name)}</th><td>{value:.4f}</td><td>{_interval(intervals.get(name))}</td></tr>"
+                   for name, value in test.items())  # fmt: skip
+    size = f" ({uncertainty['split_size']} rows)" if uncertainty.get("split_size") else ""
+    return (f"{head}<p>on the test split{size}, with the chosen config's best-epoch weights</p>"
+            f"<table><tr><th>figure</th><th>value</th><th>{shown}</th></tr>{rows}</table>")  # fmt: skip
+
+
+def _interval(bounds: Any) -> str:
+    return f"[{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds and len(bounds) == 2 else "-"
 
 
 def _importance_table(importance: dict[str, Any]) -> str:

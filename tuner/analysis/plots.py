@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 
-from tuner.analysis.importance import optuna_study  # noqa: E402
+from tuner.analysis.importance import Compared, optuna_study  # noqa: E402
 from tuner.analysis.trials import StudyTrials  # noqa: E402
 from tuner.schema import TrialStatus  # noqa: E402
 from tuner.spec import SpaceSpec  # noqa: E402
@@ -70,39 +70,120 @@ def learning_curves(trials: StudyTrials, path: Path) -> Path | str:
     return _save(fig, path)
 
 
-def parallel_coordinates(spec: SpaceSpec, trials: StudyTrials, params: list[str], path: Path) -> Path | str:
-    """The best ``TOP_TRIALS`` trials with a final score over the ranked parameters (Optuna's plot)."""
+def parallel_coordinates(spec: SpaceSpec, compared: Compared, params: list[str], path: Path) -> Path | str:
+    """The best ``TOP_TRIALS`` compared trials over the ranked parameters (Optuna's plot), the chosen one in bold."""
     from optuna.visualization.matplotlib import plot_parallel_coordinate
 
-    final = trials.final()
-    if len(final) < 2 or not params:
-        return "fewer than 2 trials with a final score, or no parameter that varied"
-    top = sorted(final, key=lambda t: t.score, reverse=trials.mode == "max")[:TOP_TRIALS]
-    study = optuna_study(spec, trials.mode, top, params)
+    if len(compared.trials) < 2 or not params:
+        return "fewer than 2 trials to compare, or no parameter that varied"
+    ranked = sorted(compared.trials, key=lambda t: t.score, reverse=compared.mode == "max")
+    top = ranked[:TOP_TRIALS]
+    chosen = next((t for t in ranked if t.number == compared.chosen), None)
+    title = f"the best {len(top)} of {len(ranked)} trials by {compared.metric}{compared.at}"
+    if chosen is not None and chosen not in top:
+        top, title = [*top, chosen], f"{title}, and the chosen one"
+    study = optuna_study(spec, compared.mode, top, params)
     with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
         warnings.simplefilter("ignore")
-        ax = plot_parallel_coordinate(study, params=params, target_name=trials.metric)
-    ax.set_title(f"top {len(top)} trials by {trials.metric}")
+        ax = plot_parallel_coordinate(study, params=params, target_name=compared.metric)
+    ax.set_title(title, y=1.03)
     fig = ax.figure
-    fig.set_size_inches(max(8, 1.3 * len(params)), 5)
+    fig.set_size_inches(max(8, 1.8 * len(params)), 5)
+    _short_tick_labels(fig)
+    if chosen is not None:
+        _mark_line(ax, chosen.score, f"chosen: trial {chosen.number}")
     return _save(fig, path)
 
 
-def slices(spec: SpaceSpec, trials: StudyTrials, params: list[str], path: Path) -> Path | str:
-    """The metric against each of ``params`` (the most important ones), over the trials with a final score."""
+def _mark_line(ax, score: float, label: str) -> None:
+    """Draw again, in black, the line of Optuna's parallel coordinates that starts at ``score`` (its first axis is
+    the objective)."""
+    from matplotlib.collections import LineCollection
+
+    for collection in (c for c in ax.collections if isinstance(c, LineCollection)):
+        for segment in collection.get_segments():
+            if len(segment) and abs(segment[0][1] - score) <= 1e-12 * max(1.0, abs(score)):
+                ax.plot(segment[:, 0], segment[:, 1], color="black", linewidth=2.5, zorder=5, label=label)
+                ax.legend(loc="lower left", fontsize="small")
+                return
+
+
+def slices(spec: SpaceSpec, compared: Compared, params: list[str], path: Path) -> Path | str:
+    """The metric against each of ``params`` (the most important ones), over the compared trials; the colour is
+    the trial's number, the chosen trial is ringed."""
     from optuna.visualization.matplotlib import plot_slice
 
-    final = trials.final()
-    if len(final) < 2 or not params:
-        return "fewer than 2 trials with a final score, or no ranked parameter"
-    study = optuna_study(spec, trials.mode, final)
+    if len(compared.trials) < 2 or not params:
+        return "fewer than 2 trials to compare, or no ranked parameter"
+    study = optuna_study(spec, compared.mode, compared.trials)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        axes = plot_slice(study, params=params, target_name=trials.metric)
-    first = axes if not hasattr(axes, "flat") else axes.flat[0]
-    fig = first.figure
+        axes = plot_slice(study, params=params, target_name=f"{compared.metric}{compared.at}")
+    panels = list(axes.flat) if hasattr(axes, "flat") else [axes]
+    fig = panels[0].figure
     fig.set_size_inches(5 * len(params), 4)
+    numbers = [t.user_attrs["number"] for t in study.trials]
+    _number_colour_bar(fig, panels, numbers)
+    chosen = next((t for t in study.trials if t.user_attrs["number"] == compared.chosen), None)
+    for ax in panels:  # Optuna orders the panels by name: each says its parameter in its x label
+        name = ax.get_xlabel()
+        x = _slice_x(ax, spec, name, chosen.params.get(name)) if chosen is not None and name in params else None
+        if x is not None:
+            ring = ax.scatter([x], [chosen.value], s=160, facecolors="none", edgecolors="black", linewidths=1.5,
+                              zorder=5, label=f"chosen: trial {compared.chosen}")  # fmt: skip
+            ax.legend(handles=[ring], loc="best", fontsize="small")  # not Optuna's empty "Infeasible Trial"
     return _save(fig, path)
+
+
+def _slice_x(ax, spec: SpaceSpec, name: str, value) -> float | None:
+    """Where a value of ``name`` sits on its slice: Optuna places a categorical parameter's values at the ticks
+    labelled with their repr."""
+    from tuner.spec import Choice
+
+    if value is None:
+        return None
+    if not isinstance(spec.param(name).domain, Choice):
+        return value
+    ticks = ax.get_xticks()
+    labels = list(ax.xaxis.get_major_formatter().format_ticks(ticks))  # the text objects are filled when drawn
+    for shown in (repr(value), str(value)):
+        if shown in labels:
+            return ticks[labels.index(shown)]
+    return None
+
+
+def _number_colour_bar(fig, panels: list, numbers: list[int]) -> None:
+    """Optuna colours the slices by its own trial index (0..n-1): the colour bar shows the study's trial numbers."""
+    from matplotlib.ticker import FuncFormatter
+
+    def number(value: float, _position) -> str:
+        index = round(value)
+        return str(numbers[index]) if 0 <= index < len(numbers) and abs(value - index) < 1e-6 else ""
+
+    for bar_ax in (ax for ax in fig.axes if ax not in panels):
+        bar_ax.yaxis.set_major_formatter(FuncFormatter(number))
+        bar_ax.set_ylabel("trial")
+
+
+def _short_tick_labels(fig) -> None:
+    """Optuna writes a log axis's ticks in full (0.000123456): 3 significant digits keep them off the next axis."""
+    for ax in fig.axes:
+        labels = [label.get_text() for label in ax.get_yticklabels()]
+        shortened = [_short(text) for text in labels]
+        if shortened != labels:
+            ax.set_yticks(ax.get_yticks(), shortened)
+
+
+MINUS_SIGN = "\u2212"
+"""What matplotlib writes for a negative tick."""
+
+
+def _short(text: str) -> str:
+    try:
+        value = float(text.replace(MINUS_SIGN, "-"))
+        return f"{value:.3g}"
+    except ValueError:
+        return text
 
 
 def gpu_memory(trials: StudyTrials, path: Path) -> Path | str:

@@ -14,8 +14,10 @@ WINNERS = 3
 
 def summary_text(trials: StudyTrials, importance: dict[str, Any], skipped: dict[str, str]) -> str:
     """``skipped``: figure name -> why it was not drawn."""
+    epoch = importance.get("scored_at_epoch")
+    over = f"each scored at epoch {epoch}" if epoch is not None else f"with a final {trials.metric}"
     lines = [f"analysis of {trials.space} run {trials.run}: {len(trials.trials)} search trials, "
-             f"importance over {importance.get('trials_used', 0)} with a final {trials.metric}"]  # fmt: skip
+             f"importance over {importance.get('trials_used', 0)} {over}"]  # fmt: skip
     ranked = ranking(importance)
     if not ranked:
         lines.append(f"  importance: {importance.get('note') or 'no parameter varied across the trials'}")

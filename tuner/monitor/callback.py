@@ -16,7 +16,7 @@ from ray.tune.result import HOSTNAME, NODE_IP
 from trainables.reporting import END_MESSAGE, END_REASON, SCORE
 from tuner.errors import TunerError, is_disk_full, storage_error
 from tuner.monitor.janitor import CheckpointJanitor
-from tuner.monitor.ledger import TrialLedger, TrialOutcome, error_text, finite
+from tuner.monitor.ledger import TrialLedger, TrialOutcome, config_key, error_text, finite
 from tuner.monitor.progress import ProgressReporter
 from tuner.monitor.snapshots import SnapshotKeeper
 from tuner.schema import (
@@ -27,6 +27,7 @@ from tuner.schema import (
     PHASE_TAG,
     RESTARTS_TAG,
     RESUMED_FROM_TAG,
+    SEARCH_TRIAL_TAG,
     SPACE_TAG,
     TRACEBACK_TAG,
     TRIAL_SEED_TAG,
@@ -53,11 +54,14 @@ class StudyMonitor(Callback):
         table_every: float | None = None,
         scheduler: Any = None,
         phase: str = "search",
+        reruns: dict[str, int] | None = None,
     ):
         self.ledger = TrialLedger(spec, total, prune_log)
         self.phase = phase
         """The study phase whose trials this monitor watches (``tuner.study.fit`` or ``tuner.study.verify``): it
         names their MLflow runs (``trial-001``, ``verify-001``) and tags them."""
+        self.reruns = dict(reruns or {})
+        """``config_key(config)`` -> the search trial a verify or baseline run trains again (its runs' tag)."""
         self.tracker = tracker
         """This driver's MLflow writer; None: nothing goes to MLflow."""
         self.scheduler = scheduler
@@ -84,7 +88,8 @@ class StudyMonitor(Callback):
         if "ledger" not in state:  # pickled before the monitor kept a ledger: a study an older tuner started
             state = _from_flat_pickle(state)
         # defaults for a monitor pickled before phases had names and snapshots were kept
-        self.__dict__.update({"phase": "search", "snapshots": SnapshotKeeper(None), "disk_error": None, **state})
+        self.__dict__.update({"phase": "search", "snapshots": SnapshotKeeper(None), "disk_error": None,
+                              "reruns": {}, **state})  # fmt: skip
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
     def get_state(self) -> dict[str, Any]:
@@ -222,7 +227,11 @@ class StudyMonitor(Callback):
     def _child_run(self, outcome: TrialOutcome) -> tuple[str, dict[str, Any], dict[str, str]]:
         """A trial's MLflow child run: its name, params and tags."""
         name = f"{'trial' if self.phase == 'search' else self.phase}-{outcome.number:03d}"
-        return name, outcome.config, {SPACE_TAG: self.ledger.spec.name, PHASE_TAG: self.phase}
+        tags = {SPACE_TAG: self.ledger.spec.name, PHASE_TAG: self.phase}
+        rerun_of = self.reruns.get(config_key(outcome.config))
+        if rerun_of is not None:
+            tags[SEARCH_TRIAL_TAG] = str(rerun_of)
+        return name, outcome.config, tags
 
     def _final_record(self, outcome: TrialOutcome) -> tuple[dict[str, float], dict[str, str]]:
         final = {f"best_{self.ledger.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,

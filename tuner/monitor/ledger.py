@@ -6,6 +6,7 @@ study continues it; it holds no clock, printer or MLflow writer."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -174,6 +175,11 @@ def _from_flat_state(spec: SpaceSpec, total: int, state: dict[str, Any]) -> Tria
     ledger.first_trial_after = state.get("first_trial_after")
     ledger.prune_log.pruned.update(state.get("pruned", {}))
     return ledger
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A config as one comparable string: how runs of the same config are matched across phases."""
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 def finite(value: Any) -> bool:

@@ -6,8 +6,8 @@
     verify    the top configs trained again with fresh seeds; the best mean is chosen
     baseline  the report's own config on this study's split
     evaluate  the chosen trial and the baseline on the held-out test split, with bootstrap intervals
-    analyze   why the search found what it found: importance, figures, a summary (run folder's analysis/)
     publish   the chosen model as an MLflow model in the parent run (registered with --register NAME)
+    analyze   why the search found what it found: importance, figures, a summary (run folder's analysis/)
     export    best_config.json, trials.csv, the parent run closed, the summary
 
 A new phase is one module here and one line in ``run_study``; it reads the ``Study`` that ``prepare`` made and the
@@ -58,8 +58,8 @@ def run_study(
         checked = verify(study, trials)
         reference = baseline(study, trials)
         figures = evaluate(study, trials, checked.chosen, reference)
-        analyze(study, trials)
-        model = publish(study, figures)
+        model = publish(study, figures)  # first: the model's test figures are then the parent's first metrics
+        analyze(study, trials, figures)
         return export(study, trials, checked, figures, model)
 
 

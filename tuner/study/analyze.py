@@ -22,16 +22,20 @@ ERROR_LOG = "analysis-error.log"
 ARTIFACT_PATH = "analysis"
 
 
-def analyze(study: Study, trials: SearchResult) -> None:
-    """Write the study's analysis and log it to its parent run; the export prints its summary."""
+def analyze(study: Study, trials: SearchResult, figures=None) -> None:
+    """Write the study's analysis and log it to its parent run; the export prints its summary. ``figures``: the
+    evaluate phase's (``tuner.study.evaluate.Evaluation``): the chosen trial and its test figures."""
     from tuner.analysis import write_analysis
+    from tuner.study.export import chosen_record
 
     plan = study.plan
     if plan.fixed_config is not None or not trials.ledger.outcomes:
         return  # one given config: nothing was searched
     try:
         study.tracker.flush()  # the learning curves are read back from the store: every epoch written first
-        analysis = write_analysis(plan.spec, plan.run_dir, plan.study_root, plan.tracking_uri, study.tracker.parent_id)
+        chosen = chosen_record(figures, study.data) if figures is not None else None
+        analysis = write_analysis(plan.spec, plan.run_dir, plan.study_root, plan.tracking_uri, study.tracker.parent_id,
+                                  chosen)  # fmt: skip
         study.tracker.log_to_parent(analysis.metrics(), str(analysis.folder), ARTIFACT_PATH)
     except Exception as exc:
         study.echo(f"warning: the analysis failed ({type(exc).__name__}: {first_line(exc)[:200]}); the study "
@@ -43,6 +47,7 @@ def analyze_study(space, name: str | None, results_dir: Path, echo: Callable[[st
     """``tuner analyze``: (re)write a finished study's analysis, log it to its parent run when the store answers,
     print its summary; the analysis folder. ``space``: a reference, a spec object or a resolved space."""
     from tuner.analysis import PAGE_FILE, write_analysis
+    from tuner.export import BEST_CONFIG_FILE, read_json
     from tuner.status import run_state
     from tuner.storage import study_root
     from tuner.study import stored_study
@@ -54,7 +59,10 @@ def analyze_study(space, name: str | None, results_dir: Path, echo: Callable[[st
         raise TunerError(f"run {run_dir.name} of {space} is {run_state(info)}; analyze takes a finished study")
     storage = (info.get("options") or {}).get("storage")
     uri = info.get("tracking_uri")
-    analysis = write_analysis(spec, run_dir, study_root(storage, results_dir.resolve(), space, run_dir.name), uri)
+    exported = run_dir / BEST_CONFIG_FILE
+    chosen = read_json(exported, "the study's export") if exported.exists() else None
+    root = study_root(storage, results_dir.resolve(), space, run_dir.name)
+    analysis = write_analysis(spec, run_dir, root, uri, chosen=chosen)
     echo(analysis.summary)
     echo(f"analysis written to {analysis.folder} (open {analysis.folder / PAGE_FILE})")
     echo(_log_to_store(space, run_dir, uri, analysis))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tuner.monitor.ledger import config_key
 from tuner.schema import TrialStatus
 from tuner.study.fit import SearchResult, train_to_end
 from tuner.study.prepare import Study
@@ -42,7 +43,8 @@ def baseline(study: Study, search: SearchResult) -> Baseline:
         return Baseline(done, f"the search's trial {done.number} (the report's config, run to its end)")
     how = "".join(f", {key}={value}" for key, value in protocol.items())
     study.echo(f"baseline: training the report's config on this split to its end, with the study's seed{how}")
-    ledger = train_to_end(study, [(config, plan.options.seed)], "baseline", keep=True, fixed=protocol)
+    reruns = {config_key(config): searched[0].number} if searched else None
+    ledger = train_to_end(study, [(config, plan.options.seed)], "baseline", keep=True, fixed=protocol, reruns=reruns)
     trial = next(iter(ledger.outcomes.values()), None)
     if trial is None or trial.checkpoint_path is None:
         return Baseline(None, f"the report's config left no checkpoint ({trial.status if trial else 'no run'})")

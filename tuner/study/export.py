@@ -14,6 +14,7 @@ from tuner.study.evaluate import LEVEL, Evaluation
 from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
 from tuner.study.verify import Verification
+from tuner.ui import run_link
 
 TRIALS_FILE = "trials.csv"
 
@@ -73,7 +74,6 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
         "metric": {"name": spec.metric, "mode": spec.mode, "value": best.score},
         "best_epoch": best.best_epoch,
         "trial_id": best.trial_id,
-        "trial_number": best.number,
         "seed": opts.seed,
         "git_commit": study.commit,
         "data": {
@@ -83,8 +83,7 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
         },  # fmt: skip
         "library_versions": library_versions(),
         "verification": checked.record(),
-        "test": figures.test.values if figures.test else None,
-        "test_uncertainty": _uncertainty(figures.test, data),
+        **chosen_record(figures, data),
         "report_baseline": _baseline_record(figures, data),
         "ensemble": figures.ensemble,
         "settings": {"fixed": spec.fixed, "data_options": spec.data_options, "max_epochs": spec.max_epochs},
@@ -101,6 +100,12 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
             "verify_seeds": opts.verify_seeds,
         },  # fmt: skip
     }
+
+
+def chosen_record(figures: Evaluation, data) -> dict[str, Any]:
+    """The chosen trial's number and test figures with their intervals, as the export records them."""
+    return {"trial_number": figures.best.number, "test": figures.test.values if figures.test else None,
+            "test_uncertainty": _uncertainty(figures.test, data)}  # fmt: skip
 
 
 def _uncertainty(figures, data) -> dict[str, Any] | None:
@@ -123,10 +128,13 @@ def _mark_chosen(study: Study, child_run_id: str | None) -> None:
     earlier = study.plan.run_dir / BEST_CONFIG_FILE
     before = (read_json(earlier, "the study's export").get("mlflow") or {}) if earlier.exists() else {}
     previous = before.get("child_run_id")
+    parent = f"[run {study.plan.name}]({run_link(study.tracker.experiment_id, study.tracker.parent_id)})"
     if previous and previous != child_run_id:
-        study.tracker.tag_run(previous, {CHOSEN_TAG: "false"})
+        note = f"Chosen by an earlier export of study {parent}; the study chose another trial since."
+        study.tracker.tag_run(previous, {CHOSEN_TAG: "false", NOTE_TAG: note})
     if child_run_id:
-        study.tracker.tag_run(child_run_id, {CHOSEN_TAG: "true"})
+        note = f"**Chosen**: this trial's config is the choice of study {parent} (its test figures, its model)."
+        study.tracker.tag_run(child_run_id, {CHOSEN_TAG: "true", NOTE_TAG: note})
 
 
 def _chosen_tags(study: Study, figures: Evaluation, payload: dict[str, Any]) -> dict[str, str]:
@@ -142,8 +150,7 @@ def _description(study: Study, payload: dict[str, Any]) -> str:
     figures."""
     mlflow_ids, metric = payload["mlflow"], payload["metric"]
     link = (
-        f"[trial {payload['trial_number']}](#/experiments/{mlflow_ids['experiment_id']}/runs/"
-        f"{mlflow_ids['child_run_id']})"
+        f"[trial {payload['trial_number']}]({run_link(mlflow_ids['experiment_id'], mlflow_ids['child_run_id'])})"
         if mlflow_ids.get("child_run_id")
         else f"trial {payload['trial_number']}"
     )

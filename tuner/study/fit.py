@@ -66,14 +66,15 @@ def search(study: Study, warm: list[tuple[dict[str, Any], float]] | None = None)
     return SearchResult(monitor.ledger, searcher.note)
 
 
-def new_monitor(study: Study, prune_log, total: int, scheduler, phase: str = "search"):
+def new_monitor(study: Study, prune_log, total: int, scheduler, phase: str = "search",
+                reruns: dict[str, int] | None = None):  # fmt: skip
     """Tuner's Tune callback for one phase's trials; the search phase's keeps the study's progress file."""
     from tuner.monitor import StudyMonitor
 
     progress_path = study.plan.run_dir / PROGRESS_FILE if phase == "search" else None
     return StudyMonitor(study.plan.spec, study.tracker, prune_log, total, study.echo, started=PROCESS_START,
                         progress_path=progress_path, table_every=study.plan.options.progress_every,
-                        scheduler=scheduler, phase=phase)  # fmt: skip
+                        scheduler=scheduler, phase=phase, reruns=reruns)  # fmt: skip
 
 
 def trainable(study: Study):
@@ -151,10 +152,11 @@ def run_experiment(study: Study, tuner, monitor) -> None:
 
 
 def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: str, keep: bool,
-                 fixed: dict[str, Any] | None = None):  # fmt: skip
+                 fixed: dict[str, Any] | None = None, reruns: dict[str, int] | None = None):  # fmt: skip
     """Train each (config, seed) of ``runs`` once, to its end (no pruning), as the Ray Tune experiment ``phase``
-    in the study's storage, with MLflow child runs tagged with the phase; the ledger of those runs. Their
-    checkpoints are deleted afterwards unless ``keep``. ``fixed`` overrides fixed settings for these runs."""
+    in the study's storage, with MLflow child runs tagged with the phase (and with the search trial whose config
+    they train again: ``reruns``, ``config_key`` -> trial number); the ledger of those runs. Their checkpoints are
+    deleted afterwards unless ``keep``. ``fixed`` overrides fixed settings for these runs."""
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
@@ -176,7 +178,7 @@ def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: st
                           len(points), phase)  # fmt: skip
     prune_log = PruneLog()
     scheduler = build_scheduler(plan.spec, "fifo", prune_log)
-    monitor = new_monitor(study, prune_log, len(points), scheduler, phase=phase)
+    monitor = new_monitor(study, prune_log, len(points), scheduler, phase=phase, reruns=reruns)
     run_experiment(study, tuner_for(study, searcher, scheduler, monitor, phase), monitor)
     if not keep:
         delete_folder(f"{plan.study_root}/{phase}")

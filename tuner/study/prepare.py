@@ -141,7 +141,7 @@ def _open_parent_run(study: Study, gpu_probe: dict[str, Any]) -> None:
     """Start the study's MLflow parent run, or find a resumed study's (a store that lost it fails here, before any
     trial runs), and print the study's header."""
     from tuner.summary import print_header
-    from tuner.tracking import ui_command
+    from tuner.ui import ui_hint
 
     plan, tracker = study.plan, study.tracker
     if plan.resume:
@@ -152,7 +152,9 @@ def _open_parent_run(study: Study, gpu_probe: dict[str, Any]) -> None:
         tracker.start_parent(plan.name, _parent_params(study, gpu_probe), _parent_tags(study))
     if study.data is not None:
         tracker.use_dataset(plan.spec.dataset, study.fingerprint, study.data.source, study.data.synthetic)
-    print_header(study.echo, plan, study.data, study.cluster, ui_command(plan.tracking_uri))
+    tracker.flush()  # the experiment's id, for the UI's address (and a parent run that could not start fails here)
+    ui = ui_hint(plan.tracking_uri, plan.spec.name, plan.options.results_dir, tracker.experiment_id)
+    print_header(study.echo, plan, study.data, study.cluster, ui)
 
 
 def source_tags(plan: StudyPlan, commit: str) -> dict[str, str]:

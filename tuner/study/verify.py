@@ -12,11 +12,11 @@ scores): re-verification chooses the config, it does not look at the test split.
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from tuner.monitor.ledger import config_key
 from tuner.study.fit import SearchResult, best_trial, train_to_end
 from tuner.study.prepare import Study
 
@@ -75,7 +75,9 @@ def verify(study: Study, search: SearchResult) -> Verification:
     seeds = tuple(opts.seed + 1 + i for i in range(opts.verify_seeds))  # the search trained every trial with seed
     study.echo(f"verify: the top {len(top)} config(s), each with {len(seeds)} fresh seed(s) {list(seeds)}")
     # Only the search trials' weights are evaluated later: the verify runs' checkpoints are not kept.
-    ledger = train_to_end(study, [(trial.config, seed) for trial in top for seed in seeds], "verify", keep=False)
+    runs = [(trial.config, seed) for trial in top for seed in seeds]
+    reruns = {config_key(trial.config): trial.number for trial in top}
+    ledger = train_to_end(study, runs, "verify", keep=False, reruns=reruns)
     candidates = tuple(_candidate(trial, seeds, ledger) for trial in top)
     chosen = _choose(study, candidates, best)
     _say(study, candidates, chosen)
@@ -93,13 +95,9 @@ def _top_trials(study: Study, search: SearchResult) -> list[Any]:
 def _candidate(trial: Any, seeds: tuple[int, ...], ledger) -> Candidate:
     from tuner.trial import SEED
 
-    key = _key(trial.config)
-    by_seed = {o.last.get(SEED): o.score for o in ledger.outcomes.values() if _key(o.config) == key}
+    key = config_key(trial.config)
+    by_seed = {o.last.get(SEED): o.score for o in ledger.outcomes.values() if config_key(o.config) == key}
     return Candidate(trial, seeds, tuple(by_seed.get(seed) for seed in seeds))
-
-
-def _key(config: dict[str, Any]) -> str:
-    return json.dumps(config, sort_keys=True, default=str)
 
 
 def _choose(study: Study, candidates: tuple[Candidate, ...], best: Any) -> Candidate:

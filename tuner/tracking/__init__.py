@@ -10,7 +10,7 @@ study's data as a dataset input; ``model``: the chosen model as an MLflow (pyfun
 come from ``tuner.schema``.
 """
 
-from tuner.tracking.store import cache_dir, create_sqlite_store, default_tracking_uri, sqlite_path, ui_command
+from tuner.tracking.store import cache_dir, create_sqlite_store, default_tracking_uri, sqlite_path
 from tuner.tracking.tracker import StudyTracker
 
-__all__ = ["StudyTracker", "cache_dir", "create_sqlite_store", "default_tracking_uri", "sqlite_path", "ui_command"]
+__all__ = ["StudyTracker", "cache_dir", "create_sqlite_store", "default_tracking_uri", "sqlite_path"]

@@ -93,9 +93,3 @@ def open_client(tracking_uri: str) -> Any:
     if store_file is not None:
         create_sqlite_store(store_file)
     return MlflowClient(tracking_uri=tracking_uri)
-
-
-def ui_command(tracking_uri: str) -> str:
-    if tracking_uri.startswith(("http://", "https://")):
-        return f"open {tracking_uri} in a browser"
-    return f"mlflow ui --backend-store-uri {tracking_uri} --port 5000   (then open http://127.0.0.1:5000)"
