@@ -25,6 +25,7 @@ FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 PLACEHOLDERS = {
     "SPACE": "steel_binary", "RUN": "r1", "REF": "steel_binary:r1", "NAME": "n1", "N": "2", "K": "2", "S": "2",
     "FILE": "f.json", "FILE.json": "f.json", "FILE.png": "f.png", "DIR": "d", "SECONDS": "10", "KEY=VALUE": "seed=1",
+    "P": "5000",
 }  # fmt: skip
 
 
@@ -110,11 +111,16 @@ def test_the_home_page_is_the_readme_with_site_links():
 
 
 def _dict_keys(path: Path, function: str) -> set[str]:
-    """The keys of the dict literals returned or built in ``function`` of ``path``."""
+    """The keys of the dict literal ``function`` of ``path`` returns, with those of ``**helper(...)`` entries that
+    call a function of the same file returning a dict literal."""
     tree = ast.parse(path.read_text())
     node = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function)
     returned = next(n.value for n in ast.walk(node) if isinstance(n, ast.Return) and isinstance(n.value, ast.Dict))
-    return {k.value for k in returned.keys if isinstance(k, ast.Constant)}
+    keys = {k.value for k in returned.keys if isinstance(k, ast.Constant)}
+    for key, value in zip(returned.keys, returned.values, strict=True):
+        if key is None and isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+            keys |= _dict_keys(path, value.func.id)
+    return keys
 
 
 def _documented(section: str) -> set[str]:
