@@ -18,6 +18,8 @@ from tuner.study.fit import SearchResult, train_to_end
 from tuner.study.prepare import Study
 
 ENDED_ON_ITS_OWN = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
+BASELINE_EXPERIMENT = "baseline"
+"""The Ray Tune experiment of the report's config trained again, in the study's storage."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def baseline(study: Study, search: SearchResult) -> Baseline:
         return Baseline(done, f"the search's trial {done.number} (the report's config, run to its end)")
     how = "".join(f", {key}={value}" for key, value in protocol.items())
     study.echo(f"baseline: training the report's config on this split to its end, with the study's seed{how}")
-    ledger = train_to_end(study, [(config, plan.options.seed)], "baseline", keep=True, fixed=protocol)
+    ledger = train_to_end(study, [(config, plan.options.seed)], BASELINE_EXPERIMENT, keep=True, fixed=protocol)
     trial = next(iter(ledger.outcomes.values()), None)
     if trial is None or trial.checkpoint_path is None:
         return Baseline(None, f"the report's config left no checkpoint ({trial.status if trial else 'no run'})")
@@ -68,4 +70,4 @@ def _why_skipped(study: Study) -> str:
     return ""
 
 
-__all__ = ["Baseline", "baseline", "report_protocol"]
+__all__ = ["BASELINE_EXPERIMENT", "Baseline", "baseline", "report_protocol"]
