@@ -14,13 +14,12 @@ from tests.helpers.sleep_space import sleep_spec
 from tuner import spaces
 from tuner.cli import main as cli_main
 from tuner.errors import TunerError
+from tuner.monitor.janitor import keep_only
 from tuner.options import RunOptions
 from tuner.study import run_study, verify_study
 from tuner.study.analyze import analyze_study
 from tuner.study.extend import extend_study
 from tuner.study.tidy import KEPT_RECORD
-
-pytestmark = pytest.mark.slow
 
 
 def checkpoints(experiment: Path) -> dict[str, list[set[str]]]:
@@ -29,6 +28,7 @@ def checkpoints(experiment: Path) -> dict[str, list[set[str]]]:
             for trial in experiment.glob("trial_*")}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_finished_study_keeps_only_what_later_commands_read_and_they_still_work(ray_instance, tmp_path, capsys):
     spec = spaces.get("steel_multiclass")
     opts = RunOptions(trials=5, searcher="random", scheduler="fifo", max_epochs=2, seed=3, results_dir=tmp_path,
@@ -60,6 +60,7 @@ def test_a_finished_study_keeps_only_what_later_commands_read_and_they_still_wor
     assert json.loads(capsys.readouterr().out)["trial_id"] == extended.export["trial_id"]
 
 
+@pytest.mark.slow
 def test_keep_checkpoints_keeps_every_trials_checkpoint(ray_instance, tmp_path, capsys):
     spec = sleep_spec(max_epochs=2, checkpoint=True)
     opts = RunOptions(trials=3, searcher="random", scheduler="fifo", seed=0, results_dir=tmp_path, name="all",
@@ -69,3 +70,18 @@ def test_keep_checkpoints_keeps_every_trials_checkpoint(ray_instance, tmp_path, 
     assert len(found) == 3 and all(len(folders) == 1 for folders in found.values()), found
     assert KEPT_RECORD not in json.loads((study.run_dir / "run.json").read_text())
     assert "(every checkpoint kept: --keep-checkpoints)" in capsys.readouterr().out
+
+
+def test_keep_only_leaves_the_kept_trials_weights_and_every_trial_folder(tmp_path):
+    for experiment, trial in (("ray", "a"), ("ray", "b"), ("baseline", "a")):
+        folder = tmp_path / experiment / f"trial_{trial}" / "checkpoint_000003"
+        folder.mkdir(parents=True)
+        for name in ("model.pt", "state.pt", "reporter.json"):
+            (folder / name).write_text(name)
+    (tmp_path / "ray" / "experiment_state-1.json").write_text("{}")
+
+    keep_only(str(tmp_path), {"ray": {"a"}, "baseline": set(), "verify": set()})
+
+    assert checkpoints(tmp_path / "ray") == {"trial_a": [{"model.pt"}], "trial_b": []}
+    assert checkpoints(tmp_path / "baseline") == {"trial_a": []}
+    assert (tmp_path / "ray" / "experiment_state-1.json").is_file()

@@ -90,27 +90,28 @@ class CheckpointJanitor:
             entries[:] = keep
 
 
-def keep_only(study_root: str, experiments: tuple[str, ...], weights_of: set[str]) -> None:
-    """A finished study's clean-up: in the Ray Tune ``experiments`` below ``study_root`` (a folder or a URI), the
-    trials of ``weights_of`` (trial ids) keep their latest checkpoint's weights, without the training state; every
-    other trial's checkpoints are deleted. Trial folders and Tune's state stay (``extend`` restores from them)."""
+def keep_only(study_root: str, weights_of: dict[str, set[str]]) -> None:
+    """A finished study's clean-up, in each Ray Tune experiment ``weights_of`` names below ``study_root`` (a folder
+    or a URI): the trials it names (trial ids) keep their latest checkpoint's weights, without the training state;
+    every other trial's checkpoints are deleted. Trial folders and Tune's state stay (``extend`` restores them)."""
     import pyarrow.fs
 
     from tuner.storage import is_uri
 
     filesystem, root = pyarrow.fs.FileSystem.from_uri(study_root) if is_uri(study_root) else (
         pyarrow.fs.LocalFileSystem(), study_root)  # fmt: skip
-    for experiment in experiments:
+    for experiment, kept in weights_of.items():
         for trial in _folders(filesystem, f"{root.rstrip('/')}/{experiment}"):
-            if not posixpath.basename(trial).startswith(TRIAL_DIR_PREFIX):
+            name = posixpath.basename(trial)
+            if not name.startswith(TRIAL_DIR_PREFIX):
                 continue
-            if posixpath.basename(trial).removeprefix(TRIAL_DIR_PREFIX) not in weights_of:
-                _delete_folders(filesystem, trial, lambda name: name.startswith(CHECKPOINT_PREFIX))
+            if name.removeprefix(TRIAL_DIR_PREFIX) not in kept:
+                _delete_folders(filesystem, trial, lambda folder: folder.startswith(CHECKPOINT_PREFIX))
                 continue
             for checkpoint in _folders(filesystem, trial):
                 if posixpath.basename(checkpoint).startswith(CHECKPOINT_PREFIX):
-                    for name in (STATE_FILE, REPORTER_FILE):
-                        _delete_file(filesystem, f"{checkpoint}/{name}")
+                    for training_state in (STATE_FILE, REPORTER_FILE):
+                        _delete_file(filesystem, f"{checkpoint}/{training_state}")
 
 
 def _folders(filesystem: Any, folder: str) -> list[str]:

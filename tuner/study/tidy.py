@@ -38,7 +38,8 @@ def tidy(study: Study, search: SearchResult, checked: Verification, reference: B
     # Recorded before anything goes: `tuner verify --top K` may only choose among trials whose weights stay.
     study.record.info[KEPT_RECORD] = {"top": max(plan.options.verify_top, 1), "trials": sorted(kept.values())}
     study.record.write()
-    keep_only(plan.study_root, (SEARCH_EXPERIMENT, BASELINE_EXPERIMENT), set(kept))
+    # The baseline's own run is trained again by any later command that needs it.
+    keep_only(plan.study_root, {SEARCH_EXPERIMENT: set(kept), BASELINE_EXPERIMENT: set()})
     where = f" in {plan.study_root}" if is_uri(plan.study_root) else ""
     study.echo(f"run folder: {_size(plan.run_dir)} (checkpoints of {len(kept)} trial(s) kept{where}; "
                f"--keep-checkpoints keeps all)")  # fmt: skip
