@@ -72,11 +72,14 @@ def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
     started = time.monotonic()
     _check_results_folders(plan)
     echo(_starting(plan))
-    # The data loads (or is generated) on a thread of its own, and the store opens on the tracker's, while Ray
-    # starts: Ray's start mostly waits on the processes it launches.
+    # The data loads (or is generated) on a thread of its own while Ray starts: Ray's start mostly waits on the
+    # processes it launches. The MLflow store is opened once the data loaded (a data error leaves no store
+    # behind), on the tracker's own thread while Ray Tune starts the first trials.
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tuner-data")
-    loading = pool.submit(_load_data, plan)
+    loading = pool.submit(_load_ahead, plan)
     pool.shutdown(wait=False)  # its one thread ends with the load
+    cluster, gpu_probe = place(plan, loading.result, echo)
+    data = loading.result()
     from tuner.tracking import StudyTracker
     from tuner.tracking.spool import SPOOL_FILE
 
@@ -84,12 +87,6 @@ def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
     tracker = StudyTracker(plan.tracking_uri, plan.spec.name,
                            plan.options.results_dir / "mlartifacts" if plan.default_store else None,
                            spool=plan.run_dir / SPOOL_FILE, run_tags=source_tags(plan, commit))  # fmt: skip
-    try:
-        cluster, gpu_probe = place(plan, loading.result, echo)
-        data = loading.result()  # a data error is the study's error even when Ray started
-    except BaseException:
-        tracker.close(raise_errors=False)
-        raise
     options = dataclasses.replace(plan.options, gpus_per_trial=cluster.gpus_per_trial)
     record = RunRecord.start(plan, options, data.fingerprint if data else "none", gpu_probe)
     study = Study(plan, data, cluster, tracker, record, commit, echo, started)
@@ -137,6 +134,15 @@ def _starting(plan: StudyPlan) -> str:
     data = f", loading the {plan.spec.dataset} data" if plan.spec.dataset else ""
     data += " (generated on first use without --data)" if plan.spec.dataset and opts.data is None else ""
     return f"tuner {plan.spec.name}: {ray}{data}, opening the MLflow store ..."
+
+
+def _load_ahead(plan: StudyPlan) -> LoadedData | None:
+    """The study's data, then what opening the MLflow store imports (seconds of CPU; nothing written)."""
+    from tuner.tracking.store import import_client
+
+    data = _load_data(plan)
+    import_client(plan.tracking_uri)
+    return data
 
 
 def _load_data(plan: StudyPlan) -> LoadedData | None:
