@@ -31,7 +31,7 @@ def checkpoints(experiment: Path) -> dict[str, list[set[str]]]:
 @pytest.mark.slow
 def test_a_finished_study_keeps_only_what_later_commands_read_and_they_still_work(ray_instance, tmp_path, capsys):
     spec = spaces.get("steel_multiclass")
-    opts = RunOptions(trials=5, searcher="random", scheduler="fifo", max_epochs=2, seed=3, results_dir=tmp_path,
+    opts = RunOptions(trials=6, searcher="random", scheduler="fifo", max_epochs=2, seed=3, results_dir=tmp_path,
                       name="lean", dashboard=False, progress_every=0, verify_top=2, verify_seeds=1,
                       settings=("cv_folds=1",))  # fmt: skip
     study = run_study(spec, opts)
@@ -39,9 +39,9 @@ def test_a_finished_study_keeps_only_what_later_commands_read_and_they_still_wor
     kept = json.loads((study.run_dir / "run.json").read_text())[KEPT_RECORD]
     found = checkpoints(study.run_dir / "ray")
     with_weights = {name for name, folders in found.items() if folders}
-    assert len(found) == 5 and kept["top"] == 2
+    assert len(found) == 6 and kept["top"] == 3  # tuner verify's default --top, more than the study's 2
     assert f"trial_{study.export['trial_id']}" in with_weights
-    assert len(with_weights) == len(kept["trials"]) < 5
+    assert len(with_weights) == len(kept["trials"]) < 6
     # the latest checkpoint's weights only: no trial of a finished study resumes
     assert all(folders == [{"model.pt"}] for name, folders in found.items() if name in with_weights), found
     assert not list((study.run_dir / "baseline").glob("trial_*/checkpoint_*"))
@@ -50,10 +50,10 @@ def test_a_finished_study_keeps_only_what_later_commands_read_and_they_still_wor
 
     quiet = lambda line: None  # noqa: E731
     assert verify_study(spec, "lean", tmp_path, top=2, seeds=1, echo=quiet).export["test"]
-    with pytest.raises(TunerError, match=r"--top 3: run lean of steel_multiclass kept the weights of its top 2"):
-        verify_study(spec, "lean", tmp_path, top=3, seeds=1, echo=quiet)
+    with pytest.raises(TunerError, match=r"--top 4: run lean of steel_multiclass kept the weights of its top 3"):
+        verify_study(spec, "lean", tmp_path, top=4, seeds=1, echo=quiet)
     extended = extend_study(spec, "lean", tmp_path, 1, echo=quiet)
-    assert extended.export["search"]["trials"] == 6 and extended.export["test"]
+    assert extended.export["search"]["trials"] == 7 and extended.export["test"]
     assert analyze_study(spec, "lean", tmp_path, echo=quiet).is_dir()
     capsys.readouterr()
     assert cli_main(["export", "steel_multiclass", "--name", "lean", "--results-dir", str(tmp_path)]) == 0

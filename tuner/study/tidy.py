@@ -1,11 +1,11 @@
 """Phase 10, tidy: what a finished study keeps in its storage.
 
-Later commands read the weights of a few trials only: the chosen one, the top ``--verify-top`` (``tuner verify``
-chooses among them again, and the top K of an extended study are among the old top K and the new trials), the
-ensemble's members, and the search's trial of the report's config (the baseline). Those keep their latest
-checkpoint's weights; no trial resumes once the study has finished, so training states go, and every other
-trial's checkpoints with them (``tuner.monitor.janitor.keep_only``). ``--keep-checkpoints`` keeps everything. An
-interrupted study never gets here: its trials keep what they resume from.
+Later commands read the weights of a few trials only: the chosen one, the top ``--verify-top`` (at least
+``tuner verify``'s default; it chooses among them again, and the top K of an extended study are among the old top
+K and the new trials), the ensemble's members, and the search's trial of the report's config (the baseline). Those
+keep their latest checkpoint's weights; no trial resumes once the study has finished, so training states go, and
+every other trial's checkpoints with them (``tuner.monitor.janitor.keep_only``). ``--keep-checkpoints`` keeps
+everything. An interrupted study never gets here: its trials keep what they resume from.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tuner.options import RunOptions
 from tuner.storage import is_uri
 from tuner.study.baseline import BASELINE_EXPERIMENT, Baseline
 from tuner.study.evaluate import ensemble_members
@@ -36,7 +37,7 @@ def tidy(study: Study, search: SearchResult, checked: Verification, reference: B
         return
     kept = kept_trials(study, search, checked, reference)
     # Recorded before anything goes: `tuner verify --top K` may only choose among trials whose weights stay.
-    study.record.info[KEPT_RECORD] = {"top": max(plan.options.verify_top, 1), "trials": sorted(kept.values())}
+    study.record.info[KEPT_RECORD] = {"top": kept_top_count(plan.options), "trials": sorted(kept.values())}
     study.record.write()
     # The baseline's own run is trained again by any later command that needs it.
     keep_only(plan.study_root, {SEARCH_EXPERIMENT: set(kept), BASELINE_EXPERIMENT: set()})
@@ -47,11 +48,17 @@ def tidy(study: Study, search: SearchResult, checked: Verification, reference: B
 
 def kept_trials(study: Study, search: SearchResult, checked: Verification, reference: Baseline) -> dict[str, int]:
     """Trial id -> number of the search trials whose weights a later command may read."""
-    top = top_trials(study, search)[: max(study.plan.options.verify_top, 1)]
+    top = top_trials(study, search)[: kept_top_count(study.plan.options)]
     members = ensemble_members(study, search) or []
     searched = search.ledger.outcomes
     baseline = [reference.trial] if reference.trial is not None and reference.trial.trial_id in searched else []
     return {o.trial_id: o.number for o in [checked.chosen, *top, *members, *baseline]}
+
+
+def kept_top_count(options: RunOptions) -> int:
+    """How many of the search's top trials keep their weights: the study's ``--verify-top``, and at least
+    ``tuner verify``'s default, so that a study run without verification can still be verified."""
+    return max(options.verify_top, RunOptions().verify_top)
 
 
 def _size(folder: Path) -> str:
