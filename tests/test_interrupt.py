@@ -45,6 +45,8 @@ def test_ctrl_c_stops_the_study_gracefully_and_resume_finishes_it(tmp_path):
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "interrupted"
     assert not (run_dir / "best_config.json").exists() and "test split" not in out
+    # the trials that were running keep the training state they continue from
+    assert list((run_dir / "ray").glob("trial_*/checkpoint_*/state.pt"))
 
     resumed = run_cli("resume", "steel_multiclass", "--name", "stopped", "--results-dir", str(results),
                       cwd=tmp_path, timeout=400)  # fmt: skip
@@ -54,6 +56,8 @@ def test_ctrl_c_stops_the_study_gracefully_and_resume_finishes_it(tmp_path):
     _, parents, children = mlflow_runs(results, "steel_multiclass")
     assert len(parents) == 1 and len(children) == TRIALS
     assert {c.info.status for c in children} == {"FINISHED"}
+    # finished: only the chosen trial (no verification, no ensemble) keeps its weights, without a training state
+    assert [p.name for p in (run_dir / "ray").glob("trial_*/checkpoint_*/*")] == ["model.pt"]
 
     calm = run_cli("run", *args, "--name", "calm", cwd=tmp_path, timeout=400)
     assert calm.returncode == 0, calm.stderr[-3000:]

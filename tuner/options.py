@@ -196,6 +196,9 @@ class RunOptions:
                                cli={"metavar": "S"})  # fmt: skip
     register: str | None = option(None, "register the chosen model in the MLflow Model Registry under this name (a "
                                   "new version each study)", check=_model_name, cli={"metavar": "NAME"})  # fmt: skip
+    keep_checkpoints: bool = option(False, "keep every trial's checkpoints after the study (default: only the "
+                                    "weights later commands read: the chosen trial's, the top --verify-top (at "
+                                    "least 3), the ensemble's)")  # fmt: skip
     verbose: bool = option(False, "show Ray's start-up messages (hidden by default)")
 
     @classmethod

@@ -133,7 +133,10 @@ class StudyMonitor(Callback):
 
     # --- Tune's events ---
     def on_trial_start(self, iteration, trials, trial, **info):
+        first = self.ledger.first_trial_after is None and self.phase == "search"
         outcome, new = self.ledger.start(trial, self.progress.elapsed())
+        if first:  # a trial's line comes when it ends: till then the screen says the search has begun
+            self.progress.note(f"trial {outcome.number:3d} started; each trial's line follows when it ends")
         if new and self.tracker:  # one MLflow run per trial: a retried or resumed trial keeps its run
             self.tracker.start_child(trial.trial_id, *self._child_run(outcome))
         self.progress.trial_started()

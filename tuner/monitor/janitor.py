@@ -2,7 +2,9 @@
 
 Ray Tune keeps every checkpoint (its own ``num_to_keep`` deleted one before the snapshot that stopped pointing at
 it was saved, and a driver killed in that window left a study that could not resume). The janitor deletes a
-trial's superseded checkpoints once two newer snapshots exist, and after the study all but each trial's latest."""
+trial's superseded checkpoints once two newer snapshots exist, and after the search all but each trial's latest.
+Once the whole study has finished (``keep_only``), only the weights later commands read stay: no trial resumes
+any more, so their training states go too, and every other trial's checkpoint with them."""
 
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ import posixpath
 from collections.abc import Callable
 from typing import Any
 
+from trainables.reporting import REPORTER_FILE, STATE_FILE
 from tuner.trial import TRIAL_DIR_PREFIX
+
+CHECKPOINT_PREFIX = "checkpoint_"
+"""Ray Tune's name of a checkpoint folder in a trial's folder."""
 
 SNAPSHOTS_KEPT = 2
 """A trial's checkpoints older than the one the third-newest experiment snapshot points at are deleted: the
@@ -63,7 +69,7 @@ class CheckpointJanitor:
         for checkpoint in self._latest.values():
             trial_folder, keep = posixpath.split(checkpoint.path.rstrip("/"))
             _delete_folders(checkpoint.filesystem, trial_folder,
-                            lambda name, keep=keep: name.startswith("checkpoint_") and name != keep)  # fmt: skip
+                            lambda name, keep=keep: name.startswith(CHECKPOINT_PREFIX) and name != keep)  # fmt: skip
         if restored and self._latest and self._trial_ids:
             # Trials a killed driver started after its last snapshot ran again under new ids: their old folders
             # (checkpoints included) belong to no trial of the study.
@@ -84,18 +90,55 @@ class CheckpointJanitor:
             entries[:] = keep
 
 
-def _delete_folders(filesystem: Any, folder: str, unwanted: Callable[[str], bool]) -> None:
-    """Delete the sub-folders of ``folder`` whose name is ``unwanted`` (in the study's storage, local or a bucket).
-    A folder that is gone or unreadable, or a delete that fails, only costs space: the study's results stand."""
+def keep_only(study_root: str, weights_of: dict[str, set[str]]) -> None:
+    """A finished study's clean-up, in each Ray Tune experiment ``weights_of`` names below ``study_root`` (a folder
+    or a URI): the trials it names (trial ids) keep their latest checkpoint's weights, without the training state;
+    every other trial's checkpoints are deleted. Trial folders and Tune's state stay (``extend`` restores them)."""
+    import pyarrow.fs
+
+    from tuner.storage import is_uri
+
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(study_root) if is_uri(study_root) else (
+        pyarrow.fs.LocalFileSystem(), study_root)  # fmt: skip
+    for experiment, kept in weights_of.items():
+        for trial in _folders(filesystem, f"{root.rstrip('/')}/{experiment}"):
+            name = posixpath.basename(trial)
+            if not name.startswith(TRIAL_DIR_PREFIX):
+                continue
+            if name.removeprefix(TRIAL_DIR_PREFIX) not in kept:
+                _delete_folders(filesystem, trial, lambda folder: folder.startswith(CHECKPOINT_PREFIX))
+                continue
+            for checkpoint in _folders(filesystem, trial):
+                if posixpath.basename(checkpoint).startswith(CHECKPOINT_PREFIX):
+                    for training_state in (STATE_FILE, REPORTER_FILE):
+                        _delete_file(filesystem, f"{checkpoint}/{training_state}")
+
+
+def _folders(filesystem: Any, folder: str) -> list[str]:
+    """The sub-folders of ``folder`` (in the study's storage, local or a bucket); none when it is gone or
+    unreadable."""
     import pyarrow.fs
 
     try:
         entries = filesystem.get_file_info(pyarrow.fs.FileSelector(folder))
     except (FileNotFoundError, OSError):
-        return
-    for entry in entries:
-        if entry.type == pyarrow.fs.FileType.Directory and unwanted(posixpath.basename(entry.path.rstrip("/"))):
-            _delete_dir(filesystem, entry.path)
+        return []
+    return [entry.path.rstrip("/") for entry in entries if entry.type == pyarrow.fs.FileType.Directory]
+
+
+def _delete_folders(filesystem: Any, folder: str, unwanted: Callable[[str], bool]) -> None:
+    """Delete the sub-folders of ``folder`` whose name is ``unwanted``. A folder that is gone or unreadable, or a
+    delete that fails, only costs space: the study's results stand."""
+    for path in _folders(filesystem, folder):
+        if unwanted(posixpath.basename(path)):
+            _delete_dir(filesystem, path)
+
+
+def _delete_file(filesystem: Any, path: str) -> None:
+    try:
+        filesystem.delete_file(path)
+    except (FileNotFoundError, OSError):  # not there (a family without a training state); a failed delete only
+        pass  # costs space
 
 
 def _delete_dir(filesystem: Any, path: str) -> None:

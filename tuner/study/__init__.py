@@ -9,6 +9,7 @@
     publish   the chosen model as an MLflow model in the parent run (registered with --register NAME)
     analyze   why the search found what it found: importance, figures, a summary (run folder's analysis/)
     export    best_config.json, trials.csv, the parent run closed, the summary
+    tidy      the checkpoints no later command reads deleted; what the run folder holds
 
 A new phase is one module here and one line in ``run_study``; it reads the ``Study`` that ``prepare`` made and the
 results of the phases before it.
@@ -38,6 +39,7 @@ from tuner.study.fit import search
 from tuner.study.plan import resolve
 from tuner.study.prepare import prepare
 from tuner.study.publish import publish
+from tuner.study.tidy import kept_top, tidy
 from tuner.study.verify import verify
 
 SpaceArg = str | SpaceSpec | Space
@@ -60,7 +62,9 @@ def run_study(
         figures = evaluate(study, trials, checked.chosen, reference)
         model = publish(study, figures)  # first: the model's test figures are then the parent's first metrics
         analyze(study, trials, figures)
-        return export(study, trials, checked, figures, model)
+        result = export(study, trials, checked, figures, model)
+        tidy(study, trials, checked, reference)
+        return result
 
 
 def resume_study(space: SpaceArg, name: str | None, results_dir: Path,
@@ -88,6 +92,10 @@ def verify_study(space: SpaceArg, name: str | None, results_dir: Path, top: int,
                          f"(tuner resume {space} --name {info['name']} first)")  # fmt: skip
     if options.config_file is not None:
         raise TunerError(f"run {info['name']} of {space} trained one config (--config); there is nothing to verify")
+    kept = kept_top(info)
+    if kept is not None and top > kept:
+        raise TunerError(f"--top {top}: run {info['name']} of {space} kept the weights of its top {kept} trial(s) "
+                         f"only (it finished without --keep-checkpoints); give --top {kept} or less")  # fmt: skip
     _check_resumable(space, info["name"], options)
     options = dataclasses.replace(options, verify_top=top, verify_seeds=seeds)
     return run_study(found, options, echo, resume=info)

@@ -19,6 +19,8 @@ from tuner.study.fit import SearchResult, train_to_end
 from tuner.study.prepare import Study
 
 ENDED_ON_ITS_OWN = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
+BASELINE_EXPERIMENT = "baseline"
+"""The Ray Tune experiment of the report's config trained again, in the study's storage."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ def baseline(study: Study, search: SearchResult) -> Baseline:
     how = "".join(f", {key}={value}" for key, value in protocol.items())
     study.echo(f"baseline: training the report's config on this split to its end, with the study's seed{how}")
     reruns = {config_key(config): searched[0].number} if searched else None
-    ledger = train_to_end(study, [(config, plan.options.seed)], "baseline", keep=True, fixed=protocol, reruns=reruns)
+    ledger = train_to_end(study, [(config, plan.options.seed)], BASELINE_EXPERIMENT, keep=True, fixed=protocol,
+                          reruns=reruns)  # fmt: skip
     trial = next(iter(ledger.outcomes.values()), None)
     if trial is None or trial.checkpoint_path is None:
         return Baseline(None, f"the report's config left no checkpoint ({trial.status if trial else 'no run'})")
@@ -70,4 +73,4 @@ def _why_skipped(study: Study) -> str:
     return ""
 
 
-__all__ = ["Baseline", "baseline", "report_protocol"]
+__all__ = ["BASELINE_EXPERIMENT", "Baseline", "baseline", "report_protocol"]

@@ -111,20 +111,28 @@ def bootstrap_interval(score, units: np.ndarray, seed: int) -> tuple[dict[str, t
     return interval, len(samples)
 
 
-def _ensemble(study: Study, search: SearchResult) -> dict[str, Any] | None:
+def ensemble_members(study: Study, search: SearchResult) -> list[Any] | None:
+    """The trials whose mean prediction the ensemble scores (the top ``ensemble_top_k`` that ran every epoch); None
+    when the space has no ensemble."""
     spec = study.plan.spec
     top_k = int(spec.fixed.get("ensemble_top_k", 0))
-    family = load_family(spec.trainable)
-    if top_k < 2 or study.data is None or not isinstance(family, EnsemblingFamily):
+    if top_k < 2 or study.data is None or not isinstance(load_family(spec.trainable), EnsemblingFamily):
         return None
-    complete = [o for o in search.ledger.ranked() if o.epochs >= spec.max_epochs and o.checkpoint_path]
+    return [o for o in search.ledger.ranked() if o.epochs >= spec.max_epochs and o.checkpoint_path][:top_k]
+
+
+def _ensemble(study: Study, search: SearchResult) -> dict[str, Any] | None:
+    spec = study.plan.spec
+    complete = ensemble_members(study, search)
+    if complete is None:
+        return None
     if len(complete) < 2:
         return {"note": f"skipped: {len(complete)} trial(s) ran all {spec.max_epochs} epochs; need at least 2"}
     with contextlib.ExitStack() as stack:
         members = [(o.config, stack.enter_context(local_checkpoint(study.plan.options.storage, o.checkpoint_path))
-                    / CHECKPOINT_FILE) for o in complete[:top_k]]  # fmt: skip
-        figures = family.ensemble(members, study.data, _context(study))
-    return {**figures, "trial_numbers": [o.number for o in complete[:top_k]]}
+                    / CHECKPOINT_FILE) for o in complete]  # fmt: skip
+        figures = load_family(spec.trainable).ensemble(members, study.data, _context(study))
+    return {**figures, "trial_numbers": [o.number for o in complete]}
 
 
-__all__ = ["Evaluation", "TestFigures", "bootstrap_interval", "evaluate"]
+__all__ = ["Evaluation", "TestFigures", "bootstrap_interval", "ensemble_members", "evaluate"]

@@ -61,6 +61,7 @@ def search(study: Study, warm: list[tuple[dict[str, Any], float]] | None = None)
 
         monitor = new_monitor(study, prune_log, searcher.num_samples, scheduler)
         monitor.snapshots = SnapshotKeeper(_local_experiment(study))
+        monitor.progress.note("search: starting the first trials (their workers load the model family) ...")
         run_experiment(study, tuner_for(study, searcher, scheduler, monitor, SEARCH_EXPERIMENT), monitor)
     monitor.after_study()
     return SearchResult(monitor.ledger, searcher.note)

@@ -13,8 +13,9 @@ from tuner.errors import TunerError
 from tuner.packing import AUTO as AUTO_GPUS
 
 
-def place(plan, data: Any, echo: Callable[[str], None]) -> tuple[ClusterInfo, dict[str, Any]]:
-    """The cluster, its ``gpus_per_trial`` the share every trial gets, and the GPU probe's figures (if any)."""
+def place(plan, data: Callable[[], Any], echo: Callable[[str], None]) -> tuple[ClusterInfo, dict[str, Any]]:
+    """The cluster, its ``gpus_per_trial`` the share every trial gets, and the GPU probe's figures (if any).
+    ``data()``: the study's data, waited for only when a probe trial needs it."""
     cluster = _connect_checked(plan, echo)
     if cluster.nodes > 1 and plan.options.storage is None:
         echo(f"note: the cluster has {cluster.nodes} nodes and checkpoints go to {plan.run_dir}, a folder on this "
@@ -27,8 +28,8 @@ def place(plan, data: Any, echo: Callable[[str], None]) -> tuple[ClusterInfo, di
     opts = plan.options
     from tuner.spaces.code import with_code
 
-    data = with_code(data, plan.space.source.folder)
-    share, probe = auto_gpu_share(plan.spec, plan.fixed_config, data, opts.seed, opts.cpus_per_trial, echo)
+    loaded = with_code(data(), plan.space.source.folder)
+    share, probe = auto_gpu_share(plan.spec, plan.fixed_config, loaded, opts.seed, opts.cpus_per_trial, echo)
     return dataclasses.replace(cluster, gpus_per_trial=share), probe
 
 

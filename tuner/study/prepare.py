@@ -7,6 +7,7 @@ in ``run.json`` and on the parent run before it propagates.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import os
@@ -70,20 +71,22 @@ def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
     """The prepared study; a failure inside the block is recorded as the study's end, then raised again."""
     started = time.monotonic()
     _check_results_folders(plan)
-    data = _load_data(plan)
+    echo(_starting(plan))
+    # The data loads (or is generated) on a thread of its own while Ray starts: Ray's start mostly waits on the
+    # processes it launches. The MLflow store is opened once the data loaded (a data error leaves no store
+    # behind), on the tracker's own thread while Ray Tune starts the first trials.
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tuner-data")
+    loading = pool.submit(_load_ahead, plan)
+    pool.shutdown(wait=False)  # its one thread ends with the load
+    cluster, gpu_probe = place(plan, loading.result, echo)
+    data = loading.result()
     from tuner.tracking import StudyTracker
     from tuner.tracking.spool import SPOOL_FILE
 
-    # The store opens on the tracker's own thread while Ray starts (both mostly wait on other processes).
     commit = git_commit()
     tracker = StudyTracker(plan.tracking_uri, plan.spec.name,
                            plan.options.results_dir / "mlartifacts" if plan.default_store else None,
                            spool=plan.run_dir / SPOOL_FILE, run_tags=source_tags(plan, commit))  # fmt: skip
-    try:
-        cluster, gpu_probe = place(plan, data, echo)
-    except BaseException:
-        tracker.close(raise_errors=False)
-        raise
     options = dataclasses.replace(plan.options, gpus_per_trial=cluster.gpus_per_trial)
     record = RunRecord.start(plan, options, data.fingerprint if data else "none", gpu_probe)
     study = Study(plan, data, cluster, tracker, record, commit, echo, started)
@@ -121,6 +124,25 @@ def _check_writable(folder: Path, what: str) -> None:
         probe.unlink()
     except OSError as exc:
         raise TunerError(f"{what} {folder} is not writable: {exc.strerror}") from None
+
+
+def _starting(plan: StudyPlan) -> str:
+    """The line said while the slow part of the start runs (Ray's start, the data, the store)."""
+    opts = plan.options
+    ray = f"joining Ray at {opts.address}" if opts.address else (
+        f"starting a local Ray instance{' with its dashboard' if opts.dashboard else ''}")  # fmt: skip
+    data = f", loading the {plan.spec.dataset} data" if plan.spec.dataset else ""
+    data += " (generated on first use without --data)" if plan.spec.dataset and opts.data is None else ""
+    return f"tuner {plan.spec.name}: {ray}{data}, opening the MLflow store ..."
+
+
+def _load_ahead(plan: StudyPlan) -> LoadedData | None:
+    """The study's data, then what opening the MLflow store imports (seconds of CPU; nothing written)."""
+    from tuner.tracking.store import import_client
+
+    data = _load_data(plan)
+    import_client(plan.tracking_uri)
+    return data
 
 
 def _load_data(plan: StudyPlan) -> LoadedData | None:

@@ -69,7 +69,7 @@ class Verification:
 def verify(study: Study, search: SearchResult) -> Verification:
     plan, opts = study.plan, study.plan.options
     best = best_trial(study, search)
-    top = _top_trials(study, search)[: opts.verify_top]
+    top = top_trials(study, search)[: opts.verify_top]
     if not top or plan.fixed_config is not None:
         return Verification(best)
     seeds = tuple(opts.seed + 1 + i for i in range(opts.verify_seeds))  # the search trained every trial with seed
@@ -84,7 +84,8 @@ def verify(study: Study, search: SearchResult) -> Verification:
     return Verification(chosen.trial, candidates)
 
 
-def _top_trials(study: Study, search: SearchResult) -> list[Any]:
+def top_trials(study: Study, search: SearchResult) -> list[Any]:
+    """The search's trials in the order verification takes its candidates from."""
     spec = study.plan.spec
     ranked = search.ledger.ranked()
     if spec.score == "last_epoch":  # a partial K-fold mean is no candidate
@@ -121,4 +122,4 @@ def _say(study: Study, candidates: tuple[Candidate, ...], chosen: Candidate) -> 
                    f"{len(c.values)}/{len(c.seeds)} runs scored){mark}")  # fmt: skip
 
 
-__all__ = ["Candidate", "Verification", "verify"]
+__all__ = ["Candidate", "Verification", "top_trials", "verify"]
