@@ -6,6 +6,7 @@
     verify    the top configs trained again with fresh seeds; the best mean is chosen
     baseline  the report's own config on this study's split
     evaluate  the chosen trial and the baseline on the held-out test split, with bootstrap intervals
+    references untuned standard models on the same split; every difference with a paired bootstrap interval
     analyze   why the search found what it found: importance, figures, a summary (run folder's analysis/)
     publish   the chosen model as an MLflow model in the parent run (registered with --register NAME)
     export    best_config.json, trials.csv, the parent run closed, the summary
@@ -38,6 +39,7 @@ from tuner.study.fit import search
 from tuner.study.plan import resolve
 from tuner.study.prepare import prepare
 from tuner.study.publish import publish
+from tuner.study.references import references
 from tuner.study.verify import verify
 
 SpaceArg = str | SpaceSpec | Space
@@ -58,6 +60,7 @@ def run_study(
         checked = verify(study, trials)
         reference = baseline(study, trials)
         figures = evaluate(study, trials, checked.chosen, reference)
+        figures = references(study, figures, reference)
         analyze(study, trials)
         model = publish(study, figures)
         return export(study, trials, checked, figures, model)
