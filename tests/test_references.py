@@ -164,8 +164,11 @@ def test_a_tiny_study_prints_and_records_its_references_and_the_paired_differenc
 
     status = run_cli("status", "steel_binary", "--name", "refs", "--results-dir", str(tmp_path), cwd=tmp_path)
     assert status.returncode == 0 and "chosen - other in test_accuracy" in status.stdout, status.stderr
-    compared = run_cli("compare", "steel_binary:refs", "--results-dir", str(tmp_path), cwd=tmp_path)
-    assert compared.returncode == 0 and "vs random_forest" in compared.stdout, compared.stderr
+    compared = run_cli("compare", "steel_binary:refs", "steel_binary", "--results-dir", str(tmp_path), "--out",
+                       str(tmp_path / "compare.png"), cwd=tmp_path)  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    low, high = diff["interval"]
+    assert f"{diff['value']:+.3f} [{low:+.3f}, {high:+.3f}] {diff['verdict']}" in compared.stdout
 
 
 @pytest.mark.slow
