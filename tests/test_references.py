@@ -180,3 +180,28 @@ def test_no_references_skips_the_phase_with_one_line(ray_instance, tmp_path):
     export = run_study(spec, opts, echo=printed.append).export
     assert export["references"] == {"note": "skipped (--no-references)", "seconds": pytest.approx(0, abs=0.5)}
     assert printed.count("references: skipped (--no-references)") == 1
+
+
+def test_the_printed_differences_say_the_verdict_and_the_power_of_a_small_split():
+    from tuner.summary import print_references
+
+    capped = "left out: still training after its 30 s cap"
+    record = {"metric": "test_accuracy", "mode": "max", "split_size": 98, "level": 0.95, "resamples": 200,
+              "models": {"forest": {"estimator": "e", "seconds": 1.0, "test": {}},
+                         "slow": {"estimator": "e", "seconds": 30.0, "note": capped}},
+              "differences": {"forest": {"value": -0.05, "interval": [-0.12, 0.02],
+                                         "verdict": "not distinguishable on 98 rows"}},
+              "power": {"half_width_min": 0.07, "half_width_max": 0.07, "split_size": 98, "small": True}}  # fmt: skip
+    lines: list[str] = []
+    print_references(lines.append, record)
+    assert lines == [
+        f"  reference slow: {capped}",
+        "  chosen - other in test_accuracy (paired 95% bootstrap, the same 200 resamples of the 98 test rows for "
+        "both):",
+        "    forest                   -0.0500 [-0.1200, +0.0200]  not distinguishable on 98 rows",
+        "  power: on 98 test rows a difference in test_accuracy smaller than about 0.0700-0.0700 (the paired "
+        "intervals' half-widths) cannot be told apart at 95%",
+    ]
+    lines.clear()
+    print_references(lines.append, {"note": "none declared for the space s", "seconds": 0.0})
+    assert lines == ["  references: none declared for the space s"]

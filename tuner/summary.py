@@ -149,7 +149,7 @@ def print_test_figures(echo, export: dict, report: dict) -> None:
         published = _figure(report[key]).strip() if key in report else "-"
         shown = [_with_interval(m["test"][key], m["interval"].get(key)) if key in m["test"] else "-"
                  for m in models.values()]  # fmt: skip
-        echo(f"  {key:<26} {ours:>28} | {base:>28} | {published:<9}" + "".join(f" | {r:>28}" for r in shown))
+        echo((f"  {key:<26} {ours:>28} | {base:>28} | {published:<9}" + "".join(f" | {r:>28}" for r in shown)).rstrip())
     if not base_values:
         echo(f"  report config on this split: {baseline.get('note', 'not measured')}")
     print_references(echo, export.get("references"))
