@@ -71,7 +71,10 @@ RESOURCES = Resources(cpus=1, gpus=0.5)
 NOTES = (
     "Objective as the report: 2 patient-grouped folds x 2 epochs, reported after every epoch (steps 1-4), ASHA "
     "prunes after the first epoch of the first fold; score = mean over folds of the best validation KL. The "
-    "report's KL figures are on Kaggle's hidden test set (5-fold models); ours are on held-out patients."
+    "report's KL figures are on Kaggle's hidden test set (5-fold models); ours are on held-out patients. No "
+    "untuned references (SpaceSpec.references): the inputs are spectrogram images and the target a vote "
+    "distribution, which no cheap scikit-learn model fits honestly; the untuned floor is val_kl_prior, the KL of the "
+    "training fold's mean vote distribution, reported every epoch."
 )
 
 

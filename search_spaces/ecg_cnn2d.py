@@ -1,6 +1,7 @@
 """Report 001, 2D CNN with ResNet blocks on MIT-BIH heartbeats laid out as 17 x 11 images (5 classes)."""
 
 from search_spaces import _ecg
+from search_spaces._references import CLASSIFIERS
 from tuner.spec import Choice, IntUniform, Param, SpaceSpec, Uniform
 
 SPEC = SpaceSpec(
@@ -34,6 +35,7 @@ SPEC = SpaceSpec(
     default_searcher="hyperopt",  # the report tuned with Ray's HyperOptSearch
     default_scheduler="asha",
     resources=_ecg.RESOURCES,
+    references=CLASSIFIERS,
     report_config={
         "hidden": 128,
         "num_layers": 3,

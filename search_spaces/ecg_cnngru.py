@@ -1,6 +1,7 @@
 """Report 001, 1D CNN + ResNet blocks + GRU on single MIT-BIH heartbeats (5 classes)."""
 
 from search_spaces import _ecg
+from search_spaces._references import CLASSIFIERS
 from tuner.spec import Choice, IntUniform, Param, SpaceSpec
 
 SPEC = SpaceSpec(
@@ -56,6 +57,7 @@ SPEC = SpaceSpec(
     default_searcher="hyperopt",  # the report tuned with Ray's HyperOptSearch
     default_scheduler="asha",
     resources=_ecg.RESOURCES,
+    references=CLASSIFIERS,
     report_config={
         "hidden": 64,
         "num_blocks": 5,

@@ -5,6 +5,7 @@ squared dollars) 893,181,020.80, i.e. RMSE ~ $29,886. Its Gaussian-likelihood va
 is the ``loss`` parameter. The searched metric is the validation RMSE in dollars for both losses.
 """
 
+from search_spaces._references import REGRESSORS
 from trainables import metrics as M
 from tuner.spec import Choice, EarlyStopping, LogUniform, Param, Resources, SpaceSpec
 
@@ -44,6 +45,7 @@ SPEC = SpaceSpec(
     default_searcher="optuna",
     default_scheduler="asha",
     resources=Resources(cpus=1, gpus=0),
+    references=REGRESSORS,
     report_config={
         "n_hidden": 3,
         "width": 128,

@@ -95,6 +95,8 @@ SPEC = SpaceSpec(
     report_results={"val_macro_f1": 0.9384, "test_macro_f1": 0.9567},
     report_variant_results={"rnn": {"val_macro_f1": 0.9363, "test_macro_f1": 0.9558}},
     notes=(
+        "No untuned references (SpaceSpec.references): the figures are per subject (a majority vote over its "
+        "windows), which the references' one-prediction-per-test-row comparison does not cover. "
         "Split by subject: stratified 20% test subjects, stratified K-fold over the rest (report K=5, here 2; "
         "--set cv_folds=5). The report's second model (report:rnn; 1 RNN layer of 64) scored val F1 0.9363, "
         "test 0.9558. Assumed where the report is silent: label smoothing 0.1, PCA keeping 95% of each joint "

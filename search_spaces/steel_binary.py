@@ -1,5 +1,6 @@
 """Report 002, binary task: Other_Faults against the rest of the Steel Plates Faults (OpenML 1504)."""
 
+from search_spaces._references import CLASSIFIERS
 from search_spaces._steel import COMMON_PARAMS, COMMON_REPORT_CONFIG
 from trainables import metrics as M
 from trainables.cv import CV_FOLDS
@@ -25,6 +26,7 @@ SPEC = SpaceSpec(
     default_searcher="optuna",
     default_scheduler="asha",
     resources=Resources(cpus=1, gpus=0),
+    references=CLASSIFIERS,
     report_fixed={CV_FOLDS: 1},  # the report trained one model on its single split
     report_config={**COMMON_REPORT_CONFIG, "pos_weight": 2.0},
     report_results={

@@ -1,5 +1,6 @@
 """Report 004, multi-classification part: a 1-4 layer CNN on 16 x 16 USPS handwritten digits (10 classes)."""
 
+from search_spaces._references import CLASSIFIERS, SVC
 from trainables import metrics as M
 from tuner.spec import Choice, LogUniform, Param, Resources, SpaceSpec, Uniform
 
@@ -35,6 +36,7 @@ SPEC = SpaceSpec(
     default_searcher="optuna",
     default_scheduler="asha",
     resources=Resources(cpus=1, gpus=0),
+    references=(*CLASSIFIERS, SVC),
     report_config={
         "n_conv": 3,
         "width": 64,

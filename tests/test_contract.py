@@ -17,7 +17,8 @@ FIELDS = {
     "SpaceSpec": ("name", "report", "summary", "dataset", "data_options", "trainable", "model", "metric", "mode",
                   "metrics", "max_epochs", "params", "fixed", "early_stopping", "grace_period", "score",
                   "default_searcher", "default_scheduler", "resources", "report_config", "report_variants",
-                  "report_results", "report_variant_results", "report_fixed", "smoke", "notes"),
+                  "report_results", "report_variant_results", "report_fixed", "references", "smoke", "notes"),
+    "Reference": ("name", "estimator", "params", "scaled"),
     "Param": ("name", "domain", "doc", "grid", "active_if"),
     "LogUniform": ("low", "high"),
     "Uniform": ("low", "high"),
@@ -32,7 +33,7 @@ FIELDS = {
 }  # fmt: skip
 PUBLIC = ("run", "resume", "load", "Study", "TunerError", "SpaceSpec", "Param", "LogUniform", "Uniform", "IntUniform",
           "Choice", "EarlyStopping", "Resources", "LoadedData", "TrialContext", "EpochReporter", "ModelFamily",
-          "ServingFamily", "EnsemblingFamily")  # fmt: skip
+          "ServingFamily", "EnsemblingFamily", "Reference", "ScoringFamily")  # fmt: skip
 
 
 @pytest.mark.parametrize("name", FIELDS)

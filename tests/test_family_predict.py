@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
-from trainables.family import ServingFamily, load_family
+from trainables.family import ScoringFamily, ServingFamily, load_family
 from trainables.reporting import CHECKPOINT_FILE
 from tuner import spaces
 from tuner.datasets import load_dataset
@@ -105,3 +105,17 @@ def test_hms_predicts_the_fold_models_mean_evaluate_scores(data_cache, one_torch
     np.testing.assert_allclose(predicted.sum(axis=1), 1.0, rtol=1e-5)
     figures = family.evaluate(config, data, ctx, weights, "test")
     assert kl_divergence(data.arrays["y"][rows], predicted) == pytest.approx(figures["test_kl"], rel=1e-9)
+
+
+@pytest.mark.parametrize("name", [name for name in spaces.names() if spaces.get(name).references])
+def test_predictions_scored_by_score_predictions_are_evaluates_figures(name, data_cache, one_torch_thread):
+    """The reference phase scores the chosen model from its predictions: the figures must be ``evaluate``'s, every
+    one that needs no more than a prediction."""
+    family, config, data, ctx, weights = _trained(name, data_cache)
+    assert isinstance(family, ScoringFamily)
+    test = data.splits["test"]
+    predicted, _ = _served(family, config, data, ctx, weights, data.arrays["x"][test])
+    scored = family.score_predictions(data, test, predicted, "test")
+    figures = family.evaluate(config, data, ctx, weights, "test")
+    assert spaces.get(name).metric.replace("val_", "test_") in scored
+    assert scored == pytest.approx({key: figures[key] for key in scored}, rel=1e-6)

@@ -86,6 +86,11 @@ def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, spl
     return ecg.evaluate(build, config, data, ctx, weights, split)
 
 
+def score_predictions(data, rows: np.ndarray, predicted: np.ndarray, split: str = "test") -> dict[str, float]:
+    """Figures of predicted class indices (see ``trainables.ecg.score_predictions``)."""
+    return ecg.score_predictions(data, rows, predicted, split)
+
+
 def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:
     """What ``predict`` needs besides the weights (trainables.family.ServingFamily; see ``trainables.ecg``)."""
     return ecg.inference_state(data)

@@ -94,8 +94,17 @@ def _scores(model: nn.Module, loss: str, part: dict[str, np.ndarray], device: st
         ])  # fmt: skip
         target = torch.as_tensor(part["y"], device=device)
         value = loss_value(loss, logits, target).item()
-        accuracy = (logits.argmax(dim=1) == target).float().mean().item()
-    return {f"{prefix}_loss": value, f"{prefix}_accuracy": accuracy}
+    return {f"{prefix}_loss": value, **_class_scores(part["y"], logits.argmax(dim=1).cpu().numpy(), prefix)}
+
+
+def _class_scores(y: np.ndarray, pred: np.ndarray, prefix: str) -> dict[str, float]:
+    return {f"{prefix}_accuracy": float(np.mean(pred == y))}
+
+
+def score_predictions(data, rows: np.ndarray, predicted: np.ndarray, split: str = "test") -> dict[str, float]:
+    """The figures ``evaluate`` gives but the loss, of digits predicted for ``rows`` (as ``predict`` returns them;
+    trainables.family.ScoringFamily): the same metric code."""
+    return _class_scores(data.arrays["y"][rows], predicted, split)
 
 
 def train(config: dict[str, Any], data, ctx: TrialContext) -> None:

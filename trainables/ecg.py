@@ -71,13 +71,20 @@ def _scores(model: nn.Module, loss_fn: nn.Module, part: dict[str, np.ndarray], n
     with torch.no_grad():
         loss = loss_fn(all_logits, torch.as_tensor(part["y"], device=device)).item()
     pred = all_logits.argmax(dim=1).cpu().numpy()
+    return {f"{prefix}_loss": loss, **_class_scores(part["y"], pred, n_classes, prefix)}
+
+
+def _class_scores(y: np.ndarray, pred: np.ndarray, n_classes: int, prefix: str) -> dict[str, float]:
     return {
-        f"{prefix}_loss": loss,
-        f"{prefix}_accuracy": accuracy_score(part["y"], pred),
-        f"{prefix}_macro_recall": recall_score(
-            part["y"], pred, labels=np.arange(n_classes), average="macro", zero_division=0
-        ),
+        f"{prefix}_accuracy": accuracy_score(y, pred),
+        f"{prefix}_macro_recall": recall_score(y, pred, labels=np.arange(n_classes), average="macro", zero_division=0),
     }
+
+
+def score_predictions(data, rows: np.ndarray, predicted: np.ndarray, split: str = "test") -> dict[str, float]:
+    """The figures ``evaluate`` gives but the loss, of class indices predicted for ``rows`` (as ``predict`` returns
+    them; trainables.family.ScoringFamily): the same metric code."""
+    return _class_scores(data.arrays["y"][rows], predicted, int(data.meta["n_classes"]), split)
 
 
 def train(build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContext) -> None:

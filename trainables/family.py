@@ -1,5 +1,6 @@
 """What a model family is: a module with ``train`` and ``evaluate``, ``ensemble`` when it can average its trials'
-predictions, and ``inference_state`` + ``predict`` when its chosen model can be served (logged as an MLflow model).
+predictions, ``inference_state`` + ``predict`` when its chosen model can be served (logged as an MLflow model), and
+``score_predictions`` when its figures can be computed from predictions (untuned references scored beside it).
 ``load_family`` is the one way the service gets a family from a space's ``trainable``."""
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ class ServingFamily(ModelFamily, Protocol):
     def predict(self, config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: Any) -> Any: ...
 
 
+@runtime_checkable
+class ScoringFamily(ServingFamily, Protocol):
+    """A family whose figures can be computed from predictions alone: ``score_predictions`` scores what ``predict``
+    returned for the data's ``rows`` (one prediction per row) with the metric code of ``evaluate``, every figure
+    but those that need more than a prediction (a loss). The reference phase (``tuner.study.references``) scores
+    untuned standard models and the chosen model this way, on the same resampled rows."""
+
+    def score_predictions(self, data: Any, rows: Any, predicted: Any, split: str = "test") -> dict[str, float]: ...
+
+
 def load_family(module: str) -> ModelFamily:
     """The family module named by a space's ``trainable``; one that lacks ``train`` or ``evaluate`` is an error
     naming what is missing (caught when a space is first used, not in the middle of a study)."""
@@ -56,4 +67,4 @@ def load_family(module: str) -> ModelFamily:
     return family  # type: ignore[return-value]  # a module satisfies the protocol structurally
 
 
-__all__ = ["EnsemblingFamily", "ModelFamily", "ServingFamily", "load_family"]
+__all__ = ["EnsemblingFamily", "ModelFamily", "ScoringFamily", "ServingFamily", "load_family"]

@@ -84,16 +84,20 @@ class _Task:
         return logits.argmax(dim=1).cpu().numpy()
 
     def scores(self, y: np.ndarray, pred: np.ndarray, prefix: str) -> dict[str, float]:
-        if self.binary:
-            return {
-                f"{prefix}_accuracy": accuracy_score(y, pred),
-                f"{prefix}_precision_pos": precision_score(y, pred, pos_label=1, zero_division=0),
-                f"{prefix}_precision_neg": precision_score(y, pred, pos_label=0, zero_division=0),
-            }
+        return _class_scores(self.binary, y, pred, prefix)
+
+
+def _class_scores(binary: bool, y: np.ndarray, pred: np.ndarray, prefix: str) -> dict[str, float]:
+    if binary:
         return {
-            f"{prefix}_macro_accuracy": balanced_accuracy_score(y, pred),
-            f"{prefix}_macro_precision": precision_score(y, pred, average="macro", zero_division=0),
+            f"{prefix}_accuracy": accuracy_score(y, pred),
+            f"{prefix}_precision_pos": precision_score(y, pred, pos_label=1, zero_division=0),
+            f"{prefix}_precision_neg": precision_score(y, pred, pos_label=0, zero_division=0),
         }
+    return {
+        f"{prefix}_macro_accuracy": balanced_accuracy_score(y, pred),
+        f"{prefix}_macro_precision": precision_score(y, pred, average="macro", zero_division=0),
+    }
 
 
 def _evaluate(model: nn.Module, task: _Task, part: dict[str, np.ndarray], device: str, prefix: str):
@@ -193,6 +197,12 @@ def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, spl
     mean = torch.stack(probabilities).mean(dim=0).clamp(1e-7, 1 - 1e-7)
     logits = torch.log(mean / (1 - mean)) if folds[0].task.binary else torch.log(mean)
     return _scores_of(logits, folds[0].task, data.split(split), ctx.device, split)
+
+
+def score_predictions(data, rows: np.ndarray, predicted: np.ndarray, split: str = "test") -> dict[str, float]:
+    """The figures ``evaluate`` gives but the loss, of class indices predicted for ``rows`` (as ``predict`` returns
+    them; trainables.family.ScoringFamily): the same metric code."""
+    return _class_scores(data.meta["task"] == "binary", data.arrays["y"][rows], predicted, split)
 
 
 def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:

@@ -127,16 +127,22 @@ class _Setup:
         with torch.no_grad():
             loss = self.loss(torch.stack([mean, log_var], dim=1), target).item()
             nll_scaled = nn.GaussianNLLLoss(full=True, reduction="none")(mean, target, log_var.exp())
-        error = self.target.inverse(mean.cpu().numpy()) - prices
         nll = nll_scaled.cpu().numpy().astype(np.float64) - self.target.log_jacobian(prices)
-        mse = float(np.mean(error**2))
-        return {
-            f"{prefix}_loss": loss,
-            f"{prefix}_mse": mse,
-            f"{prefix}_rmse": math.sqrt(mse),
-            f"{prefix}_mae": float(np.mean(np.abs(error))),
-            f"{prefix}_nll": float(np.mean(nll)),
-        }
+        errors = _error_scores(self.target.inverse(mean.cpu().numpy()), prices, prefix)
+        return {f"{prefix}_loss": loss, **errors, f"{prefix}_nll": float(np.mean(nll))}
+
+
+def _error_scores(predicted: np.ndarray, prices: np.ndarray, prefix: str) -> dict[str, float]:
+    """Errors in dollars of predicted prices."""
+    error = predicted - prices
+    mse = float(np.mean(error**2))
+    return {f"{prefix}_mse": mse, f"{prefix}_rmse": math.sqrt(mse), f"{prefix}_mae": float(np.mean(np.abs(error)))}
+
+
+def score_predictions(data, rows: np.ndarray, predicted: np.ndarray, split: str = "test") -> dict[str, float]:
+    """The error figures ``evaluate`` gives (not the loss nor the NLL, which need the predicted variance), of prices
+    predicted for ``rows`` (as ``predict`` returns them; trainables.family.ScoringFamily): the same metric code."""
+    return _error_scores(np.asarray(predicted, dtype=np.float64), data.arrays["y"][rows], split)
 
 
 def train(config: dict[str, Any], data, ctx: TrialContext) -> None:

@@ -36,12 +36,14 @@ _EXPORTS = {
     "Choice": "tuner.spec",
     "EarlyStopping": "tuner.spec",
     "Resources": "tuner.spec",
+    "Reference": "tuner.spec",
     "LoadedData": "tuner.datasets.base",
     "TrialContext": "trainables.reporting",
     "EpochReporter": "trainables.reporting",
     "ModelFamily": "trainables.family",
     "ServingFamily": "trainables.family",
     "EnsemblingFamily": "trainables.family",
+    "ScoringFamily": "trainables.family",
 }
 
 __all__ = ["PROCESS_START", *_EXPORTS]

@@ -139,6 +139,8 @@ def describe_space(space: spaces.Space) -> str:
             lines.append(f"  report {variant + ' results':<12}: {json.dumps(spec.report_variant_results[variant])}")
     if spec.report_results:
         lines.append(f"  report results     : {json.dumps(spec.report_results)}")
+    shown = ", ".join(r.name for r in spec.references) or "none declared"
+    lines.append(f"  references : {shown}  (untuned, on the same test split; --no-references skips them)")
 
     if spec.notes:
         lines.append(f"  notes      : {spec.notes}")

@@ -126,6 +126,7 @@ def table(studies: list[ComparedStudy]) -> str:
             "95% at trial": when[1] if when else "-",
         }
         row.update({k: _number(v) for k, v in (s.export.get("test") or {}).items()})
+        row.update(_differences(s.export.get("references")))
         row["ensemble"] = _ensemble(s.export.get("ensemble"))
         rows.append(row)
     return pd.DataFrame(rows).fillna("-").to_string(index=False)
@@ -181,6 +182,16 @@ def compare(refs: list[str], results_dir: Path, out: Path | None, echo=print) ->
 
 def _number(value: Any, form: str = "{:.4f}") -> str:
     return "-" if value is None else form.format(value)
+
+
+def _differences(record: dict[str, Any] | None) -> dict[str, str]:
+    """A column per reference (and the report config): the chosen config's paired difference in the test metric
+    with its interval and verdict (``tuner.study.references``)."""
+    columns = {}
+    for name, diff in ((record or {}).get("differences") or {}).items():
+        low, high = diff["interval"]
+        columns[f"vs {name}"] = f"{diff['value']:+.3f} [{low:+.3f}, {high:+.3f}] {diff['verdict']}"
+    return columns
 
 
 def _ensemble(ensemble: dict[str, Any] | None) -> str:

@@ -189,6 +189,8 @@ class RunOptions:
 
     report_baseline: bool = option(True, "do not train and test the report's config on this study's split beside "
                                    "the chosen one", flag="--no-report-baseline")  # fmt: skip
+    references: bool = option(True, "do not train the space's untuned reference models nor compare the chosen config "
+                              "with them on the test split", flag="--no-references")  # fmt: skip
     verify_top: int = option(3, "after the search, train the top K configs again with fresh seeds and choose the "
                              "best mean (default 3; 0: off)", parse=int, check=_at_least(0),
                              cli={"metavar": "K"})  # fmt: skip

@@ -146,6 +146,22 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """An untuned standard model the study trains on the same non-test rows and scores on the same test split as
+    the chosen config (``tuner.study.references``): what the search's answer is worth beside it.
+
+    ``estimator`` is the dotted path of a scikit-learn estimator class (imported only when the phase runs);
+    ``params`` its constructor arguments, literals only (a fixed ``random_state``); ``scaled`` puts a
+    ``StandardScaler``, fitted on the same rows, before it (linear models and SVMs). Inputs are the data's ``x``
+    rows, flattened (images become pixel vectors)."""
+
+    name: str
+    estimator: str
+    params: dict[str, Any] = field(default_factory=dict)
+    scaled: bool = False
+
+
+@dataclass(frozen=True)
 class SpaceSpec:
     """Everything the service needs to search one report system."""
 
@@ -189,6 +205,9 @@ class SpaceSpec:
     report_fixed: dict[str, Any] = field(default_factory=dict)
     """Fixed settings the report's own configs train with where the space's default differs (its protocol, e.g.
     ``cv_folds=1``, the report's single split): ``--config report`` and the baseline phase use them."""
+    references: tuple[Reference, ...] = ()
+    """Untuned standard models scored beside the chosen config on the same test split, each difference with a
+    paired bootstrap interval (``tuner.study.references``); none: the study says so and skips the phase."""
     smoke: dict[str, Any] = field(default_factory=dict)
     """``--set``-style overrides of ``fixed``/``data_options`` that make a smoke test of the space fast (a smaller
     image, say); tests apply them, studies never do."""
@@ -236,6 +255,7 @@ class SpaceSpec:
         for key in self.report_fixed:
             if key not in self.fixed:
                 yield f"report_fixed setting {key!r} is not a fixed setting"
+        yield from _reference_problems(self.references)
         configs = {"report_config": self.report_config} if self.report_config else {}
         configs.update({f"report_variants[{k!r}]": v for k, v in self.report_variants.items()})
         for source, config in configs.items():
@@ -298,6 +318,21 @@ class SpaceSpec:
             if p.name not in full:
                 full[p.name] = p.grid_points()[0]
         return full
+
+
+REFERENCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+"""A reference's name: part of MLflow metric names (``reference_<name>_<metric>``) and a column header."""
+
+
+def _reference_problems(references: tuple[Reference, ...]):
+    names = [r.name for r in references]
+    if len(set(names)) != len(names):
+        yield f"duplicate reference names in {names}"
+    for r in references:
+        if not REFERENCE_NAME.match(str(r.name)):
+            yield f"reference name {r.name!r}: use lower-case letters, digits and '_' (at most 40)"
+        if not re.match(r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$", str(r.estimator)):
+            yield f"reference {r.name!r}: estimator {r.estimator!r} is not a dotted class path (module.Class)"
 
 
 def _is_number(value: Any) -> bool:

@@ -140,15 +140,46 @@ def print_test_figures(echo, export: dict, report: dict) -> None:
          f"report config, this split | report as published")  # fmt: skip
     base_values = baseline.get("test") or {}
     base_interval = (baseline.get("uncertainty") or {}).get("interval", {})
+    models = {name: m for name, m in ((export.get("references") or {}).get("models") or {}).items() if "test" in m}
+    if models:
+        echo(f"  {'':<26} {'':>28} | {'':>28} | {'':<9} | " + " | ".join(f"{name:>28}" for name in models))
     for key, value in export["test"].items():
         ours = _with_interval(value, uncertainty.get("interval", {}).get(key))
         base = _with_interval(base_values[key], base_interval.get(key)) if key in base_values else "-"
         published = _figure(report[key]).strip() if key in report else "-"
-        echo(f"  {key:<26} {ours:>28} | {base:>28} | {published}")
+        shown = [_with_interval(m["test"][key], m["interval"].get(key)) if key in m["test"] else "-"
+                 for m in models.values()]  # fmt: skip
+        echo((f"  {key:<26} {ours:>28} | {base:>28} | {published:<9}" + "".join(f" | {r:>28}" for r in shown)).rstrip())
     if not base_values:
         echo(f"  report config on this split: {baseline.get('note', 'not measured')}")
+    print_references(echo, export.get("references"))
     if export["data"]["synthetic"]:
         echo("  (synthetic data: the report's published figures are shown for reference only)")
+
+
+def print_references(echo, record: dict | None) -> None:
+    """Under the test table: the chosen config's paired difference with each reference (and the report config)
+    with its interval and verdict, the references left out, and the smallest difference the split tells apart."""
+    if not record:
+        return
+    if "models" not in record:
+        echo(f"  references: {record['note']}")
+        return
+    for name, model in record["models"].items():
+        if "note" in model:
+            echo(f"  reference {name}: {model['note']}")
+    differences = record["differences"]
+    if differences:
+        echo(f"  chosen - other in {record['metric']} (paired {record['level']:.0%} bootstrap, the same "
+             f"{record['resamples']} resamples of the {record['split_size']} test rows for both):")  # fmt: skip
+    for name, diff in differences.items():
+        low, high = diff["interval"]
+        echo(f"    {name:<24} {diff['value']:+.4f} [{low:+.4f}, {high:+.4f}]  {diff['verdict']}")
+    power = record.get("power")
+    if power and power["small"]:
+        echo(f"  power: on {power['split_size']} test rows a difference in {record['metric']} smaller than about "
+             f"{power['half_width_min']:.4f}-{power['half_width_max']:.4f} (the paired intervals' half-widths) "
+             f"cannot be told apart at {record['level']:.0%}")  # fmt: skip
 
 
 def print_verification(echo, export: dict) -> None:

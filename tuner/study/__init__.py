@@ -6,6 +6,7 @@
     verify    the top configs trained again with fresh seeds; the best mean is chosen
     baseline  the report's own config on this study's split
     evaluate  the chosen trial and the baseline on the held-out test split, with bootstrap intervals
+    references untuned standard models on the same split; every difference with a paired bootstrap interval
     publish   the chosen model as an MLflow model in the parent run (registered with --register NAME)
     analyze   why the search found what it found: importance, figures, a summary (run folder's analysis/)
     export    best_config.json, trials.csv, the parent run closed, the summary
@@ -39,6 +40,7 @@ from tuner.study.fit import search
 from tuner.study.plan import resolve
 from tuner.study.prepare import prepare
 from tuner.study.publish import publish
+from tuner.study.references import references
 from tuner.study.tidy import kept_top, tidy
 from tuner.study.verify import verify
 
@@ -60,6 +62,7 @@ def run_study(
         checked = verify(study, trials)
         reference = baseline(study, trials)
         figures = evaluate(study, trials, checked.chosen, reference)
+        figures = references(study, figures, reference)
         model = publish(study, figures)  # first: the model's test figures are then the parent's first metrics
         analyze(study, trials, figures)
         result = export(study, trials, checked, figures, model)

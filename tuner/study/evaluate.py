@@ -57,6 +57,9 @@ class Evaluation:
     baseline_note: str
     ensemble: dict[str, Any] | None
     """The top-k ensemble's figures, a note saying why it was skipped, or None when the space has none."""
+    references: dict[str, Any] | None = None
+    """The reference phase's record (``tuner.study.references``): the references' figures and the paired
+    differences, or a note saying why there are none; None before that phase."""
 
 
 def evaluate(study: Study, search: SearchResult, chosen, reference: Baseline) -> Evaluation:
@@ -67,7 +70,8 @@ def evaluate(study: Study, search: SearchResult, chosen, reference: Baseline) ->
     return Evaluation(chosen, test, base, reference.note, ensemble)
 
 
-def _context(study: Study):
+def trial_context(study: Study):
+    """The context a family's ``evaluate`` and ``predict`` run with: the study's seed, on the CPU, reporting nowhere."""
     from tuner.trial import make_context
 
     return make_context(study.plan.spec, study.plan.options.seed, "cpu", report=lambda row, ckpt: None)
@@ -79,7 +83,7 @@ def _test_figures(study: Study, trial) -> TestFigures | None:
         return None
     if trial.checkpoint_path is None:
         raise TunerError(f"trial {trial.trial_id} left no checkpoint; cannot evaluate it on the test split")
-    family, ctx = load_family(study.plan.spec.trainable), _context(study)
+    family, ctx = load_family(study.plan.spec.trainable), trial_context(study)
     with local_checkpoint(study.plan.options.storage, trial.checkpoint_path) as folder:
         weights = folder / CHECKPOINT_FILE
 
@@ -131,8 +135,8 @@ def _ensemble(study: Study, search: SearchResult) -> dict[str, Any] | None:
     with contextlib.ExitStack() as stack:
         members = [(o.config, stack.enter_context(local_checkpoint(study.plan.options.storage, o.checkpoint_path))
                     / CHECKPOINT_FILE) for o in complete]  # fmt: skip
-        figures = load_family(spec.trainable).ensemble(members, study.data, _context(study))
+        figures = load_family(spec.trainable).ensemble(members, study.data, trial_context(study))
     return {**figures, "trial_numbers": [o.number for o in complete]}
 
 
-__all__ = ["Evaluation", "TestFigures", "bootstrap_interval", "ensemble_members", "evaluate"]
+__all__ = ["Evaluation", "TestFigures", "bootstrap_interval", "ensemble_members", "evaluate", "trial_context"]

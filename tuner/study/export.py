@@ -13,6 +13,7 @@ from tuner.schema import CHOSEN_PARAM_PREFIX, CHOSEN_RUN_TAG, CHOSEN_TAG, CHOSEN
 from tuner.study.evaluate import LEVEL, Evaluation
 from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
+from tuner.study.references import reference_metrics
 from tuner.study.verify import Verification
 from tuner.ui import run_link
 
@@ -85,6 +86,7 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
         "verification": checked.record(),
         **chosen_record(figures, data),
         "report_baseline": _baseline_record(figures, data),
+        "references": figures.references,
         "ensemble": figures.ensemble,
         "settings": {"fixed": spec.fixed, "data_options": spec.data_options, "max_epochs": spec.max_epochs},
         "report": plan.reference(),
@@ -192,6 +194,7 @@ def _parent_metrics(study: Study, search: SearchResult, checked: Verification, f
             metrics.update({f"{key}_ci_low": low, f"{key}_ci_high": high})
     if figures.baseline is not None:
         metrics.update({f"baseline_{key}": value for key, value in figures.baseline.values.items()})
+    metrics.update(reference_metrics(figures.references))
     chosen = checked.chosen_candidate
     if chosen is not None:
         metrics.update({f"verified_{metric}_mean": chosen.mean, f"verified_{metric}_sd": chosen.sd})

@@ -76,8 +76,11 @@ def _scores(model: nn.Module, part: dict[str, np.ndarray], state: dict[str, Any]
     with torch.no_grad():
         logits = model(_tensor(part["x"], state))
         loss = nn.functional.cross_entropy(logits, torch.as_tensor(part["y"])).item()
-    accuracy = float((logits.argmax(dim=1).numpy() == part["y"]).mean())
-    return {f"{split}_loss": loss, f"{split}_accuracy": accuracy}
+    return {f"{split}_loss": loss, **_accuracy(logits.argmax(dim=1).numpy(), part["y"], split)}
+
+
+def _accuracy(predicted: np.ndarray, y: np.ndarray, split: str) -> dict[str, float]:
+    return {f"{split}_accuracy": float((predicted == y).mean())}
 
 
 def _load(config: dict[str, Any], state: dict[str, Any], weights: Path) -> nn.Module:
@@ -96,3 +99,9 @@ def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs
     """Class indices for raw input rows (the columns of the CSV but the label), as ``evaluate`` scores them."""
     with torch.no_grad():
         return _load(config, state, weights)(_tensor(inputs, state)).argmax(dim=1).numpy()
+
+
+def score_predictions(data: LoadedData, rows: np.ndarray, predicted: np.ndarray, split: str = "test"):
+    """The figures of class indices predicted for ``rows``, by ``evaluate``'s metric code: the study scores the
+    chosen model and the untuned references of space.py this way, on the same resampled test rows."""
+    return _accuracy(predicted, data.arrays["y"][rows], split)

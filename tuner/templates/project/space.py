@@ -5,7 +5,7 @@ space.py`` lists it. This folder comes first on the import path wherever the stu
 ``dataset`` name the modules beside this file.
 """
 
-from tuner import Choice, EarlyStopping, IntUniform, LogUniform, Param, Resources, SpaceSpec, Uniform
+from tuner import Choice, EarlyStopping, IntUniform, LogUniform, Param, Reference, Resources, SpaceSpec, Uniform
 
 SPEC = SpaceSpec(
     name="__NAME__",  # names the results folder (results/__NAME__/) and the MLflow experiment
@@ -44,4 +44,10 @@ SPEC = SpaceSpec(
     # study trains it on the same split as the baseline of the chosen config's test figures. Leave it out if you
     # have none.
     report_config={"lr": 0.01, "batch_size": 32, "n_layers": 1, "width_1": 64, "dropout": 0.1},
+    # Optional: untuned scikit-learn models the chosen config is compared with on the same test split, each
+    # difference with a paired bootstrap interval and a verdict (the family's score_predictions() scores them).
+    references=(
+        Reference("random_forest", "sklearn.ensemble.RandomForestClassifier", {"random_state": 0}),
+        Reference("logistic_regression", "sklearn.linear_model.LogisticRegression", {"max_iter": 1000}, scaled=True),
+    ),
 )
