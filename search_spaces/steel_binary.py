@@ -3,7 +3,7 @@
 from search_spaces._references import CLASSIFIERS
 from search_spaces._steel import COMMON_PARAMS, COMMON_REPORT_CONFIG
 from trainables import metrics as M
-from trainables.cv import CV_FOLDS
+from trainables.cv import BATCHED_FOLDS, CV_FOLDS
 from tuner.spec import EarlyStopping, Param, Resources, SpaceSpec, Uniform
 
 SPEC = SpaceSpec(
@@ -20,7 +20,7 @@ SPEC = SpaceSpec(
     max_epochs=50,
     grace_period=5,
     early_stopping=EarlyStopping(monitor=M.VAL_LOSS, mode="min", patience=10, min_delta=0.01),
-    fixed={"plateau_patience": 10, CV_FOLDS: 3},
+    fixed={"plateau_patience": 10, CV_FOLDS: 3, BATCHED_FOLDS: True},
     params=COMMON_PARAMS
     + (Param("pos_weight", Uniform(1.0, 4.0), "BCE weight of the positive class (report: 2)", grid=(1.0, 2.0, 3.0)),),
     default_searcher="optuna",

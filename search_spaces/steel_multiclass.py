@@ -3,7 +3,7 @@
 from search_spaces._references import CLASSIFIERS
 from search_spaces._steel import COMMON_PARAMS, COMMON_REPORT_CONFIG
 from trainables import metrics as M
-from trainables.cv import CV_FOLDS
+from trainables.cv import BATCHED_FOLDS, CV_FOLDS
 from tuner.spec import EarlyStopping, Param, Resources, SpaceSpec, Uniform
 
 SPEC = SpaceSpec(
@@ -21,7 +21,7 @@ SPEC = SpaceSpec(
     grace_period=5,
     early_stopping=EarlyStopping(monitor=M.VAL_LOSS, mode="min", patience=20, min_delta=0.01),
     # The report's table gives [4,4,2,3,5,5]; its text says [5,5,2,3,6,6]. The table is used.
-    fixed={"plateau_patience": 10, "class_weights": (4.0, 4.0, 2.0, 3.0, 5.0, 5.0), CV_FOLDS: 3},
+    fixed={"plateau_patience": 10, "class_weights": (4.0, 4.0, 2.0, 3.0, 5.0, 5.0), CV_FOLDS: 3, BATCHED_FOLDS: True},
     params=COMMON_PARAMS
     + (
         Param(

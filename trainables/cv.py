@@ -22,6 +22,9 @@ import numpy as np
 
 CV_FOLDS = "cv_folds"
 """The fixed setting that turns cross-validation on: the number of folds (1: the single split)."""
+BATCHED_FOLDS = "batched_folds"
+"""The fixed setting (true by default) that trains a trial's fold models as one computation where the family can
+(trainables.mlp_batched); false: one after the other."""
 
 
 def fold_count(fixed: dict[str, Any]) -> int:
@@ -68,4 +71,4 @@ def _all_finite(rows: list[dict[str, float]], key: str) -> bool:
     return all(isinstance(row[key], int | float) and math.isfinite(row[key]) for row in rows)
 
 
-__all__ = ["CV_FOLDS", "FIRST_FOLD_KEYS", "fold_count", "fold_indices", "mean_row"]
+__all__ = ["BATCHED_FOLDS", "CV_FOLDS", "FIRST_FOLD_KEYS", "fold_count", "fold_indices", "mean_row"]

@@ -17,8 +17,9 @@ from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScale
 from torch import nn
 
 from trainables import metrics as M
-from trainables.cv import fold_count, fold_indices, mean_row
+from trainables.cv import BATCHED_FOLDS, fold_count, fold_indices, mean_row
 from trainables.loop import TrainingState, train_epoch
+from trainables.mlp_batched import FoldBatch, batchable
 from trainables.reporting import EpochReporter, TrialContext
 
 SCALERS = {
@@ -147,6 +148,10 @@ class _Fold:
     def epoch(self, batch_size: int) -> dict[str, float]:
         train_loss = train_epoch(self.model, self.optimizer, self.x, self.y, batch_size, self.generator,
                                  self.task.loss, self.device)  # fmt: skip
+        return self.finish_epoch(train_loss)
+
+    def finish_epoch(self, train_loss: float) -> dict[str, float]:
+        """The epoch's row once its training is done: validation figures, then the LR schedule's step."""
         row = {M.TRAIN_LOSS: train_loss, **_evaluate(self.model, self.task, self.val, self.device, "val")}
         if self.plateau is not None and np.isfinite(row[M.VAL_LOSS]):
             self.plateau.step(row[M.VAL_LOSS])
@@ -165,8 +170,12 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     ``cv_folds`` > 1 the fold models train side by side and the epoch's row is their mean (trainables.cv)."""
     folds = _folds(config, data, ctx)
     single = len(folds) == 1  # saved as before folds existed, so older checkpoints and exports still load
+    batch_size = int(config["batch_size"])
+    batched = FoldBatch(folds) if ctx.fixed.get(BATCHED_FOLDS, True) and batchable(folds, batch_size) else None
     reporter = EpochReporter(ctx)
     parts = [fold.parts("" if single else str(k)) for k, fold in enumerate(folds)]
+    if batched is not None:  # the stacked optimizer holds the folds' Adam state, in torch.optim.Adam's format
+        parts = [{**named, f"optimizer{k}": batched.optimizer(k)} for k, named in enumerate(parts)]
     state = TrainingState(**{name: obj for named in parts for name, obj in named.items()})
 
     def save(path: Path) -> None:
@@ -174,7 +183,8 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
         torch.save(states[0] if single else {"folds": states}, path)
 
     for epoch in range(reporter.restore(state.load), ctx.max_epochs + 1):
-        row = mean_row([fold.epoch(int(config["batch_size"])) for fold in folds])
+        rows = batched.epoch(batch_size) if batched else [fold.epoch(batch_size) for fold in folds]
+        row = mean_row(rows)
         if reporter.epoch(epoch, row, save, state.save):
             return
 

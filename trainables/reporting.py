@@ -45,6 +45,17 @@ FAILED = "failed"
 RESUMED_FROM = "resumed_from_epoch"
 """In every report of a trial that continued from a checkpoint: the checkpoint's epoch (absent otherwise)."""
 
+COMPUTE_S = "compute_s"
+"""In every report: seconds the trial's family has spent in its epochs so far (training and validating: from the
+end of one report, or of ``restore``, to the next ``epoch`` call), since the trial (re)started."""
+CHECKPOINT_S = "checkpoint_s"
+"""In every report: seconds spent writing the trial's checkpoints so far."""
+REPORT_S = "report_s"
+"""In every report: seconds the reports before this one took to hand over (``ctx.report``: Tune's ``report``,
+which also persists a checkpoint). With ``COMPUTE_S`` and ``CHECKPOINT_S`` it says where a trial's time went
+(benchmarks/study_profile.py)."""
+TIMERS = (COMPUTE_S, CHECKPOINT_S, REPORT_S)
+
 CHECKPOINT_FILE = "model.pt"
 TEMP_PREFIX = "tuner-"
 """Temporary folders of a trial (``tuner-trial-PID-*``, ``tuner-ckpt-PID-*``): named after the process that made
@@ -106,6 +117,8 @@ class EpochReporter:
         self._monitor_best: float | None = None
         self._epochs_without_improvement = 0
         self._last_checkpoint = time.monotonic()
+        self._timers = dict.fromkeys(TIMERS, 0.0)
+        self._since = time.monotonic()
         self._scratch = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}trial-{os.getpid()}-"))
         """Private to this trial: the best epoch's weights, linked into every later checkpoint."""
         weakref.finalize(self, shutil.rmtree, self._scratch, ignore_errors=True)
@@ -118,6 +131,7 @@ class EpochReporter:
         """Continue from ``ctx.restore`` when it holds a training state: ``load_state(path)`` loads the family's
         part, the reporter takes back its counters and the best weights. Returns the first epoch to run (1 for a
         fresh start)."""
+        self._since = time.monotonic()
         folder = self.ctx.restore
         if folder is None or not (folder / STATE_FILE).is_file() or not (folder / REPORTER_FILE).is_file():
             return 1
@@ -129,6 +143,7 @@ class EpochReporter:
         if (folder / CHECKPOINT_FILE).is_file():
             _link_or_copy(folder / CHECKPOINT_FILE, self._best_weights)
         self.resumed_from = int(counters["epoch"])
+        self._since = time.monotonic()
         return self.resumed_from + 1
 
     def epoch(
@@ -141,6 +156,7 @@ class EpochReporter:
         """Report one epoch. ``save_checkpoint(path)`` writes the model's weights; it is called only for a new best
         epoch (None: the family keeps no checkpoints). ``save_state(path)`` writes the family's training state (None:
         the family's trials cannot continue from a checkpoint)."""
+        self._timers[COMPUTE_S] += time.monotonic() - self._since
         ctx = self.ctx
         row = {k: float(v) for k, v in metrics.items()}
         row[EPOCH] = epoch
@@ -179,6 +195,7 @@ class EpochReporter:
         due = due and time.monotonic() - self._last_checkpoint >= self.ctx.checkpoint_every_s
         if not (new_best or due):
             return None
+        started = time.monotonic()
         folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}ckpt-{os.getpid()}-"))
         if new_best:
             save_checkpoint(folder / CHECKPOINT_FILE)
@@ -192,6 +209,7 @@ class EpochReporter:
                         "epochs_without_improvement": self._epochs_without_improvement}  # fmt: skip
             (folder / REPORTER_FILE).write_text(json.dumps(counters))
         self._last_checkpoint = time.monotonic()
+        self._timers[CHECKPOINT_S] += time.monotonic() - started
         return folder
 
     def _send(self, row: dict[str, Any], reason: str, message: str, checkpoint_dir: Path | None) -> None:
@@ -201,7 +219,11 @@ class EpochReporter:
         row[END_MESSAGE] = message
         if self.resumed_from:
             row[RESUMED_FROM] = self.resumed_from
+        row.update(self._timers)
+        started = time.monotonic()
         self.ctx.report(row, checkpoint_dir)
+        self._since = time.monotonic()
+        self._timers[REPORT_S] += self._since - started
 
 
 def remove_orphaned_temp_folders(root: Path | None = None) -> int:
