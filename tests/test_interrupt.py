@@ -56,8 +56,11 @@ def test_ctrl_c_stops_the_study_gracefully_and_resume_finishes_it(tmp_path):
     _, parents, children = mlflow_runs(results, "steel_multiclass")
     assert len(parents) == 1 and len(children) == TRIALS
     assert {c.info.status for c in children} == {"FINISHED"}
-    # finished: only the chosen trial (no verification, no ensemble) keeps its weights, without a training state
-    assert [p.name for p in (run_dir / "ray").glob("trial_*/checkpoint_*/*")] == ["model.pt"]
+    # finished: only the trials `tuner verify` may choose among (the top 3; no ensemble) keep their weights, each
+    # without a training state
+    kept = json.loads((run_dir / "run.json").read_text())["checkpoints_kept"]
+    assert kept["top"] == 3 and len(kept["trials"]) == 3, kept
+    assert sorted(p.name for p in (run_dir / "ray").glob("trial_*/checkpoint_*/*")) == ["model.pt"] * 3
 
     calm = run_cli("run", *args, "--name", "calm", cwd=tmp_path, timeout=400)
     assert calm.returncode == 0, calm.stderr[-3000:]
