@@ -26,6 +26,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get
 
 from tests.helpers.sleep_space import FAMILY, sleep_spec  # noqa: E402
 from tuner.cluster import connect  # noqa: E402
+from tuner.schema import TrialStatus  # noqa: E402
 from tuner.study import RunOptions, run_study  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def main() -> None:
         with redirect_stdout(io.StringIO()):
             result = run_study(sleep_spec(sleep_s=args.sleep), opts)
         tuner_wall = time.monotonic() - start
-        assert result.counts.get("completed") == args.trials, result.counts
+        assert result.counts.get(TrialStatus.COMPLETED) == args.trials, result.counts
         plain_wall = plain_ray(args.trials, args.sleep, Path(tmp) / "plain")
 
     for label, wall in (("tuner", tuner_wall), ("plain", plain_wall)):

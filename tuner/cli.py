@@ -17,6 +17,7 @@ from pathlib import Path
 from tuner import spaces
 from tuner.errors import TunerError, first_line, storage_error
 from tuner.options import RunOptions, add_option, add_run_arguments
+from tuner.schema import TrialStatus
 
 EXIT_USER_ERROR = 2
 SPACE_HELP = "a registered name (tuner list), a module path (my_pkg.space[:ATTR]) or a file (./space.py[:ATTR])"
@@ -172,7 +173,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _exit_status(result) -> int:
-    failed = result.counts.get("failed", 0)
+    failed = result.counts.get(TrialStatus.FAILED, 0)
     if failed:
         print(f"{failed} trial(s) failed: see their MLflow runs (tag tuner.end_message) and {result.run_dir}")
         return 1

@@ -11,6 +11,7 @@ from typing import Any
 
 from tuner.datasets.base import write_atomically
 from tuner.errors import TunerError
+from tuner.schema import RunStatus
 
 BEST_CONFIG_FILE = "best_config.json"
 RUN_FILE = "run.json"
@@ -73,7 +74,7 @@ def finished_runs(results_dir: Path, space: str) -> list[Path]:
             info = json.loads(run_file.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if info.get("status") == "finished" and (run_file.parent / BEST_CONFIG_FILE).exists():
+        if info.get("status") == RunStatus.FINISHED and (run_file.parent / BEST_CONFIG_FILE).exists():
             runs.append((info.get("ended", ""), run_file.parent))
     return [path for _, path in sorted(runs)]
 
@@ -89,7 +90,7 @@ def find_best_config(results_dir: Path, space: str, name: str | None) -> Path:
                 f"finished runs: {', '.join(known) or 'none'}"
             )
         status = read_json(run_dir / RUN_FILE, "a run's status file").get("status")
-        if status != "finished" or not (run_dir / BEST_CONFIG_FILE).exists():
+        if status != RunStatus.FINISHED or not (run_dir / BEST_CONFIG_FILE).exists():
             raise TunerError(f"run {name!r} of {space} has status {status!r}; only finished runs have a best config")
         return run_dir / BEST_CONFIG_FILE
     runs = finished_runs(results_dir, space)

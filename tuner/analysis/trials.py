@@ -21,7 +21,7 @@ from typing import Any
 
 from tuner.errors import TunerError, first_line
 from tuner.export import PROGRESS_FILE, RUN_FILE, read_json
-from tuner.schema import PARENT_RUN_TAG, PHASE_TAG, TRIAL_ID_TAG, TrialStatus
+from tuner.schema import PARENT_RUN_TAG, PHASE_TAG, SEARCH_PHASE, TRIAL_ID_TAG, TrialStatus
 
 GPU_MEMORY_METRIC = "gpu_peak_mem_mb"
 """What a family reports per epoch when it trains on a GPU: the epoch's peak allocated memory (MiB)."""
@@ -147,7 +147,7 @@ def _add_histories(study: StudyTrials, tracking_uri: str, parent_id: str | None)
         by_trial = {t.trial_id: t for t in study.trials}
         for run in children:
             trial = by_trial.get(run.data.tags.get(TRIAL_ID_TAG, ""))
-            if trial is None or run.data.tags.get(PHASE_TAG, "search") != "search":
+            if trial is None or run.data.tags.get(PHASE_TAG, SEARCH_PHASE) != SEARCH_PHASE:
                 continue
             trial.history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, study.metric)}
             if GPU_MEMORY_METRIC in run.data.metrics:

@@ -27,6 +27,7 @@ from tuner.schema import (
     PHASE_TAG,
     RESTARTS_TAG,
     RESUMED_FROM_TAG,
+    SEARCH_PHASE,
     SEARCH_TRIAL_TAG,
     SPACE_TAG,
     TRACEBACK_TAG,
@@ -53,7 +54,7 @@ class StudyMonitor(Callback):
         progress_path: Path | None = None,
         table_every: float | None = None,
         scheduler: Any = None,
-        phase: str = "search",
+        phase: str = SEARCH_PHASE,
         reruns: dict[str, int] | None = None,
     ):
         self.ledger = TrialLedger(spec, total, prune_log)
@@ -71,7 +72,7 @@ class StudyMonitor(Callback):
         self.janitor = CheckpointJanitor()
         self.snapshots = SnapshotKeeper(None)
         """Keeps a copy of Tune's last complete experiment snapshot (set by the search phase, local storage)."""
-        label = "trial" if phase == "search" else phase
+        label = "trial" if phase == SEARCH_PHASE else phase
         self.progress = ProgressReporter(self.ledger, echo, started, progress_path, table_every, label)
         self.restored_from: str | None = None
         """The experiment folder Tune restored this monitor from (``restored_monitor``)."""
@@ -88,7 +89,7 @@ class StudyMonitor(Callback):
         if "ledger" not in state:  # pickled before the monitor kept a ledger: a study an older tuner started
             state = _from_flat_pickle(state)
         # defaults for a monitor pickled before phases had names and snapshots were kept
-        self.__dict__.update({"phase": "search", "snapshots": SnapshotKeeper(None), "disk_error": None,
+        self.__dict__.update({"phase": SEARCH_PHASE, "snapshots": SnapshotKeeper(None), "disk_error": None,
                               "reruns": {}, **state})  # fmt: skip
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
@@ -133,7 +134,7 @@ class StudyMonitor(Callback):
 
     # --- Tune's events ---
     def on_trial_start(self, iteration, trials, trial, **info):
-        first = self.ledger.first_trial_after is None and self.phase == "search"
+        first = self.ledger.first_trial_after is None and self.phase == SEARCH_PHASE
         outcome, new = self.ledger.start(trial, self.progress.elapsed())
         if first:  # a trial's line comes when it ends: till then the screen says the search has begun
             self.progress.note(f"trial {outcome.number:3d} started; each trial's line follows when it ends")
@@ -229,7 +230,7 @@ class StudyMonitor(Callback):
 
     def _child_run(self, outcome: TrialOutcome) -> tuple[str, dict[str, Any], dict[str, str]]:
         """A trial's MLflow child run: its name, params and tags."""
-        name = f"{'trial' if self.phase == 'search' else self.phase}-{outcome.number:03d}"
+        name = f"{'trial' if self.phase == SEARCH_PHASE else self.phase}-{outcome.number:03d}"
         tags = {SPACE_TAG: self.ledger.spec.name, PHASE_TAG: self.phase}
         rerun_of = self.reruns.get(config_key(outcome.config))
         if rerun_of is not None:

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.monitor.ledger import config_key
-from tuner.schema import TrialStatus
+from tuner.schema import BASELINE_PHASE, TrialStatus
 from tuner.study.fit import SearchResult, train_to_end
 from tuner.study.prepare import Study
 
 ENDED_ON_ITS_OWN = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
-BASELINE_EXPERIMENT = "baseline"
+BASELINE_EXPERIMENT = BASELINE_PHASE
+"""The baseline's Ray Tune experiment in the study's storage, named after its phase."""
 """The Ray Tune experiment of the report's config trained again, in the study's storage."""
 
 

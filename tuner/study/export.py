@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from tuner.export import BEST_CONFIG_FILE, library_versions, read_json, write_json
-from tuner.schema import CHOSEN_PARAM_PREFIX, CHOSEN_RUN_TAG, CHOSEN_TAG, CHOSEN_TRIAL_TAG, NOTE_TAG
+from tuner.schema import (
+    CHOSEN_PARAM_PREFIX,
+    CHOSEN_RUN_TAG,
+    CHOSEN_TAG,
+    CHOSEN_TRIAL_TAG,
+    MLFLOW_FINISHED,
+    NOTE_TAG,
+)
 from tuner.study.evaluate import LEVEL, Evaluation
 from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
@@ -44,7 +51,7 @@ def export(study: Study, search: SearchResult, checked: Verification, figures: E
     trials = trials_csv(plan.spec, ledger)
     (plan.run_dir / TRIALS_FILE).write_text(trials)
     counts = dict(ledger.counts())
-    tracker.end_parent("FINISHED", _parent_metrics(study, search, checked, figures, counts),
+    tracker.end_parent(MLFLOW_FINISHED, _parent_metrics(study, search, checked, figures, counts),
                        _chosen_tags(study, figures, payload),
                        {BEST_CONFIG_FILE: payload, TRIALS_FILE: trials})  # fmt: skip
     tracker.close()

@@ -12,6 +12,7 @@ from typing import Any
 from tuner import PROCESS_START
 from tuner.errors import TunerError
 from tuner.export import PROGRESS_FILE
+from tuner.schema import SEARCH_PHASE
 from tuner.study.placement import trial_slots
 from tuner.study.prepare import Study
 
@@ -67,12 +68,12 @@ def search(study: Study, warm: list[tuple[dict[str, Any], float]] | None = None)
     return SearchResult(monitor.ledger, searcher.note)
 
 
-def new_monitor(study: Study, prune_log, total: int, scheduler, phase: str = "search",
+def new_monitor(study: Study, prune_log, total: int, scheduler, phase: str = SEARCH_PHASE,
                 reruns: dict[str, int] | None = None):  # fmt: skip
     """Tuner's Tune callback for one phase's trials; the search phase's keeps the study's progress file."""
     from tuner.monitor import StudyMonitor
 
-    progress_path = study.plan.run_dir / PROGRESS_FILE if phase == "search" else None
+    progress_path = study.plan.run_dir / PROGRESS_FILE if phase == SEARCH_PHASE else None
     return StudyMonitor(study.plan.spec, study.tracker, prune_log, total, study.echo, started=PROCESS_START,
                         progress_path=progress_path, table_every=study.plan.options.progress_every,
                         scheduler=scheduler, phase=phase, reruns=reruns)  # fmt: skip

@@ -26,6 +26,8 @@ from tuner.schema import (
     DATA_SOURCE_TAG,
     DATA_SYNTHETIC_TAG,
     GIT_COMMIT_TAG,
+    MLFLOW_FAILED,
+    MLFLOW_KILLED,
     MODE_TAG,
     REPORT_TAG,
     RUN_DIR_TAG,
@@ -229,7 +231,7 @@ def _record_failure(study: Study, exc: BaseException) -> None:
     except OSError as write_error:  # e.g. the disk that just filled up
         study.echo(f"warning: could not record the failure in {study.record.path}: {write_error.strerror}")
     try:
-        study.tracker.fail_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", str(exc))
+        study.tracker.fail_parent(MLFLOW_KILLED if isinstance(exc, KeyboardInterrupt) else MLFLOW_FAILED, str(exc))
         study.tracker.close(raise_errors=False)
     except Exception as close_error:
         study.echo(f"warning: could not close the MLflow parent run: {close_error}")

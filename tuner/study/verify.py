@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.monitor.ledger import config_key
+from tuner.schema import VERIFY_PHASE
 from tuner.study.fit import SearchResult, best_trial, train_to_end
 from tuner.study.prepare import Study
 
@@ -77,7 +78,7 @@ def verify(study: Study, search: SearchResult) -> Verification:
     # Only the search trials' weights are evaluated later: the verify runs' checkpoints are not kept.
     runs = [(trial.config, seed) for trial in top for seed in seeds]
     reruns = {config_key(trial.config): trial.number for trial in top}
-    ledger = train_to_end(study, runs, "verify", keep=False, reruns=reruns)
+    ledger = train_to_end(study, runs, VERIFY_PHASE, keep=False, reruns=reruns)
     candidates = tuple(_candidate(trial, seeds, ledger) for trial in top)
     chosen = _choose(study, candidates, best)
     _say(study, candidates, chosen)
