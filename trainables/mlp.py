@@ -155,7 +155,7 @@ class _Fold:
         row = {M.TRAIN_LOSS: train_loss, **_evaluate(self.model, self.task, self.val, self.device, "val")}
         if self.plateau is not None and np.isfinite(row[M.VAL_LOSS]):
             self.plateau.step(row[M.VAL_LOSS])
-        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row[M.LR] = self.optimizer.param_groups[0]["lr"]
         return row
 
 

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tuner import PROJECT_ROOT
 from tuner.datasets.base import write_atomically
 from tuner.errors import TunerError
 from tuner.schema import RunStatus
@@ -17,7 +18,6 @@ BEST_CONFIG_FILE = "best_config.json"
 RUN_FILE = "run.json"
 PROGRESS_FILE = "progress.json"
 PACKAGES = ("torch", "ray", "mlflow", "optuna", "hyperopt", "scikit-learn", "pandas", "numpy", "timm")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def library_versions() -> dict[str, str]:

@@ -42,6 +42,8 @@ ENDED = (
     TrialStatus.STOPPED,
 )
 """The statuses of a trial that ended, in the order tallies print them."""
+ENDED_ON_ITS_OWN = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
+"""Trials that ended on their own: their score is final (a pruned or stopped trial's covers fewer epochs)."""
 
 MLFLOW_RUNNING = "RUNNING"
 MLFLOW_FINISHED = "FINISHED"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune import Callback
 from ray.tune.result import HOSTNAME, NODE_IP
 
+from trainables.metrics import LR
 from trainables.reporting import END_MESSAGE, END_REASON, SCORE
 from tuner.errors import TunerError, is_disk_full, storage_error
 from tuner.monitor.janitor import CheckpointJanitor
@@ -149,7 +150,7 @@ class StudyMonitor(Callback):
             self.progress.note(f"trial {outcome.number:3d} continues from its checkpoint of epoch {epoch}")
         self.progress.result_seen()
         if self.tracker:
-            keys = (*self.ledger.spec.metrics, SCORE, "lr")
+            keys = (*self.ledger.spec.metrics, SCORE, LR)
             metrics = {k: result[k] for k in keys if finite(result.get(k))}
             self.tracker.log_epoch(trial.trial_id, metrics, step=self.ledger.outcomes[trial.trial_id].epochs)
 

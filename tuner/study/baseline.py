@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.monitor.ledger import config_key
-from tuner.schema import BASELINE_PHASE, TrialStatus
+from tuner.schema import BASELINE_PHASE, ENDED_ON_ITS_OWN
 from tuner.study.fit import SearchResult, train_to_end
 from tuner.study.prepare import Study
 
-ENDED_ON_ITS_OWN = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
 BASELINE_EXPERIMENT = BASELINE_PHASE
 """The baseline's Ray Tune experiment in the study's storage, named after its phase."""
 """The Ray Tune experiment of the report's config trained again, in the study's storage."""

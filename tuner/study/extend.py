@@ -22,7 +22,7 @@ from pathlib import Path
 from tuner.errors import TunerError
 from tuner.schema import RunStatus
 from tuner.status import run_state
-from tuner.storage import is_uri, study_root
+from tuner.storage import SEARCH_EXPERIMENT, is_uri, study_root
 
 EXTENDABLE = ("random", "hyperopt", "optuna", "optuna_grouped", "optuna_gp", "optuna_cmaes")
 SEARCH_STATE = "search_gen_state-*.json"
@@ -35,7 +35,6 @@ def extend_study(space, name: str | None, results_dir: Path, trials: int, echo: 
     """Run ``trials`` more trials in the finished study ``name`` (default: the latest) of ``space`` (a reference,
     a spec object or a resolved space)."""
     from tuner.study import _check_resumable, run_study, stored_study
-    from tuner.study.fit import SEARCH_EXPERIMENT
 
     if trials < 1:
         raise TunerError(f"--trials must be at least 1, got {trials}")

@@ -13,11 +13,9 @@ from tuner import PROCESS_START
 from tuner.errors import TunerError
 from tuner.export import PROGRESS_FILE
 from tuner.schema import SEARCH_PHASE
+from tuner.storage import SEARCH_EXPERIMENT
 from tuner.study.placement import trial_slots
 from tuner.study.prepare import Study
-
-SEARCH_EXPERIMENT = "ray"
-"""The search's Ray Tune experiment, in the study's storage (the name predates the other phases' experiments)."""
 
 
 @dataclass(frozen=True)

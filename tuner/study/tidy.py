@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from tuner.options import RunOptions
-from tuner.storage import is_uri
+from tuner.storage import SEARCH_EXPERIMENT, is_uri
 from tuner.study.baseline import BASELINE_EXPERIMENT, Baseline
 from tuner.study.evaluate import ensemble_members
-from tuner.study.fit import SEARCH_EXPERIMENT, SearchResult
+from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
 from tuner.study.verify import Verification, top_trials
 
