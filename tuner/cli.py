@@ -1,4 +1,5 @@
-"""``python -m tuner list | show SPACE | run SPACE | resume SPACE | status SPACE | export SPACE | new NAME | ...``.
+"""The ``tuner`` command line (``python -m tuner COMMAND``): every command is declared once, in ``build_parser``;
+``tuner --help`` lists them and the commands reference page of the docs is generated from the same parser.
 
 SPACE is a space reference (``tuner.spaces``): a registered name, a module path or a file path. Errors the user can
 fix are printed as one line (``error: ...``) with exit status 2; nothing else is printed.

@@ -1,4 +1,4 @@
-"""Phase 5, baseline: the report's own config on this study's split, so the chosen config's test figure has a
+"""The baseline phase: the report's own config on this study's split, so the chosen config's test figure has a
 baseline measured on the same test rows (the figure the report published was measured on another split).
 
 The search's own trial of the report's config is used when it ran to its end (``--no-report-start`` and ASHA

@@ -1,4 +1,4 @@
-"""Phase 6, evaluate: the chosen trial's best-epoch weights scored once on the held-out test split, beside the
+"""The evaluate phase: the chosen trial's best-epoch weights scored once on the held-out test split, beside the
 report config's on the same split, each with a 95 % bootstrap interval; and, where the space asks for it (report
 003, 2.6), the mean prediction of the top-k complete trials.
 

@@ -1,4 +1,4 @@
-"""Phase 5, export: ``best_config.json`` and ``trials.csv`` in the run's folder, the MLflow parent run closed with
+"""The export phase: ``best_config.json`` and ``trials.csv`` in the run's folder, the MLflow parent run closed with
 the study's figures and those files, ``run.json`` marked finished, and the summary printed."""
 
 from __future__ import annotations

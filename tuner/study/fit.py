@@ -1,4 +1,4 @@
-"""Phase 3, search: the trials, run by Ray Tune with the plan's searcher and scheduler, watched by tuner's
+"""The search phase: the trials, run by Ray Tune with the plan's searcher and scheduler, watched by tuner's
 monitor (trial ledger, MLflow child runs, progress, checkpoint clean-up). A resumed study restores Tune's
 experiment from its last snapshot instead of starting one."""
 

@@ -1,4 +1,4 @@
-"""Phase 1, plan: the user's options, the space's defaults and a resumed study's record, resolved once into a
+"""The plan phase: the user's options, the space's defaults and a resumed study's record, resolved once into a
 frozen ``StudyPlan`` that every later phase reads and none changes.
 
 Everything the user can get wrong in the options or a ``--config`` file is found here, before anything is

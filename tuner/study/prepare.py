@@ -1,4 +1,4 @@
-"""Phase 2, prepare: the data, Ray (and the GPU share), the run record and the MLflow parent run of a study.
+"""The prepare phase: the data, Ray (and the GPU share), the run record and the MLflow parent run of a study.
 
 Until the run record is written nothing is: a missing data file, a cluster without the GPUs asked for or a probe
 trial too big leave no run folder and no MLflow run. From then on the study's failure (or interrupt) is recorded

@@ -1,4 +1,4 @@
-"""Phase 7, publish: the chosen trial as an MLflow model in the parent run (MLflow's Models column), with a
+"""The publish phase: the chosen trial as an MLflow model in the parent run (MLflow's Models column), with a
 signature and an input example, registered in the Model Registry with ``--register NAME``.
 
 The model predicts with the family's own inference (``trainables.family.ServingFamily``; fold models as one, the

@@ -1,4 +1,4 @@
-"""Phase 10, tidy: what a finished study keeps in its storage.
+"""The tidy phase: what a finished study keeps in its storage.
 
 Later commands read the weights of a few trials only: the chosen one, the top ``--verify-top`` (at least
 ``tuner verify``'s default; it chooses among them again, and the top K of an extended study are among the old top

@@ -1,4 +1,4 @@
-"""Phase 4, verify: the search's top configs trained again with fresh seeds, so the chosen config is the one with
+"""The verify phase: the search's top configs trained again with fresh seeds, so the chosen config is the one with
 the best mean, not the luckiest single run.
 
 The top ``--verify-top`` trials (by search score; for spaces scored on their last epoch, those that ran every
