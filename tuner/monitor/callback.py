@@ -60,7 +60,7 @@ class StudyMonitor(Callback):
     ):
         self.ledger = TrialLedger(spec, total, prune_log)
         self.phase = phase
-        """The study phase whose trials this monitor watches (``tuner.study.fit`` or ``tuner.study.verify``): it
+        """The study phase whose trials this monitor watches (``tuner.study.search`` or ``tuner.study.verify``): it
         names their MLflow runs (``trial-001``, ``verify-001``) and tags them."""
         self.reruns = dict(reruns or {})
         """``config_key(config)`` -> the search trial a verify or baseline run trains again (its runs' tag)."""

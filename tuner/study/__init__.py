@@ -36,11 +36,11 @@ from tuner.study.analyze import analyze
 from tuner.study.baseline import baseline
 from tuner.study.evaluate import evaluate
 from tuner.study.export import StudyResult, export
-from tuner.study.fit import search
 from tuner.study.plan import resolve
 from tuner.study.prepare import prepare
 from tuner.study.publish import publish
 from tuner.study.references import references
+from tuner.study.search import search
 from tuner.study.tidy import kept_top, tidy
 from tuner.study.verify import verify
 

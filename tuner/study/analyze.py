@@ -15,8 +15,8 @@ from pathlib import Path
 from tuner.errors import TunerError, first_line
 from tuner.schema import RunStatus
 from tuner.session import study_session
-from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult
 
 ERROR_LOG = "analysis-error.log"
 ARTIFACT_PATH = "analysis"

@@ -15,8 +15,8 @@ from typing import Any
 
 from tuner.monitor.ledger import config_key
 from tuner.schema import BASELINE_PHASE, ENDED_ON_ITS_OWN
-from tuner.study.fit import SearchResult, train_to_end
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult, train_to_end
 
 BASELINE_EXPERIMENT = BASELINE_PHASE
 """The baseline's Ray Tune experiment in the study's storage, named after its phase."""

@@ -24,8 +24,8 @@ from trainables.reporting import CHECKPOINT_FILE
 from tuner.errors import TunerError
 from tuner.storage import local_checkpoint
 from tuner.study.baseline import Baseline
-from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult
 
 RESAMPLES = 200
 RESAMPLE_BUDGET_S = 5.0

@@ -18,9 +18,9 @@ from tuner.schema import (
     NOTE_TAG,
 )
 from tuner.study.evaluate import LEVEL, Evaluation
-from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
 from tuner.study.references import reference_metrics
+from tuner.study.search import SearchResult
 from tuner.study.verify import Verification
 from tuner.ui import run_link
 

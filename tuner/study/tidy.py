@@ -18,8 +18,8 @@ from tuner.options import RunOptions
 from tuner.storage import SEARCH_EXPERIMENT, is_uri
 from tuner.study.baseline import BASELINE_EXPERIMENT, Baseline
 from tuner.study.evaluate import ensemble_members
-from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult
 from tuner.study.verify import Verification, top_trials
 
 KEPT_RECORD = "checkpoints_kept"

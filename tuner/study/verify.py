@@ -3,7 +3,7 @@ the best mean, not the luckiest single run.
 
 The top ``--verify-top`` trials (by search score; for spaces scored on their last epoch, those that ran every
 epoch) are each trained ``--verify-seeds`` more times, every run to its end (no pruning), as their own Ray Tune
-experiment in the study's storage (``tuner.study.fit.train_to_end``). Their MLflow child runs are tagged
+experiment in the study's storage (``tuner.study.search.train_to_end``). Their MLflow child runs are tagged
 ``tuner.phase=verify``. The mean is over the fresh seeds only: the search score of a top trial is biased
 upwards by the very selection that made it top.
 The chosen config's search trial keeps its role as the study's best trial (its weights are what the test split
@@ -18,8 +18,8 @@ from typing import Any
 
 from tuner.monitor.ledger import config_key
 from tuner.schema import VERIFY_PHASE
-from tuner.study.fit import SearchResult, best_trial, train_to_end
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult, best_trial, train_to_end
 
 
 @dataclass(frozen=True)
