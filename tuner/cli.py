@@ -182,7 +182,7 @@ def _exit_status(result) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from tuner.export import find_best_config, read_json, write_json
+    from tuner.run_files import find_best_config, read_json, write_json
 
     results_dir = args.results_dir.resolve()
     source = find_best_config(results_dir, spaces.space_name(args.space, results_dir), args.name)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.export import BEST_CONFIG_FILE, PROGRESS_FILE, RUN_FILE
+from tuner.run_files import BEST_CONFIG_FILE, PROGRESS_FILE, RUN_FILE
 from tuner.schema import RunStatus, TrialStatus
 
 

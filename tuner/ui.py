@@ -118,7 +118,7 @@ def _study_store(space: str | None, name: str | None, results_dir: Path) -> tupl
     if space is None:
         uri = default_tracking_uri(results_dir)
     else:
-        from tuner.export import RUN_FILE, read_json
+        from tuner.run_files import RUN_FILE, read_json
         from tuner.study import find_study
 
         run_dir = find_study(space, name, results_dir)

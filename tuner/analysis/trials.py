@@ -21,7 +21,7 @@ from typing import Any
 
 from trainables.metrics import GPU_PEAK_MEM_MB
 from tuner.errors import TunerError, first_line
-from tuner.export import PROGRESS_FILE, RUN_FILE, read_json
+from tuner.run_files import PROGRESS_FILE, RUN_FILE, read_json
 from tuner.schema import ENDED_ON_ITS_OWN, PARENT_RUN_TAG, PHASE_TAG, SEARCH_PHASE, TRIAL_ID_TAG, TrialStatus
 from tuner.storage import SEARCH_EXPERIMENT
 

@@ -12,8 +12,8 @@ from typing import Any
 from ray.tune.result import NODE_IP
 
 from trainables.reporting import SCORE
-from tuner.export import write_json
 from tuner.monitor.ledger import TrialLedger, TrialOutcome, finite, real_score
+from tuner.run_files import write_json
 from tuner.schema import ENDED, TrialStatus
 from tuner.trial import NODE_ID
 

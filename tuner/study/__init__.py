@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.export import RUN_FILE, read_json
 from tuner.options import RunOptions
+from tuner.run_files import RUN_FILE, read_json
 from tuner.schema import RunStatus
 from tuner.session import study_session
 from tuner.spaces import Space, study_space
@@ -109,7 +109,7 @@ def sync_study(space: SpaceArg, name: str | None, results_dir: Path, echo: Calla
     """``tuner sync``: write to MLflow what a study could not (its spool, ``tuner.tracking.spool``); the number of
     records written."""
     from tuner.errors import first_line
-    from tuner.export import BEST_CONFIG_FILE
+    from tuner.run_files import BEST_CONFIG_FILE
     from tuner.study.publish import record_synced_model
     from tuner.tracking import StudyTracker
     from tuner.tracking.check import check_store

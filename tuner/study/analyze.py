@@ -47,7 +47,7 @@ def analyze_study(space, name: str | None, results_dir: Path, echo: Callable[[st
     """``tuner analyze``: (re)write a finished study's analysis, log it to its parent run when the store answers,
     print its summary; the analysis folder. ``space``: a reference, a spec object or a resolved space."""
     from tuner.analysis import PAGE_FILE, write_analysis
-    from tuner.export import BEST_CONFIG_FILE, read_json
+    from tuner.run_files import BEST_CONFIG_FILE, read_json
     from tuner.status import run_state
     from tuner.storage import study_root
     from tuner.study import stored_study

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.export import BEST_CONFIG_FILE, library_versions, read_json, write_json
+from tuner.run_files import BEST_CONFIG_FILE, library_versions, read_json, write_json
 from tuner.schema import (
     CHOSEN_PARAM_PREFIX,
     CHOSEN_RUN_TAG,

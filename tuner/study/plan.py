@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.export import config_from_file
 from tuner.options import RunOptions, check
+from tuner.run_files import config_from_file
 from tuner.settings import apply_settings
 from tuner.spaces import Space, SpaceSource, load
 from tuner.spec import SpaceSpec

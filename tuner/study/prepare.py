@@ -20,7 +20,7 @@ from typing import Any
 from tuner.cluster import ClusterInfo
 from tuner.datasets import LoadedData, load_dataset
 from tuner.errors import TunerError
-from tuner.export import git_commit
+from tuner.run_files import git_commit
 from tuner.schema import (
     DATA_FINGERPRINT_TAG,
     DATA_SOURCE_TAG,

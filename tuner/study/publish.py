@@ -14,7 +14,7 @@ from typing import Any
 
 from trainables.family import ServingFamily, load_family
 from trainables.reporting import CHECKPOINT_FILE
-from tuner.export import BEST_CONFIG_FILE, read_json, write_json
+from tuner.run_files import BEST_CONFIG_FILE, read_json, write_json
 from tuner.storage import local_checkpoint
 from tuner.study.evaluate import Evaluation
 from tuner.study.prepare import Study

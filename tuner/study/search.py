@@ -11,7 +11,7 @@ from typing import Any
 
 from tuner import PROCESS_START
 from tuner.errors import TunerError
-from tuner.export import PROGRESS_FILE
+from tuner.run_files import PROGRESS_FILE
 from tuner.schema import SEARCH_PHASE
 from tuner.storage import SEARCH_EXPERIMENT
 from tuner.study.placement import trial_slots
