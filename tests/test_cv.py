@@ -144,7 +144,7 @@ def test_a_trial_overrides_a_fixed_setting_for_itself_and_its_weights_say_how_ma
 
 
 def test_the_run_header_says_what_a_trial_is_scored_on():
-    from tuner.summary import objective
+    from tuner.study_text import objective
 
     steel = spaces.get("steel_multiclass")
     assert objective(steel).startswith("highest val_macro_accuracy, mean over 3 folds of the non-test rows")

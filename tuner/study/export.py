@@ -39,7 +39,7 @@ class StudyResult:
 
 def export(study: Study, search: SearchResult, checked: Verification, figures: Evaluation,
            model: dict[str, Any] | None = None) -> StudyResult:  # fmt: skip
-    from tuner.summary import print_summary, trials_csv
+    from tuner.study_text import print_summary, trials_csv
 
     plan, tracker, ledger = study.plan, study.tracker, search.ledger
     payload = best_config(study, search, checked, figures, model)

@@ -164,7 +164,7 @@ def _load_data(plan: StudyPlan) -> LoadedData | None:
 def _open_parent_run(study: Study, gpu_probe: dict[str, Any]) -> None:
     """Start the study's MLflow parent run, or find a resumed study's (a store that lost it fails here, before any
     trial runs), and print the study's header."""
-    from tuner.summary import print_header
+    from tuner.study_text import print_header
     from tuner.ui import ui_hint
 
     plan, tracker = study.plan, study.tracker

@@ -30,7 +30,7 @@ def best_trial(study: Study, search: SearchResult):
     """The search's best trial; a study in which no trial produced a finite score is an error."""
     best = search.ledger.best()
     if best is None:
-        from tuner.summary import tally
+        from tuner.study_text import tally
 
         raise TunerError(f"no trial produced a finite {study.plan.spec.metric} ({tally(dict(search.ledger.counts()))}"
                          f"); see {study.plan.run_dir} and the MLflow runs")  # fmt: skip
