@@ -1,4 +1,5 @@
-"""The best config of a study as JSON, and finding finished studies under the results folder."""
+"""A run folder's files (``run.json``, ``progress.json``, ``best_config.json``) read and written whole, finding a
+space's finished runs and their best config, and the provenance a run records (library versions, git commit)."""
 
 from __future__ import annotations
 
