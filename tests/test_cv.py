@@ -63,7 +63,7 @@ def test_a_cross_validated_trial_reports_the_folds_mean_and_tests_their_mean_pre
     assert [row[EPOCH] for row, _ in rows] == [1, 2]
     row, checkpoint = rows[-1]
     # the reported row is the mean of the three fold models' own validation rows
-    folds = mlp._folds(config, data, ctx)
+    folds = mlp.make_folds(config, data, ctx)
     assert len(folds) == 3
     per_fold = [fold.epoch(int(config["batch_size"])) for fold in folds]
     first = rows[0][0]
