@@ -9,9 +9,9 @@ import re
 import optuna
 import pytest
 
+from benchmarks.sleep_space import sleep_spec
 from tests.helpers.cli import run_cli
 from tests.helpers.searcher_state import saved_optuna_study
-from tests.helpers.sleep_space import sleep_spec
 from trainables.reporting import SCORE
 from tuner.errors import TunerError
 from tuner.options import RunOptions
