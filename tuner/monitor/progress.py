@@ -60,7 +60,7 @@ class ProgressReporter:
         return {**self.__dict__, "echo": print, "_written": None, "_last_table": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"label": "trial", **state})  # "label": a reporter pickled before phases had names
+        self.__dict__.update({"label": "trial", **state})  # a saved reporter without a label: a search phase's
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
