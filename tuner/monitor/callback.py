@@ -62,6 +62,11 @@ class StudyMonitor(Callback):
         return self.runs.phase
 
     @property
+    def tracker(self) -> StudyTracker | None:
+        """This driver's MLflow writer (``attach`` hands a restored monitor its own); None: nothing goes to MLflow."""
+        return self.runs.tracker
+
+    @property
     def disk_error(self) -> OSError | None:
         """The disk error that stopped the study: the search phase raises it once Tune has stopped."""
         return self.disk.error
