@@ -49,7 +49,7 @@ _EXPORTS = {
     "ScoringFamily": "trainables.family",
 }
 
-__all__ = ["PROCESS_START", "PROJECT_ROOT", *_EXPORTS]
+__all__ = ["PROCESS_START", *_EXPORTS]
 
 
 def __getattr__(name: str):
