@@ -69,18 +69,18 @@ def fold_probabilities(config, data, ctx, weights: Path) -> list[torch.Tensor]:
     saved = torch.load(weights, map_location="cpu", weights_only=True)
     states = saved["folds"] if isinstance(saved, dict) and "folds" in saved else [saved]
     out = []
-    for fold, state in zip(mlp._folds(config, data, ctx, k=len(states)), states, strict=True):
+    for fold, state in zip(mlp.make_folds(config, data, ctx, k=len(states)), states, strict=True):
         fold.model.load_state_dict(state)
-        out.append(probabilities(fold.model, fold.task, mlp._rows(data, data.splits["test"], fold.scaler)["x"]))
+        out.append(probabilities(fold.model, fold.task, mlp.scaled_rows(data, data.splits["test"], fold.scaler)["x"]))
     return out
 
 
 def refit(config, data, ctx, epochs: int, rates: list[float]) -> tuple[torch.Tensor, object]:
     """One model on every non-test row for ``epochs`` epochs at ``rates`` (one per epoch); its test probabilities."""
-    task = mlp._Task(config, data, ctx.fixed, "cpu")
+    task = mlp.Task(config, data, ctx.fixed, "cpu")
     rows = np.sort(np.concatenate([data.splits["train"], data.splits["val"]]))
-    scaler = mlp._fitted_scaler(config, data.arrays["x"][rows])
-    part = mlp._rows(data, rows, scaler)
+    scaler = mlp.fitted_scaler(config, data.arrays["x"][rows])
+    part = mlp.scaled_rows(data, rows, scaler)
     torch.manual_seed(ctx.seed)
     model = mlp.MLP(data.meta["n_features"], mlp.hidden_widths(config), float(config["dropout"]), task.n_outputs)
     optimizer = torch.optim.Adam(model.parameters(), lr=rates[0], weight_decay=float(config["weight_decay"]))
@@ -90,7 +90,7 @@ def refit(config, data, ctx, epochs: int, rates: list[float]) -> tuple[torch.Ten
         for group in optimizer.param_groups:
             group["lr"] = rates[epoch]
         train_epoch(model, optimizer, x, y, int(config["batch_size"]), generator, task.loss, "cpu")
-    return probabilities(model, task, mlp._rows(data, data.splits["test"], scaler)["x"]), task
+    return probabilities(model, task, mlp.scaled_rows(data, data.splits["test"], scaler)["x"]), task
 
 
 def score(task, data, probs: torch.Tensor, metric: str) -> float:
@@ -138,7 +138,7 @@ def main() -> None:
             for way, value in figures.items():
                 results[way].append(value)
             print(f"seed {seed}: " + "  ".join(f"{way} {value:.4f}" for way, value in figures.items()), flush=True)
-        task = mlp._Task(config, data, spec.fixed, "cpu")
+        task = mlp.Task(config, data, spec.fixed, "cpu")
         ensemble = score(task, data, torch.stack(every_fold).mean(dim=0), metric)
     print(f"\n{'way':<10} {'mean +- sd':>16}  per seed")
     for way, values in results.items():

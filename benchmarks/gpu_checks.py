@@ -32,6 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tuner.schema import TrialStatus  # noqa: E402
+
 STEPS = ("hms_b1", "usps_auto", "usps_1", "gpu_memory")
 """The script's steps in order; each has a ``WORK/<step>.log``."""
 HMS_GOAL_S = 300.0
@@ -94,7 +96,7 @@ def study_figures(folder: Path) -> dict[str, Any]:
         "first_trial_s": _round(run.get("first_trial_after_s")),
         "study_wall_s": _round(run.get("wall_s")),
         "counts": counts,
-        "trials_ended": sum(n for status, n in counts.items() if status != "running"),
+        "trials_ended": sum(n for status, n in counts.items() if status != TrialStatus.RUNNING),
         "best_score": best.get("score"),
     }
 

@@ -18,14 +18,15 @@ import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
-# The sleep space and family are test code (tests/helpers), not part of the installed packages: this script and
-# the Ray workers it starts (which inherit PYTHONPATH) import them from the project root.
+# The sleep space and family (benchmarks/) are not part of the installed packages: this script and the Ray
+# workers it starts (which inherit PYTHONPATH) import them from the project root.
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
-from tests.helpers.sleep_space import FAMILY, sleep_spec  # noqa: E402
+from benchmarks.sleep_space import FAMILY, sleep_spec  # noqa: E402
 from tuner.cluster import connect  # noqa: E402
+from tuner.schema import TrialStatus  # noqa: E402
 from tuner.study import RunOptions, run_study  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def main() -> None:
         with redirect_stdout(io.StringIO()):
             result = run_study(sleep_spec(sleep_s=args.sleep), opts)
         tuner_wall = time.monotonic() - start
-        assert result.counts.get("completed") == args.trials, result.counts
+        assert result.counts.get(TrialStatus.COMPLETED) == args.trials, result.counts
         plain_wall = plain_ray(args.trials, args.sleep, Path(tmp) / "plain")
 
     for label, wall in (("tuner", tuner_wall), ("plain", plain_wall)):

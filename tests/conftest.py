@@ -44,7 +44,7 @@ def ray_instance():
     """A real local Ray (2 CPUs, no dashboard), started once: Ray start-up costs seconds.
 
     Its worker processes inherit PYTHONPATH with the project root, so they can import test code by name (the
-    model family ``tests.helpers.sleep_family``) whatever directory pytest was started from."""
+    model family ``benchmarks.sleep_family``) whatever directory pytest was started from."""
     import ray
 
     from tuner.cluster import connect

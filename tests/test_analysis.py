@@ -25,7 +25,7 @@ FIGURES = ("best_so_far.png", "parallel_coordinates.png", "learning_curves.png",
 def _spec() -> SpaceSpec:
     return SpaceSpec(
         name="synthetic", report="none", summary="generated trials", dataset="", data_options={},
-        trainable="tests.helpers.sleep_family", model="none", metric="val_score", mode="max",
+        trainable="benchmarks.sleep_family", model="none", metric="val_score", mode="max",
         metrics=("val_score",), max_epochs=3,
         params=(Param("lr", LogUniform(1e-4, 1e-1), "drives the score"),
                 Param("noise", Uniform(0.0, 1.0), "does nothing"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.sleep_space import sleep_spec
+from benchmarks.sleep_space import sleep_spec
 from tuner import spaces
 from tuner.cli import main as cli_main
 from tuner.errors import TunerError

@@ -10,8 +10,8 @@ import socket
 
 import pytest
 
+from benchmarks.sleep_space import sleep_spec
 from tests.helpers.cli import run_cli
-from tests.helpers.sleep_space import sleep_spec
 from tuner.analysis.trials import StudyTrials, TrialRecord
 from tuner.compare import reached
 from tuner.study import RunOptions, run_study

@@ -63,7 +63,7 @@ def test_a_cross_validated_trial_reports_the_folds_mean_and_tests_their_mean_pre
     assert [row[EPOCH] for row, _ in rows] == [1, 2]
     row, checkpoint = rows[-1]
     # the reported row is the mean of the three fold models' own validation rows
-    folds = mlp._folds(config, data, ctx)
+    folds = mlp.make_folds(config, data, ctx)
     assert len(folds) == 3
     per_fold = [fold.epoch(int(config["batch_size"])) for fold in folds]
     first = rows[0][0]
@@ -144,7 +144,7 @@ def test_a_trial_overrides_a_fixed_setting_for_itself_and_its_weights_say_how_ma
 
 
 def test_the_run_header_says_what_a_trial_is_scored_on():
-    from tuner.summary import objective
+    from tuner.study_text import objective
 
     steel = spaces.get("steel_multiclass")
     assert objective(steel).startswith("highest val_macro_accuracy, mean over 3 folds of the non-test rows")

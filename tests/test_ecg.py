@@ -11,10 +11,11 @@ import torch
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import recall_score
 
+from tests.helpers.ecg_grid import from_grid
 from trainables import ecg
 from trainables.balancing import SMOTE_NEIGHBOURS, balance
 from trainables.cnn1d_gru import CNN1DGRU
-from trainables.cnn2d import GRID, from_grid, to_grid
+from trainables.cnn2d import GRID, to_grid
 from trainables.metrics import as_test
 from trainables.reporting import CHECKPOINT_FILE
 from tuner import spaces

@@ -8,10 +8,10 @@ import os
 
 import pytest
 
+from benchmarks.sleep_space import sleep_spec
 from tests.helpers.cli import run_cli
 from tests.helpers.mlflow_runs import mlflow_runs
 from tests.helpers.searcher_state import saved_optuna_study
-from tests.helpers.sleep_space import sleep_spec
 from tuner.options import RunOptions
 from tuner.schema import PHASE_TAG
 from tuner.study import run_study

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
+from tests.helpers.smoke import smoke_spec
 from trainables.family import ScoringFamily, ServingFamily, load_family
 from trainables.reporting import CHECKPOINT_FILE
 from tuner import spaces
 from tuner.datasets import load_dataset
-from tuner.settings import smoke_spec
 from tuner.study.publish import EXAMPLE_ROWS
 from tuner.trial import make_context
 

@@ -16,8 +16,8 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
+from benchmarks.sleep_space import sleep_spec
 from tests.helpers.cli import PROJECT_ROOT
-from tests.helpers.sleep_space import sleep_spec
 from tuner.cli import main as cli_main
 from tuner.errors import TunerError
 from tuner.options import RunOptions
@@ -36,7 +36,7 @@ MARK = "STUDIES "
 STUDIES = f"""
 import dataclasses, json, sys
 from pathlib import Path
-from tests.helpers.sleep_space import sleep_spec
+from benchmarks.sleep_space import sleep_spec
 from tuner.study import RunOptions, run_study
 from tuner.spec import Resources
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from benchmarks.sleep_space import sleep_spec
 from tests.helpers.cli import run_cli
 from tests.helpers.mlflow_runs import mlflow_runs
-from tests.helpers.sleep_space import sleep_spec
 from tuner import spaces
 from tuner.cli import main as cli_main
 from tuner.schema import TRIAL_STATUS_TAG

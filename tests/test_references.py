@@ -183,7 +183,7 @@ def test_no_references_skips_the_phase_with_one_line(ray_instance, tmp_path):
 
 
 def test_the_printed_differences_say_the_verdict_and_the_power_of_a_small_split():
-    from tuner.summary import print_references
+    from tuner.study_text import print_references
 
     capped = "left out: still training after its 30 s cap"
     record = {"metric": "test_accuracy", "mode": "max", "split_size": 98, "level": 0.95, "resamples": 200,

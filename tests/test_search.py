@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.helpers.sleep_space import sleep_spec
+from benchmarks.sleep_space import sleep_spec
 from tuner import spaces
 from tuner.search import PruneLog, build_scheduler, build_search, grid_configs
 from tuner.spec import Choice, Param, Uniform

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from tests.helpers.sleep_space import sleep_spec
+from benchmarks.sleep_space import sleep_spec
 from trainables.reporting import SCORE
 from tuner import spaces
 from tuner.options import RunOptions

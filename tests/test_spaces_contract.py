@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers.smoke import smoke_spec
 from trainables.family import ModelFamily, load_family
 from trainables.reporting import END_REASON, EPOCH, SCORE
 from tuner import spaces
 from tuner.datasets import dataset_names, load_dataset
 from tuner.errors import TunerError
 from tuner.search import grid_configs, tune_param_space
-from tuner.settings import smoke_spec
 from tuner.spec import SEARCHERS
 from tuner.trial import make_context
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers.steel_layouts import to_uci_csv
 from tuner.datasets import steel
 from tuner.errors import DataError
 
@@ -21,7 +22,7 @@ def test_generated_file_has_the_openml_header_and_real_class_counts(steel_openml
 
 def test_both_layouts_load_to_the_same_arrays(steel_openml_csv, tmp_path):
     uci = tmp_path / "Faults.csv"
-    uci.write_text(steel.to_uci_csv(steel_openml_csv))
+    uci.write_text(to_uci_csv(steel_openml_csv))
     assert uci.read_text().startswith("X_Minimum,X_Maximum,")
     assert ",True," in uci.read_text() or ",False," in uci.read_text()
     x1, y1 = steel.read_steel_csv(steel_openml_csv)
@@ -84,7 +85,7 @@ def test_bad_files_give_one_line_errors_naming_the_file(tmp_path, text, message)
 
 
 def test_unknown_fault_label_is_named(steel_openml_csv, tmp_path):
-    uci = steel.to_uci_csv(steel_openml_csv).replace(",Bumps\n", ",Scratches\n", 1)
+    uci = to_uci_csv(steel_openml_csv).replace(",Bumps\n", ",Scratches\n", 1)
     with pytest.raises(DataError, match="unknown Fault label\\(s\\) Scratches; accepted: Pastry"):
         steel.read_steel_csv(_write(tmp_path, "uci.csv", uci))
 

@@ -65,7 +65,7 @@ def test_files_a_study_writes_atomically_are_readable_as_the_umask_says(tmp_path
     them (mkstemp alone would leave them 0600)."""
     import os
 
-    from tuner.export import write_json
+    from tuner.run_files import write_json
 
     umask = os.umask(0o022)
     os.umask(umask)

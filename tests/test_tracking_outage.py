@@ -20,8 +20,8 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
+from benchmarks.sleep_space import sleep_spec
 from tests.helpers.progress import ended_trials
-from tests.helpers.sleep_space import sleep_spec
 from tuner.options import RunOptions
 from tuner.schema import TRIAL_STATUS_TAG
 from tuner.study import run_study, sync_study

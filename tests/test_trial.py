@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import tuner.trial as trial_module
-from tests.helpers.sleep_space import sleep_spec
+from benchmarks.sleep_space import sleep_spec
 from trainables.reporting import END_MESSAGE, END_REASON, EPOCH, SCORE, EpochReporter
 
 

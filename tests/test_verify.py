@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from benchmarks.sleep_space import sleep_spec
 from tests.helpers.mlflow_runs import mlflow_runs
-from tests.helpers.sleep_space import sleep_spec
 from tuner.errors import TunerError
 from tuner.options import RunOptions
 from tuner.schema import PHASE_TAG, TRIAL_SEED_TAG

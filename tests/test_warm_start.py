@@ -9,13 +9,13 @@ import re
 import optuna
 import pytest
 
+from benchmarks.sleep_space import sleep_spec
 from tests.helpers.cli import run_cli
 from tests.helpers.searcher_state import saved_optuna_study
-from tests.helpers.sleep_space import sleep_spec
 from trainables.reporting import SCORE
 from tuner.errors import TunerError
-from tuner.export import PROGRESS_FILE, RUN_FILE
 from tuner.options import RunOptions
+from tuner.run_files import PROGRESS_FILE, RUN_FILE
 from tuner.search import WARM_TOP, build_search, tune_param_space
 from tuner.spec import Choice, Param
 from tuner.study import run_study

@@ -28,11 +28,6 @@ def to_grid(beats: torch.Tensor | np.ndarray, grid: tuple[int, int] = GRID):
     return beats.reshape(beats.shape[0], 1, *grid)
 
 
-def from_grid(images: torch.Tensor | np.ndarray):
-    """The inverse of ``to_grid``: [batch, 1, rows, cols] -> [batch, rows * cols]."""
-    return images.reshape(images.shape[0], -1)
-
-
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(out_channels))
 

@@ -202,10 +202,10 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
                 M.CV_KL: float(np.mean(best_kls)) if best_kls else float("nan"),
                 M.VAL_KL_PRIOR: prior_kl,
                 "fold": k + 1,
-                "lr": optimizer.param_groups[0]["lr"],
+                M.LR: optimizer.param_groups[0]["lr"],
             }
             if device == "cuda":
-                row["gpu_peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
+                row[M.GPU_PEAK_MEM_MB] = torch.cuda.max_memory_allocated() / 2**20
             members = finished + ([fold_best] if fold_best else [])
 
             def save_state(path: Path, state=state, k=k, epoch_in_fold=epoch_in_fold) -> None:

@@ -20,8 +20,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-INPUTS = ("kaggle", "eeg", "both")
-NORMALISATIONS = ("instance", "datawide")
 CHUNK = 256
 KAGGLE_PAD = (128 - 100) // 2
 EPS = 1e-6

@@ -32,6 +32,11 @@ CV_KL = "cv_kl"
 VAL_KL = "val_kl"
 VAL_KL_PRIOR = "val_kl_prior"
 
+GPU_PEAK_MEM_MB = "gpu_peak_mem_mb"
+"""What a family reports per epoch when it trains on a GPU: the epoch's peak allocated memory (MiB)."""
+LR = "lr"
+"""The optimizer's learning rate in the epoch (a family that schedules it reports it)."""
+
 
 def as_test(name: str) -> str:
     """The held-out test split's name for a validation metric: ``val_accuracy`` -> ``test_accuracy``."""

@@ -49,20 +49,21 @@ def hidden_widths(config: dict[str, Any]) -> list[int]:
     return [int(config[f"width_{i}"]) for i in range(1, int(config["n_layers"]) + 1)]
 
 
-def _fitted_scaler(config: dict[str, Any], x: np.ndarray):
+def fitted_scaler(config: dict[str, Any], x: np.ndarray):
     """The config's feature scaler fitted on ``x`` (a fold's training rows); None without scaling."""
     scaling = config["scaling"]
     return None if scaling == "none" else SCALERS[scaling]().fit(x)
 
 
-def _rows(data, rows: np.ndarray, scaler) -> dict[str, np.ndarray]:
+def scaled_rows(data, rows: np.ndarray, scaler) -> dict[str, np.ndarray]:
+    """The arrays of ``rows``, their features scaled by ``scaler`` (None: as they are)."""
     part = {key: value[rows] for key, value in data.arrays.items()}
     if scaler is not None:
         part["x"] = scaler.transform(part["x"]).astype(np.float32)
     return part
 
 
-class _Task:
+class Task:
     """Loss and metrics of the binary or the multiclass head."""
 
     def __init__(self, config: dict[str, Any], data, fixed: dict[str, Any], device: str):
@@ -101,27 +102,27 @@ def _class_scores(binary: bool, y: np.ndarray, pred: np.ndarray, prefix: str) ->
     }
 
 
-def _evaluate(model: nn.Module, task: _Task, part: dict[str, np.ndarray], device: str, prefix: str):
+def _evaluate(model: nn.Module, task: Task, part: dict[str, np.ndarray], device: str, prefix: str):
     model.eval()
     with torch.no_grad():
         logits = model(torch.as_tensor(part["x"], device=device))
     return _scores_of(logits, task, part, device, prefix)
 
 
-def _scores_of(logits: torch.Tensor, task: _Task, part: dict[str, np.ndarray], device: str, prefix: str):
+def _scores_of(logits: torch.Tensor, task: Task, part: dict[str, np.ndarray], device: str, prefix: str):
     with torch.no_grad():
         loss = task.loss(logits, task.target(part["y"], device)).item()
     return {f"{prefix}_loss": loss, **task.scores(part["y"], task.predict(logits), prefix)}
 
 
-class _Fold:
+class Fold:
     """One fold's model, scaler (fitted on the fold's training rows only), optimizer, schedule and shuffling."""
 
     def __init__(self, k: int, rows: tuple[np.ndarray, np.ndarray], config: dict[str, Any], data, ctx: TrialContext,
-                 task: _Task):  # fmt: skip
+                 task: Task):  # fmt: skip
         train_rows, val_rows = rows
-        self.scaler = _fitted_scaler(config, data.arrays["x"][train_rows])
-        self.train, self.val = _rows(data, train_rows, self.scaler), _rows(data, val_rows, self.scaler)
+        self.scaler = fitted_scaler(config, data.arrays["x"][train_rows])
+        self.train, self.val = scaled_rows(data, train_rows, self.scaler), scaled_rows(data, val_rows, self.scaler)
         self.task, self.device = task, ctx.device
         torch.manual_seed(ctx.seed + k)  # fold 0 (the single split) is seeded as a trial without folds
         model = MLP(data.meta["n_features"], hidden_widths(config), float(config["dropout"]), task.n_outputs)
@@ -155,20 +156,21 @@ class _Fold:
         row = {M.TRAIN_LOSS: train_loss, **_evaluate(self.model, self.task, self.val, self.device, "val")}
         if self.plateau is not None and np.isfinite(row[M.VAL_LOSS]):
             self.plateau.step(row[M.VAL_LOSS])
-        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row[M.LR] = self.optimizer.param_groups[0]["lr"]
         return row
 
 
-def _folds(config: dict[str, Any], data, ctx: TrialContext, k: int | None = None) -> list[_Fold]:
-    task = _Task(config, data, ctx.fixed, ctx.device)
+def make_folds(config: dict[str, Any], data, ctx: TrialContext, k: int | None = None) -> list[Fold]:
+    """The trial's ``k`` folds (default: its ``cv_folds``), each a fresh model with its own scaler."""
+    task = Task(config, data, ctx.fixed, ctx.device)
     k = fold_count(ctx.fixed) if k is None else k
-    return [_Fold(i, rows, config, data, ctx, task) for i, rows in enumerate(fold_indices(data, k, ctx.seed))]
+    return [Fold(i, rows, config, data, ctx, task) for i, rows in enumerate(fold_indices(data, k, ctx.seed))]
 
 
 def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     """Train one config for up to ``ctx.max_epochs`` epochs, reporting every epoch through ``ctx``; with
     ``cv_folds`` > 1 the fold models train side by side and the epoch's row is their mean (trainables.cv)."""
-    folds = _folds(config, data, ctx)
+    folds = make_folds(config, data, ctx)
     single = len(folds) == 1  # saved as before folds existed, so older checkpoints and exports still load
     batch_size = int(config["batch_size"])
     batched = FoldBatch(folds) if ctx.fixed.get(BATCHED_FOLDS, True) and batchable(folds, batch_size) else None
@@ -196,13 +198,15 @@ def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, spl
     search)."""
     saved = torch.load(weights, map_location=ctx.device, weights_only=True)
     states = saved["folds"] if isinstance(saved, dict) and "folds" in saved else [saved]
-    folds = _folds(config, data, ctx, k=len(states))
+    folds = make_folds(config, data, ctx, k=len(states))
     probabilities = []
     for fold, state in zip(folds, states, strict=True):
         fold.model.load_state_dict(state)
         fold.model.eval()
         with torch.no_grad():
-            logits = fold.model(torch.as_tensor(_rows(data, data.splits[split], fold.scaler)["x"], device=ctx.device))
+            logits = fold.model(
+                torch.as_tensor(scaled_rows(data, data.splits[split], fold.scaler)["x"], device=ctx.device)
+            )
         probabilities.append(torch.sigmoid(logits) if fold.task.binary else logits.softmax(dim=1))
     mean = torch.stack(probabilities).mean(dim=0).clamp(1e-7, 1 - 1e-7)
     logits = torch.log(mean / (1 - mean)) if folds[0].task.binary else torch.log(mean)
@@ -221,7 +225,7 @@ def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str
     binary = data.meta["task"] == "binary"
     folds = fold_indices(data, fold_count(ctx.fixed), ctx.seed)
     return {
-        "scalers": [_fitted_scaler(config, data.arrays["x"][train_rows]) for train_rows, _ in folds],
+        "scalers": [fitted_scaler(config, data.arrays["x"][train_rows]) for train_rows, _ in folds],
         "n_features": int(data.meta["n_features"]),
         "n_outputs": 1 if binary else len(data.meta["class_names"]),
         "binary": binary,

@@ -36,7 +36,7 @@ def batchable(folds: list[Any], batch_size: int) -> bool:
 
 
 class FoldBatch:
-    """Trains ``folds`` (``trainables.mlp._Fold``) side by side; ``epoch`` returns each fold's epoch row."""
+    """Trains ``folds`` (``trainables.mlp.Fold``) side by side; ``epoch`` returns each fold's epoch row."""
 
     def __init__(self, folds: list[Any]):
         self.folds = folds

@@ -38,7 +38,7 @@ class StackedParameters:
         self.grad = torch.zeros_like(self.flat)
         self.leaves = [piece.requires_grad_(True) for piece in self._columns(self.flat)]
         for k, module in enumerate(modules):
-            for p, piece in zip(module.parameters(), self._pieces(self.flat[k]), strict=True):
+            for p, piece in zip(module.parameters(), self.pieces(self.flat[k]), strict=True):
                 p.data = piece
         self.buffers: dict[str, torch.Tensor] = {}
         for name, _ in modules[0].named_buffers():
@@ -47,7 +47,8 @@ class StackedParameters:
             for k, module in enumerate(modules):
                 module.get_submodule(owner)._buffers[attr] = self.buffers[name][k]
 
-    def _pieces(self, row: torch.Tensor) -> list[torch.Tensor]:
+    def pieces(self, row: torch.Tensor) -> list[torch.Tensor]:
+        """One model's row of a stacked tensor, as views shaped like each of its parameters."""
         return [row[a:b].view(shape) for (a, b), shape in zip(self.bounds, self.shapes, strict=True)]
 
     def _columns(self, stacked: torch.Tensor) -> list[torch.Tensor]:
@@ -148,7 +149,7 @@ class FoldOptimizer:
         saved = adam.optimizers[k].state_dict()
         if adam.steps[k]:
             step = float(adam.steps[k])
-            pieces = zip(adam.stack._pieces(adam.exp_avg[k]), adam.stack._pieces(adam.exp_avg_sq[k]), strict=True)
+            pieces = zip(adam.stack.pieces(adam.exp_avg[k]), adam.stack.pieces(adam.exp_avg_sq[k]), strict=True)
             saved["state"] = {
                 i: {"step": torch.tensor(step), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
                 for i, (m, v) in enumerate(pieces)
@@ -162,7 +163,7 @@ class FoldOptimizer:
         adam.steps[k] = int(state[0]["step"]) if state else 0
         with torch.no_grad():
             for name, stacked in (("exp_avg", adam.exp_avg), ("exp_avg_sq", adam.exp_avg_sq)):
-                for i, piece in enumerate(adam.stack._pieces(stacked[k])):
+                for i, piece in enumerate(adam.stack.pieces(stacked[k])):
                     piece.copy_(state[i][name] if state else torch.zeros_like(piece))
 
 

@@ -16,11 +16,14 @@ Names are imported on first use, so ``import tuner`` costs nothing until one is.
 
 import importlib as _importlib
 import time as _time
+from pathlib import Path as _Path
 
 __version__ = "0.1.0"
 
 PROCESS_START = _time.monotonic()
 """When the tuner package was first imported: the start of a ``tuner`` command, for start-up timings."""
+PROJECT_ROOT = _Path(__file__).resolve().parent.parent
+"""The folder holding the ``tuner``, ``trainables`` and ``search_spaces`` packages (a checkout of the project)."""
 
 _EXPORTS = {
     "run": "tuner.api",

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.export import BEST_CONFIG_FILE, PROGRESS_FILE, RUN_FILE, read_json
 from tuner.options import RunOptions
+from tuner.run_files import BEST_CONFIG_FILE, PROGRESS_FILE, RUN_FILE, read_json
 from tuner.spaces import Space
 from tuner.spec import SpaceSpec
 

@@ -1,4 +1,5 @@
-"""``python -m tuner list | show SPACE | run SPACE | resume SPACE | status SPACE | export SPACE | new NAME | ...``.
+"""The ``tuner`` command line (``python -m tuner COMMAND``): every command is declared once, in ``build_parser``;
+``tuner --help`` lists them and the commands reference page of the docs is generated from the same parser.
 
 SPACE is a space reference (``tuner.spaces``): a registered name, a module path or a file path. Errors the user can
 fix are printed as one line (``error: ...``) with exit status 2; nothing else is printed.
@@ -17,6 +18,7 @@ from pathlib import Path
 from tuner import spaces
 from tuner.errors import TunerError, first_line, storage_error
 from tuner.options import RunOptions, add_option, add_run_arguments
+from tuner.schema import TrialStatus
 
 EXIT_USER_ERROR = 2
 SPACE_HELP = "a registered name (tuner list), a module path (my_pkg.space[:ATTR]) or a file (./space.py[:ATTR])"
@@ -172,7 +174,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _exit_status(result) -> int:
-    failed = result.counts.get("failed", 0)
+    failed = result.counts.get(TrialStatus.FAILED, 0)
     if failed:
         print(f"{failed} trial(s) failed: see their MLflow runs (tag tuner.end_message) and {result.run_dir}")
         return 1
@@ -180,7 +182,7 @@ def _exit_status(result) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from tuner.export import find_best_config, read_json, write_json
+    from tuner.run_files import find_best_config, read_json, write_json
 
     results_dir = args.results_dir.resolve()
     source = find_best_config(results_dir, spaces.space_name(args.space, results_dir), args.name)

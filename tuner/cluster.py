@@ -8,12 +8,11 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
+from tuner import PROJECT_ROOT
 from tuner.errors import TunerError, first_line
 from tuner.session import RAY_START_SETTINGS, environment
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REACH_TIMEOUT_S = 5.0
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from tuner.analysis.trials import StudyTrials, load_trials
 from tuner.errors import TunerError
-from tuner.export import BEST_CONFIG_FILE, RUN_FILE, finished_runs, read_json
+from tuner.run_files import BEST_CONFIG_FILE, RUN_FILE, finished_runs, read_json
 from tuner.spaces import space_name
 from tuner.status import run_state
 from tuner.storage import study_root

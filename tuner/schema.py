@@ -42,15 +42,23 @@ ENDED = (
     TrialStatus.STOPPED,
 )
 """The statuses of a trial that ended, in the order tallies print them."""
+ENDED_ON_ITS_OWN = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
+"""Trials that ended on their own: their score is final (a pruned or stopped trial's covers fewer epochs)."""
+
+MLFLOW_RUNNING = "RUNNING"
+MLFLOW_FINISHED = "FINISHED"
+MLFLOW_FAILED = "FAILED"
+MLFLOW_KILLED = "KILLED"
+"""MLflow's own run statuses (``mlflow.entities.RunStatus``'s names) that tuner writes."""
 
 MLFLOW_STATUS = {
-    TrialStatus.COMPLETED: "FINISHED",
-    TrialStatus.EARLY_STOPPED: "FINISHED",
-    TrialStatus.PRUNED: "FINISHED",
-    TrialStatus.STOPPED: "FINISHED",
-    TrialStatus.DIVERGED: "FAILED",
-    TrialStatus.FAILED: "FAILED",
-    TrialStatus.LOST: "KILLED",
+    TrialStatus.COMPLETED: MLFLOW_FINISHED,
+    TrialStatus.EARLY_STOPPED: MLFLOW_FINISHED,
+    TrialStatus.PRUNED: MLFLOW_FINISHED,
+    TrialStatus.STOPPED: MLFLOW_FINISHED,
+    TrialStatus.DIVERGED: MLFLOW_FAILED,
+    TrialStatus.FAILED: MLFLOW_FAILED,
+    TrialStatus.LOST: MLFLOW_KILLED,
 }
 """MLflow's run status for each ended trial status (the precise end is the ``tuner.trial_status`` tag). A pruned,
 early-stopped or budget-stopped trial ended as the study meant it to: FINISHED, not a red cross in the UI beside
@@ -58,7 +66,6 @@ the crashes; only a trial whose code raised or whose numbers blew up is FAILED."
 
 MLFLOW_ENDED = frozenset(MLFLOW_STATUS.values())
 """MLflow run statuses of a run that has ended."""
-MLFLOW_RUNNING = "RUNNING"
 
 
 class RunStatus(StrEnum):
@@ -128,7 +135,11 @@ NODE_ID_TAG = "tuner.node_id"
 RESTARTS_TAG = "tuner.restarts"
 RESUMED_FROM_TAG = "tuner.resumed_from_epoch"
 PHASE_TAG = "tuner.phase"
-"""The study phase that ran the trial: ``search``, or ``verify`` (a top config re-trained with a fresh seed)."""
+"""The study phase that ran the trial: ``search``, ``verify`` (a top config re-trained with a fresh seed) or
+``baseline`` (the report's published config)."""
+SEARCH_PHASE = "search"
+VERIFY_PHASE = "verify"
+BASELINE_PHASE = "baseline"
 SEARCH_TRIAL_TAG = "tuner.search_trial"
 """On a verify or baseline run: the number of the search trial whose config it trains again (absent when no search
 trial had that config)."""

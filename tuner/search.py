@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from trainables.reporting import EPOCH
+from trainables.reporting import END_REASON, EPOCH
 from tuner.spec import SCHEDULERS, SEARCHERS, Choice, IntUniform, LogUniform, SpaceSpec, Uniform
 
 MAX_GRID = 100_000
@@ -210,7 +210,7 @@ def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog):
     class Recording(state, base):
         def on_trial_result(self, tune_controller, trial, result):
             decision = super().on_trial_result(tune_controller, trial, result)
-            if decision == TrialScheduler.STOP and not result.get("end_reason"):
+            if decision == TrialScheduler.STOP and not result.get(END_REASON):
                 prune_log.pruned[trial.trial_id] = int(result.get(EPOCH, 0))
             return decision
 

@@ -90,8 +90,3 @@ def check_settings(spec: SpaceSpec) -> None:
                 f"--max-epochs {spec.max_epochs} is not a multiple of folds={folds}: a trial trains every fold "
                 f"for the same number of epochs (e.g. --max-epochs {folds * max(1, spec.max_epochs // folds)})"
             )
-
-
-def smoke_spec(spec: SpaceSpec) -> SpaceSpec:
-    """The spec with its ``smoke`` overrides applied: what tests run to exercise a space quickly."""
-    return _override(spec, spec.smoke.items())

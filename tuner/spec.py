@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from trainables.metrics import VAL_LOSS
 from tuner.errors import TunerError
 
 SEARCHERS = ("grid", "random", "hyperopt", "optuna", "optuna_grouped", "optuna_gp", "optuna_cmaes")
@@ -238,7 +239,7 @@ class SpaceSpec:
             yield f"need 1 <= grace_period ({self.grace_period}) <= max_epochs ({self.max_epochs})"
         if self.resources.cpus <= 0 or self.resources.gpus < 0:
             yield f"resources must be positive, got {self.resources}"
-        if self.early_stopping and self.early_stopping.monitor not in (*self.metrics, "val_loss"):
+        if self.early_stopping and self.early_stopping.monitor not in (*self.metrics, VAL_LOSS):
             yield f"early stopping monitors unknown metric {self.early_stopping.monitor!r}"
         for p in self.params:
             if p.active_if and p.active_if[0] not in names:

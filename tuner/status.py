@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.export import BEST_CONFIG_FILE, PROGRESS_FILE, RUN_FILE
+from tuner.run_files import BEST_CONFIG_FILE, PROGRESS_FILE, RUN_FILE
 from tuner.schema import RunStatus, TrialStatus
 
 
@@ -108,7 +108,7 @@ def describe(run_dir: Path) -> str:
 def _answer_lines(run_dir: Path) -> list[str]:
     """What the finished study hands back: how its config was chosen and its test figures beside the report's
     config on the same split, as the end of ``tuner run`` printed them."""
-    from tuner.summary import print_test_figures, print_verification
+    from tuner.study_text import print_test_figures, print_verification
 
     export = _read(run_dir / BEST_CONFIG_FILE)
     if export is None:

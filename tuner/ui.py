@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tuner.errors import TunerError, first_line
+from tuner.tracking.check import is_server
 from tuner.tracking.store import default_tracking_uri, sqlite_path
 
 DEFAULT_HOST = "127.0.0.1"
@@ -28,7 +29,6 @@ DEFAULT_PORT = 5000
 RUNS_TABLE = "workflowType=machine_learning"
 START_TIMEOUT_S = 120.0
 """How long the server may take to answer its health check (imports and the store's migrations check)."""
-SERVER_SCHEMES = ("http://", "https://")
 UI_LOG = "mlflow-ui.log"
 """The server's own messages, in the results folder."""
 
@@ -59,7 +59,7 @@ def local_base(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
 
 def ui_hint(tracking_uri: str, space: str, results_dir: Path, experiment_id: str | None) -> str:
     """What the run header says about the UI: the address, and the command that serves it for a local store."""
-    if tracking_uri.startswith(SERVER_SCHEMES):
+    if is_server(tracking_uri):
         return f"open {experiment_address(tracking_uri, experiment_id)}"
     command = f"tuner ui {space}" + ("" if results_dir == Path("results") else f" --results-dir {results_dir}")
     return f"{command}, then open {experiment_address(local_base(), experiment_id)}"
@@ -71,7 +71,7 @@ def serve(space: str | None, name: str | None, results_dir: Path, host: str, por
     folder's own store without ``space``, until Ctrl-C; a server store is only pointed at."""
     results_dir = results_dir.resolve()
     uri, label = _study_store(space, name, results_dir)
-    if uri.startswith(SERVER_SCHEMES):
+    if is_server(uri):
         from tuner.tracking.check import check_store
 
         try:
@@ -118,7 +118,7 @@ def _study_store(space: str | None, name: str | None, results_dir: Path) -> tupl
     if space is None:
         uri = default_tracking_uri(results_dir)
     else:
-        from tuner.export import RUN_FILE, read_json
+        from tuner.run_files import RUN_FILE, read_json
         from tuner.study import find_study
 
         run_dir = find_study(space, name, results_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.export import PROGRESS_FILE, read_json
+from tuner.run_files import PROGRESS_FILE, read_json
 from tuner.schema import TrialStatus
 from tuner.spaces import space_name
 from tuner.spec import SpaceSpec

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tuner import PROJECT_ROOT
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:

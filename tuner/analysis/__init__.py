@@ -14,7 +14,7 @@ from typing import Any
 
 from tuner.analysis.importance import ranking
 from tuner.analysis.trials import StudyTrials, load_trials
-from tuner.export import write_json
+from tuner.run_files import write_json
 from tuner.spec import SpaceSpec
 
 ANALYSIS_FOLDER = "analysis"

@@ -22,8 +22,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.analysis.trials import FINAL, StudyTrials, TrialRecord
-from tuner.schema import TrialStatus
+from tuner.analysis.trials import StudyTrials, TrialRecord
+from tuner.schema import ENDED_ON_ITS_OWN, TrialStatus
 from tuner.spec import Choice, Domain, IntUniform, LogUniform, SpaceSpec, Uniform
 
 MIN_TRIALS = 5
@@ -107,8 +107,8 @@ def compared_trials(spec: SpaceSpec, trials: StudyTrials, chosen: int | None = N
     curves = [t for t in ran if t.history]
     if not ran or len(curves) < len(ran):
         missing = f" ({len(ran) - len(curves)} trial(s) without a learning curve)" if ran else ""
-        basis = (f"trials that ended on their own ({', '.join(FINAL)}) with their final score{missing}; pruned, "
-                 f"stopped, failed and diverged trials left out")  # fmt: skip
+        basis = (f"trials that ended on their own ({', '.join(ENDED_ON_ITS_OWN)}) with their final score{missing}; "
+                 f"pruned, stopped, failed and diverged trials left out")  # fmt: skip
         return Compared(trials.final(), trials.metric, trials.mode, None, basis, chosen)
     epoch = min(max(t.history) for t in curves)
     rescored = [dataclasses.replace(t, score=_score_at(spec, trials.mode, t.history, epoch)) for t in curves]

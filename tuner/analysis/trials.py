@@ -19,15 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainables.metrics import GPU_PEAK_MEM_MB
 from tuner.errors import TunerError, first_line
-from tuner.export import PROGRESS_FILE, RUN_FILE, read_json
-from tuner.schema import PARENT_RUN_TAG, PHASE_TAG, TRIAL_ID_TAG, TrialStatus
-
-GPU_MEMORY_METRIC = "gpu_peak_mem_mb"
-"""What a family reports per epoch when it trains on a GPU: the epoch's peak allocated memory (MiB)."""
-FINAL = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
-"""Trials that ended on their own: their score is final (a pruned or stopped trial's covers fewer epochs)."""
-SEARCH_EXPERIMENT = "ray"
+from tuner.run_files import PROGRESS_FILE, RUN_FILE, read_json
+from tuner.schema import ENDED_ON_ITS_OWN, PARENT_RUN_TAG, PHASE_TAG, SEARCH_PHASE, TRIAL_ID_TAG, TrialStatus
+from tuner.storage import SEARCH_EXPERIMENT
 
 
 @dataclass
@@ -61,7 +57,7 @@ class StudyTrials:
 
     def final(self) -> list[TrialRecord]:
         """Trials with a final score: the ones importance and slices are computed on."""
-        return [t for t in self.scored() if t.status in FINAL]
+        return [t for t in self.scored() if t.status in ENDED_ON_ITS_OWN]
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.mode == "max" else a < b
@@ -129,7 +125,7 @@ def _add_times(study: StudyTrials, experiment: Path, started: float | None) -> N
         run = runs.get(trial.trial_id) or {}
         if run.get("start_time") and run.get("last_result_time"):
             trial.start_s, trial.end_s = run["start_time"] - started, run["last_result_time"] - started
-        peak = (run.get("last_result") or {}).get(GPU_MEMORY_METRIC)
+        peak = (run.get("last_result") or {}).get(GPU_PEAK_MEM_MB)
         trial.gpu_peak_mb = float(peak) if isinstance(peak, int | float) else None
 
 
@@ -147,11 +143,11 @@ def _add_histories(study: StudyTrials, tracking_uri: str, parent_id: str | None)
         by_trial = {t.trial_id: t for t in study.trials}
         for run in children:
             trial = by_trial.get(run.data.tags.get(TRIAL_ID_TAG, ""))
-            if trial is None or run.data.tags.get(PHASE_TAG, "search") != "search":
+            if trial is None or run.data.tags.get(PHASE_TAG, SEARCH_PHASE) != SEARCH_PHASE:
                 continue
             trial.history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, study.metric)}
-            if GPU_MEMORY_METRIC in run.data.metrics:
-                peaks = client.get_metric_history(run.info.run_id, GPU_MEMORY_METRIC)
+            if GPU_PEAK_MEM_MB in run.data.metrics:
+                peaks = client.get_metric_history(run.info.run_id, GPU_PEAK_MEM_MB)
                 trial.gpu_peak_mb = max(m.value for m in peaks)
     except Exception as exc:  # an optional source: the rest of the analysis stands without it
         study.notes.append(f"learning curves: the MLflow store {tracking_uri} did not answer ({first_line(exc)})")

@@ -22,8 +22,6 @@ from tuner.errors import DataError, first_line
 CLASS_NAMES = ("N", "S", "V", "F", "Q")
 N_SAMPLES = 187
 TRAIN_FILE, TEST_FILE = "mitbih_train.csv", "mitbih_test.csv"
-REAL_TRAIN_COUNTS = (72471, 2223, 5788, 641, 6431)
-REAL_TEST_COUNTS = (18118, 556, 1448, 162, 1608)
 # The synthetic train file keeps N the large majority (73%; real 83%) with a few rows of every other class, so
 # that a stratified validation split and SMOTE (5 neighbours) still work; the test file is larger and closer
 # to the real mix (81% N). They are small on purpose: a balanced training set is 5x its N rows, and the

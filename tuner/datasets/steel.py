@@ -224,13 +224,3 @@ def generate_openml_csv(seed: int = SYNTHETIC_SEED, counts: tuple[int, ...] = RE
     for column in OPENML_COLUMNS[:14]:  # counts, pixel positions, flags and thickness are integers
         table[column] = table[column].astype(np.int64)
     return table.to_csv(index=False, float_format="%.6g")
-
-
-def to_uci_csv(openml_csv_path: Path) -> str:
-    """Rewrite an OpenML-layout file in the UCI named layout (used to test that both layouts load alike)."""
-    features, faults = read_steel_csv(openml_csv_path)
-    table = pd.DataFrame(features.astype(np.float64), columns=list(FEATURES))
-    for flag in ("TypeOfSteel_A300", "TypeOfSteel_A400"):
-        table[flag] = table[flag].map({1.0: "True", 0.0: "False"})
-    table["Fault"] = [FAULTS[i] for i in faults]
-    return table.to_csv(index=False, float_format="%.6g")

@@ -1,41 +1,27 @@
-"""Tuner's Ray Tune callback in the driver: it hands each of Tune's events to the trial ledger, MLflow, the
-checkpoint janitor and the progress output, and does a resumed study's first step."""
+"""Tuner's Ray Tune callback in the driver: it hands each of Tune's events to the trial ledger, the phase's MLflow
+child runs, the checkpoint janitor, the progress output and the disk guard, and does a resumed study's first step."""
 
 from __future__ import annotations
 
-import errno
-import os
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
-from ray.tune.result import HOSTNAME, NODE_IP
 
-from trainables.reporting import END_MESSAGE, END_REASON, SCORE
-from tuner.errors import TunerError, is_disk_full, storage_error
+from trainables.reporting import END_MESSAGE, END_REASON
+from tuner.errors import TunerError
+from tuner.monitor.child_runs import ChildRuns
+from tuner.monitor.disk import DiskGuard
 from tuner.monitor.janitor import CheckpointJanitor
-from tuner.monitor.ledger import TrialLedger, TrialOutcome, config_key, error_text, finite
+from tuner.monitor.ledger import TrialLedger, TrialOutcome, error_text
 from tuner.monitor.progress import ProgressReporter
 from tuner.monitor.snapshots import SnapshotKeeper
-from tuner.schema import (
-    END_MESSAGE_TAG,
-    HOSTNAME_TAG,
-    NODE_ID_TAG,
-    NODE_IP_TAG,
-    PHASE_TAG,
-    RESTARTS_TAG,
-    RESUMED_FROM_TAG,
-    SEARCH_TRIAL_TAG,
-    SPACE_TAG,
-    TRACEBACK_TAG,
-    TRIAL_SEED_TAG,
-    TrialStatus,
-)
+from tuner.schema import SEARCH_PHASE, TrialStatus
 from tuner.search import PruneLog
 from tuner.spec import SpaceSpec
-from tuner.trial import NODE_ID, SEED, TRACEBACK
+from tuner.trial import TRACEBACK
 
 if TYPE_CHECKING:
     from tuner.tracking import StudyTracker
@@ -53,17 +39,11 @@ class StudyMonitor(Callback):
         progress_path: Path | None = None,
         table_every: float | None = None,
         scheduler: Any = None,
-        phase: str = "search",
+        phase: str = SEARCH_PHASE,
         reruns: dict[str, int] | None = None,
     ):
         self.ledger = TrialLedger(spec, total, prune_log)
-        self.phase = phase
-        """The study phase whose trials this monitor watches (``tuner.study.fit`` or ``tuner.study.verify``): it
-        names their MLflow runs (``trial-001``, ``verify-001``) and tags them."""
-        self.reruns = dict(reruns or {})
-        """``config_key(config)`` -> the search trial a verify or baseline run trains again (its runs' tag)."""
-        self.tracker = tracker
-        """This driver's MLflow writer; None: nothing goes to MLflow."""
+        self.runs = ChildRuns(self.ledger, phase, dict(reruns or {}), tracker)
         self.scheduler = scheduler
         """The study's trial scheduler: Tune's snapshots leave it out, so its state (ASHA's rungs, the median rule's
         results) travels in this monitor's state, and a resumed study's scheduler keeps comparing new trials with
@@ -71,25 +51,42 @@ class StudyMonitor(Callback):
         self.janitor = CheckpointJanitor()
         self.snapshots = SnapshotKeeper(None)
         """Keeps a copy of Tune's last complete experiment snapshot (set by the search phase, local storage)."""
-        label = "trial" if phase == "search" else phase
-        self.progress = ProgressReporter(self.ledger, echo, started, progress_path, table_every, label)
+        self.progress = ProgressReporter(self.ledger, echo, started, progress_path, table_every, self.runs.label)
         self.restored_from: str | None = None
         """The experiment folder Tune restored this monitor from (``restored_monitor``)."""
-        self.disk_error: OSError | None = None
-        """The disk error (a full disk under the results folder) that stopped the study: the search phase raises it
-        once Tune has stopped. Trials run on meanwhile would only fail: nothing they finish could be saved."""
+        self.disk = DiskGuard()
         self._resume_pending = False
 
+    @property
+    def phase(self) -> str:
+        return self.runs.phase
+
+    @property
+    def tracker(self) -> StudyTracker | None:
+        """This driver's MLflow writer (``attach`` hands a restored monitor its own); None: nothing goes to MLflow."""
+        return self.runs.tracker
+
+    @property
+    def disk_error(self) -> OSError | None:
+        """The disk error that stopped the study: the search phase raises it once Tune has stopped."""
+        return self.disk.error
+
+    # --- Ray Tune pickles its callbacks into the experiment's tuner.pkl, which a resumed study unpickles ---
     def __getstate__(self) -> dict[str, Any]:
-        # Ray Tune pickles its callbacks into the experiment state; the MLflow writer thread belongs to this driver.
-        return {**self.__dict__, "tracker": None, "_resume_pending": False, "disk_error": None}
+        # The attributes a saved study's tuner.pkl holds; the MLflow writer thread and a disk error belong to this
+        # driver, the child runs and the disk guard are made anew from them.
+        state = {key: value for key, value in self.__dict__.items() if key not in ("runs", "disk")}
+        return {**state, "phase": self.runs.phase, "reruns": self.runs.reruns, "tracker": None,
+                "_resume_pending": False, "disk_error": None}  # fmt: skip
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        if "ledger" not in state:  # pickled before the monitor kept a ledger: a study an older tuner started
+        if "ledger" not in state:  # the tuner.pkl of a study whose monitor kept its trials itself
             state = _from_flat_pickle(state)
-        # defaults for a monitor pickled before phases had names and snapshots were kept
-        self.__dict__.update({"phase": "search", "snapshots": SnapshotKeeper(None), "disk_error": None,
-                              "reruns": {}, **state})  # fmt: skip
+        # a saved monitor without these: a search phase's, before it kept a snapshot copy or tagged reruns
+        state = {"phase": SEARCH_PHASE, "snapshots": SnapshotKeeper(None), "reruns": {}, **state}
+        runs = ChildRuns(state["ledger"], state.pop("phase"), state.pop("reruns"), state.pop("tracker", None))
+        state.pop("disk_error", None)
+        self.__dict__.update(state, runs=runs, disk=DiskGuard())
 
     # --- the study's state travels with Tune's experiment snapshots, so a resumed study continues it ---
     def get_state(self) -> dict[str, Any]:
@@ -100,7 +97,8 @@ class StudyMonitor(Callback):
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.ledger.restore(state.get("ledger", state))  # no "ledger": the state of an older tuner's monitor
+        # no "ledger": the snapshot of a monitor that kept its trials itself
+        self.ledger.restore(state.get("ledger", state))
         if state.get("scheduler") is not None and hasattr(self.scheduler, "import_state"):
             # the scheduler unpickled with this monitor is the one the resumed study runs with (one pickle)
             self.scheduler.import_state(state["scheduler"])
@@ -110,7 +108,7 @@ class StudyMonitor(Callback):
         """Hand a monitor Tune restored this driver's MLflow writer, printer and start time. At Tune's first loop
         step, once Tune has restored the study's trials, the monitor takes over what happened after its state was
         saved, makes MLflow agree, and says what runs again."""
-        self.tracker = tracker
+        self.runs.tracker = tracker
         self.progress.echo, self.progress.started = echo, started
         self._resume_pending = True
 
@@ -124,7 +122,7 @@ class StudyMonitor(Callback):
             raise TunerError(f"Ray Tune could not restore the study's state from {self.restored_from}; see its log")
         self.ledger.adopt_trials(trials)
         self.progress.changed()
-        self._reconcile_mlflow()
+        self.runs.reconcile()
         ledger = self.ledger
         counts = ledger.counts()
         ended = sum(n for status, n in counts.items() if status != TrialStatus.RUNNING)
@@ -133,12 +131,12 @@ class StudyMonitor(Callback):
 
     # --- Tune's events ---
     def on_trial_start(self, iteration, trials, trial, **info):
-        first = self.ledger.first_trial_after is None and self.phase == "search"
+        first = self.ledger.first_trial_after is None and self.runs.phase == SEARCH_PHASE
         outcome, new = self.ledger.start(trial, self.progress.elapsed())
         if first:  # a trial's line comes when it ends: till then the screen says the search has begun
             self.progress.note(f"trial {outcome.number:3d} started; each trial's line follows when it ends")
-        if new and self.tracker:  # one MLflow run per trial: a retried or resumed trial keeps its run
-            self.tracker.start_child(trial.trial_id, *self._child_run(outcome))
+        if new:  # one MLflow run per trial: a retried or resumed trial keeps its run
+            self.runs.start(outcome)
         self.progress.trial_started()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -147,57 +145,30 @@ class StudyMonitor(Callback):
             epoch = outcome.resumed_from
             self.progress.note(f"trial {outcome.number:3d} continues from its checkpoint of epoch {epoch}")
         self.progress.result_seen()
-        if self.tracker:
-            keys = (*self.ledger.spec.metrics, SCORE, "lr")
-            metrics = {k: result[k] for k in keys if finite(result.get(k))}
-            self.tracker.log_epoch(trial.trial_id, metrics, step=self.ledger.outcomes[trial.trial_id].epochs)
+        self.runs.log_epoch(self.ledger.outcomes[trial.trial_id], result)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = self.ledger.outcomes[trial.trial_id].last if trial.trial_id in self.ledger.outcomes else {}
         error = f"{last.get(END_MESSAGE)} {last.get(TRACEBACK)}"
-        if last.get(END_REASON) == TrialStatus.FAILED and self._disk_full(error):
+        if last.get(END_REASON) == TrialStatus.FAILED and self.disk.trial_error(error):
             return  # its checkpoint could not be written: not the trial's failure, it runs again on resume
-        self._on_disk(self._ended, self.ledger.complete(trial))
+        self.disk.write(self._ended, self.ledger.complete(trial))
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        if not self._disk_full(error_text(trial)):  # not the trial's failure: it runs again on resume
-            self._on_disk(self._ended, self.ledger.fail(trial))
+        if not self.disk.trial_error(error_text(trial)):  # not the trial's failure: it runs again on resume
+            self.disk.write(self._ended, self.ledger.fail(trial))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         outcome = self.ledger.outcomes.get(trial.trial_id)
-        if outcome is not None and not self._disk_full(error_text(trial)):
+        if outcome is not None and not self.disk.trial_error(error_text(trial)):
             self.progress.note(f"trial {outcome.number:3d} lost its worker ({error_text(trial)[:200]}); retrying it")
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         self.janitor.register(trial.trial_id, checkpoint)
 
     def on_step_end(self, iteration, trials, **info):
-        self._on_disk(self.progress.step)
-        self._on_disk(self.snapshots.step)
-
-    # --- a full disk ---
-    def _on_disk(self, write: Callable[..., None], *args: Any) -> None:
-        """Run one of the monitor's writes to the results folder; a disk error stops the study (``disk_error``)."""
-        try:
-            write(*args)
-        except OSError as exc:
-            if storage_error(exc) is None:
-                raise
-            self._stop_for(exc)
-
-    def _disk_full(self, text: str) -> bool:
-        """Whether a trial's error is the disk's (its checkpoint could not be written); if so the study stops."""
-        if not is_disk_full(text):
-            return False
-        self._stop_for(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "a trial's checkpoint"))
-        return True
-
-    def _stop_for(self, exc: OSError) -> None:
-        from tuner.study.interrupt import request_stop
-
-        if self.disk_error is None:
-            self.disk_error = exc
-            request_stop()
+        self.disk.write(self.progress.step)
+        self.disk.write(self.snapshots.step)
 
     def on_experiment_end(self, trials, **info):
         if self._resume_pending:  # a study whose trials had all ended: Tune's loop ran no step
@@ -210,44 +181,9 @@ class StudyMonitor(Callback):
         """After ``tuner.fit()`` (Tune's last snapshot saved): each trial keeps its latest checkpoint only."""
         self.janitor.sweep(self.ledger.restored)
 
-    # --- MLflow ---
     def _ended(self, outcome: TrialOutcome) -> None:
-        if self.tracker:
-            self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))
+        self.runs.end(outcome)
         self.progress.trial_ended(outcome)
-
-    def _reconcile_mlflow(self) -> None:
-        """Make MLflow agree with the restored snapshot: one child run per trial it holds, no others."""
-        if self.tracker is None:
-            return
-        outcomes = self.ledger.outcomes
-        finished = {trial_id: o.status != TrialStatus.RUNNING for trial_id, o in outcomes.items()}
-        self.tracker.reconcile(finished, {trial_id: self._child_run(o) for trial_id, o in outcomes.items()})
-        for outcome in outcomes.values():
-            if outcome.status != TrialStatus.RUNNING:  # its end may not have reached MLflow before the driver stopped
-                self.tracker.end_child(outcome.trial_id, outcome.status, *self._final_record(outcome))
-
-    def _child_run(self, outcome: TrialOutcome) -> tuple[str, dict[str, Any], dict[str, str]]:
-        """A trial's MLflow child run: its name, params and tags."""
-        name = f"{'trial' if self.phase == 'search' else self.phase}-{outcome.number:03d}"
-        tags = {SPACE_TAG: self.ledger.spec.name, PHASE_TAG: self.phase}
-        rerun_of = self.reruns.get(config_key(outcome.config))
-        if rerun_of is not None:
-            tags[SEARCH_TRIAL_TAG] = str(rerun_of)
-        return name, outcome.config, tags
-
-    def _final_record(self, outcome: TrialOutcome) -> tuple[dict[str, float], dict[str, str]]:
-        final = {f"best_{self.ledger.spec.metric}": outcome.score, "best_epoch": outcome.best_epoch,
-                 "epochs_run": outcome.epochs}  # fmt: skip
-        last = outcome.last
-        tags = {END_MESSAGE_TAG: outcome.message[:5000], NODE_IP_TAG: last.get(NODE_IP, ""),
-                HOSTNAME_TAG: last.get(HOSTNAME, ""), NODE_ID_TAG: last.get(NODE_ID, ""),
-                RESTARTS_TAG: str(outcome.restarts), RESUMED_FROM_TAG: str(outcome.resumed_from)}  # fmt: skip
-        if last.get(SEED) is not None:
-            tags[TRIAL_SEED_TAG] = str(last[SEED])
-        if last.get(TRACEBACK):
-            tags[TRACEBACK_TAG] = str(last[TRACEBACK])[-5000:]
-        return final, tags
 
 
 def restored_monitor(tuner: Any) -> StudyMonitor:
@@ -264,9 +200,9 @@ def restored_monitor(tuner: Any) -> StudyMonitor:
 
 
 def _from_flat_pickle(old: dict[str, Any]) -> dict[str, Any]:
-    """The attributes of a monitor pickled before it kept a ledger (an older tuner's ``tuner.pkl``)."""
+    """The pickled state of a monitor that kept its trials itself (no ledger), as a monitor pickles it now."""
     monitor = StudyMonitor(old["spec"], None, old["prune_log"], old["total"], print, old.get("started"),
                            old.get("progress_path"), old.get("table_every"), old.get("scheduler"))  # fmt: skip
     monitor.ledger.outcomes = dict(old.get("outcomes") or {})
     monitor.ledger.first_trial_after = old.get("first_trial_after")
-    return monitor.__dict__
+    return monitor.__getstate__()

@@ -52,8 +52,8 @@ class TrialLedger:
 
     def restore(self, saved: TrialLedger | dict[str, Any]) -> None:
         """Take over the trials of a snapshot's ledger. The prune log stays this ledger's own: the restored
-        scheduler, unpickled together with it, writes to this one. A dict is a snapshot of the monitor before it
-        kept a ledger (its trials as plain dicts)."""
+        scheduler, unpickled together with it, writes to this one. A dict is the snapshot of a monitor that kept
+        its trials itself (as plain dicts)."""
         if isinstance(saved, dict):
             saved = _from_flat_state(self.spec, self.total, saved)
         # copies: the saved ledger may be a live one (a snapshot not pickled yet)

@@ -12,8 +12,8 @@ from typing import Any
 from ray.tune.result import NODE_IP
 
 from trainables.reporting import SCORE
-from tuner.export import write_json
 from tuner.monitor.ledger import TrialLedger, TrialOutcome, finite, real_score
+from tuner.run_files import write_json
 from tuner.schema import ENDED, TrialStatus
 from tuner.trial import NODE_ID
 
@@ -60,7 +60,7 @@ class ProgressReporter:
         return {**self.__dict__, "echo": print, "_written": None, "_last_table": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"label": "trial", **state})  # "label": a reporter pickled before phases had names
+        self.__dict__.update({"label": "trial", **state})  # a saved reporter without a label: a search phase's
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

@@ -170,7 +170,7 @@ def space_name(ref: str, results_dir: Path) -> str:
 def study_space(ref: str, results_dir: Path, run: str | None) -> tuple[Space, Path]:
     """The space of a study and its run folder (``run``, or the latest). A name that no longer resolves here (a
     file reference made in another working directory) is found again through the run's record."""
-    from tuner.export import RUN_FILE, read_json
+    from tuner.run_files import RUN_FILE, read_json
     from tuner.status import find_run
 
     try:

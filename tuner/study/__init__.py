@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.export import RUN_FILE, read_json
 from tuner.options import RunOptions
+from tuner.run_files import RUN_FILE, read_json
 from tuner.schema import RunStatus
 from tuner.session import study_session
 from tuner.spaces import Space, study_space
@@ -36,11 +36,11 @@ from tuner.study.analyze import analyze
 from tuner.study.baseline import baseline
 from tuner.study.evaluate import evaluate
 from tuner.study.export import StudyResult, export
-from tuner.study.fit import search
 from tuner.study.plan import resolve
 from tuner.study.prepare import prepare
 from tuner.study.publish import publish
 from tuner.study.references import references
+from tuner.study.search import search
 from tuner.study.tidy import kept_top, tidy
 from tuner.study.verify import verify
 
@@ -80,7 +80,7 @@ def resume_study(space: SpaceArg, name: str | None, results_dir: Path,
         raise TunerError(f"run {info['name']} of {space} already finished; nothing to resume (tuner export {space})")
     if state.startswith(RunStatus.RUNNING):
         raise TunerError(f"run {info['name']} of {space} is still running ({state}); stop its driver first")
-    _check_resumable(space, info["name"], options)
+    check_resumable(space, info["name"], options)
     return run_study(found, options, echo, resume=info)
 
 
@@ -99,7 +99,7 @@ def verify_study(space: SpaceArg, name: str | None, results_dir: Path, top: int,
     if kept is not None and top > kept:
         raise TunerError(f"--top {top}: run {info['name']} of {space} kept the weights of its top {kept} trial(s) "
                          f"only (it finished without --keep-checkpoints); give --top {kept} or less")  # fmt: skip
-    _check_resumable(space, info["name"], options)
+    check_resumable(space, info["name"], options)
     options = dataclasses.replace(options, verify_top=top, verify_seeds=seeds)
     return run_study(found, options, echo, resume=info)
 
@@ -109,7 +109,7 @@ def sync_study(space: SpaceArg, name: str | None, results_dir: Path, echo: Calla
     """``tuner sync``: write to MLflow what a study could not (its spool, ``tuner.tracking.spool``); the number of
     records written."""
     from tuner.errors import first_line
-    from tuner.export import BEST_CONFIG_FILE
+    from tuner.run_files import BEST_CONFIG_FILE
     from tuner.study.publish import record_synced_model
     from tuner.tracking import StudyTracker
     from tuner.tracking.check import check_store
@@ -161,10 +161,11 @@ def stored_study(space: SpaceArg, name: str | None, results_dir: Path,
     return found, info, RunOptions.from_record(dict(info.get("options") or {}), run_dir.name)
 
 
-def _check_resumable(space: str, name: str, options: RunOptions) -> None:
+def check_resumable(space: str, name: str, options: RunOptions) -> None:
+    """A one-line error unless Ray Tune saved the study's state (``resume``, ``verify`` and ``extend`` restore it)."""
     if not has_state(study_root(options.storage, options.results_dir.resolve(), space, name)):
         raise TunerError(f"run {name} stopped before Ray Tune saved its state; start it again with tuner run")
 
 
-__all__ = ["RunOptions", "SpaceArg", "StudyResult", "find_study", "resume_study", "run_study", "stored_study",
-           "sync_study", "verify_study"]  # fmt: skip
+__all__ = ["RunOptions", "SpaceArg", "StudyResult", "check_resumable", "find_study", "resume_study", "run_study",
+           "stored_study", "sync_study", "verify_study"]  # fmt: skip

@@ -15,8 +15,8 @@ from pathlib import Path
 from tuner.errors import TunerError, first_line
 from tuner.schema import RunStatus
 from tuner.session import study_session
-from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult
 
 ERROR_LOG = "analysis-error.log"
 ARTIFACT_PATH = "analysis"
@@ -47,7 +47,7 @@ def analyze_study(space, name: str | None, results_dir: Path, echo: Callable[[st
     """``tuner analyze``: (re)write a finished study's analysis, log it to its parent run when the store answers,
     print its summary; the analysis folder. ``space``: a reference, a spec object or a resolved space."""
     from tuner.analysis import PAGE_FILE, write_analysis
-    from tuner.export import BEST_CONFIG_FILE, read_json
+    from tuner.run_files import BEST_CONFIG_FILE, read_json
     from tuner.status import run_state
     from tuner.storage import study_root
     from tuner.study import stored_study

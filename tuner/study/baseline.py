@@ -1,4 +1,4 @@
-"""Phase 5, baseline: the report's own config on this study's split, so the chosen config's test figure has a
+"""The baseline phase: the report's own config on this study's split, so the chosen config's test figure has a
 baseline measured on the same test rows (the figure the report published was measured on another split).
 
 The search's own trial of the report's config is used when it ran to its end (``--no-report-start`` and ASHA
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.monitor.ledger import config_key
-from tuner.schema import TrialStatus
-from tuner.study.fit import SearchResult, train_to_end
+from tuner.schema import BASELINE_PHASE, ENDED_ON_ITS_OWN
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult, train_to_end
 
-ENDED_ON_ITS_OWN = (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED)
-BASELINE_EXPERIMENT = "baseline"
+BASELINE_EXPERIMENT = BASELINE_PHASE
+"""The baseline's Ray Tune experiment in the study's storage, named after its phase."""
 """The Ray Tune experiment of the report's config trained again, in the study's storage."""
 
 

@@ -1,4 +1,4 @@
-"""Phase 6, evaluate: the chosen trial's best-epoch weights scored once on the held-out test split, beside the
+"""The evaluate phase: the chosen trial's best-epoch weights scored once on the held-out test split, beside the
 report config's on the same split, each with a 95 % bootstrap interval; and, where the space asks for it (report
 003, 2.6), the mean prediction of the top-k complete trials.
 
@@ -24,8 +24,8 @@ from trainables.reporting import CHECKPOINT_FILE
 from tuner.errors import TunerError
 from tuner.storage import local_checkpoint
 from tuner.study.baseline import Baseline
-from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult
 
 RESAMPLES = 200
 RESAMPLE_BUDGET_S = 5.0

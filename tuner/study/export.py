@@ -1,4 +1,4 @@
-"""Phase 5, export: ``best_config.json`` and ``trials.csv`` in the run's folder, the MLflow parent run closed with
+"""The export phase: ``best_config.json`` and ``trials.csv`` in the run's folder, the MLflow parent run closed with
 the study's figures and those files, ``run.json`` marked finished, and the summary printed."""
 
 from __future__ import annotations
@@ -8,12 +8,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner.export import BEST_CONFIG_FILE, library_versions, read_json, write_json
-from tuner.schema import CHOSEN_PARAM_PREFIX, CHOSEN_RUN_TAG, CHOSEN_TAG, CHOSEN_TRIAL_TAG, NOTE_TAG
+from tuner.run_files import BEST_CONFIG_FILE, library_versions, read_json, write_json
+from tuner.schema import (
+    CHOSEN_PARAM_PREFIX,
+    CHOSEN_RUN_TAG,
+    CHOSEN_TAG,
+    CHOSEN_TRIAL_TAG,
+    MLFLOW_FINISHED,
+    NOTE_TAG,
+)
 from tuner.study.evaluate import LEVEL, Evaluation
-from tuner.study.fit import SearchResult
 from tuner.study.prepare import Study
 from tuner.study.references import reference_metrics
+from tuner.study.search import SearchResult
 from tuner.study.verify import Verification
 from tuner.ui import run_link
 
@@ -32,7 +39,7 @@ class StudyResult:
 
 def export(study: Study, search: SearchResult, checked: Verification, figures: Evaluation,
            model: dict[str, Any] | None = None) -> StudyResult:  # fmt: skip
-    from tuner.summary import print_summary, trials_csv
+    from tuner.study_text import print_summary, trials_csv
 
     plan, tracker, ledger = study.plan, study.tracker, search.ledger
     payload = best_config(study, search, checked, figures, model)
@@ -44,7 +51,7 @@ def export(study: Study, search: SearchResult, checked: Verification, figures: E
     trials = trials_csv(plan.spec, ledger)
     (plan.run_dir / TRIALS_FILE).write_text(trials)
     counts = dict(ledger.counts())
-    tracker.end_parent("FINISHED", _parent_metrics(study, search, checked, figures, counts),
+    tracker.end_parent(MLFLOW_FINISHED, _parent_metrics(study, search, checked, figures, counts),
                        _chosen_tags(study, figures, payload),
                        {BEST_CONFIG_FILE: payload, TRIALS_FILE: trials})  # fmt: skip
     tracker.close()

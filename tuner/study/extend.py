@@ -22,7 +22,7 @@ from pathlib import Path
 from tuner.errors import TunerError
 from tuner.schema import RunStatus
 from tuner.status import run_state
-from tuner.storage import is_uri, study_root
+from tuner.storage import SEARCH_EXPERIMENT, is_uri, study_root
 
 EXTENDABLE = ("random", "hyperopt", "optuna", "optuna_grouped", "optuna_gp", "optuna_cmaes")
 SEARCH_STATE = "search_gen_state-*.json"
@@ -34,8 +34,7 @@ RANDOM_STATE = "basic-variant-state-*.json"
 def extend_study(space, name: str | None, results_dir: Path, trials: int, echo: Callable[[str], None] = print):
     """Run ``trials`` more trials in the finished study ``name`` (default: the latest) of ``space`` (a reference,
     a spec object or a resolved space)."""
-    from tuner.study import _check_resumable, run_study, stored_study
-    from tuner.study.fit import SEARCH_EXPERIMENT
+    from tuner.study import check_resumable, run_study, stored_study
 
     if trials < 1:
         raise TunerError(f"--trials must be at least 1, got {trials}")
@@ -56,7 +55,7 @@ def extend_study(space, name: str | None, results_dir: Path, trials: int, echo: 
         raise TunerError(f"run {run} of {space} was limited by --time-budget {options.time_budget:g}s, which Ray "
                          f"Tune keeps spent when it restores the study; extend takes a study limited by its trial "
                          f"count")  # fmt: skip
-    _check_resumable(space, run, options)
+    check_resumable(space, run, options)
     root = study_root(options.storage, options.results_dir.resolve(), space, run)
     if is_uri(root):
         raise TunerError(f"run {run} of {space} keeps its state at {root}; extend needs it in a local folder")

@@ -1,4 +1,4 @@
-"""Phase 1, plan: the user's options, the space's defaults and a resumed study's record, resolved once into a
+"""The plan phase: the user's options, the space's defaults and a resumed study's record, resolved once into a
 frozen ``StudyPlan`` that every later phase reads and none changes.
 
 Everything the user can get wrong in the options or a ``--config`` file is found here, before anything is
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.export import config_from_file
 from tuner.options import RunOptions, check
+from tuner.run_files import config_from_file
 from tuner.settings import apply_settings
 from tuner.spaces import Space, SpaceSource, load
 from tuner.spec import SpaceSpec

@@ -1,4 +1,4 @@
-"""Phase 2, prepare: the data, Ray (and the GPU share), the run record and the MLflow parent run of a study.
+"""The prepare phase: the data, Ray (and the GPU share), the run record and the MLflow parent run of a study.
 
 Until the run record is written nothing is: a missing data file, a cluster without the GPUs asked for or a probe
 trial too big leave no run folder and no MLflow run. From then on the study's failure (or interrupt) is recorded
@@ -20,12 +20,14 @@ from typing import Any
 from tuner.cluster import ClusterInfo
 from tuner.datasets import LoadedData, load_dataset
 from tuner.errors import TunerError
-from tuner.export import git_commit
+from tuner.run_files import git_commit
 from tuner.schema import (
     DATA_FINGERPRINT_TAG,
     DATA_SOURCE_TAG,
     DATA_SYNTHETIC_TAG,
     GIT_COMMIT_TAG,
+    MLFLOW_FAILED,
+    MLFLOW_KILLED,
     MODE_TAG,
     REPORT_TAG,
     RUN_DIR_TAG,
@@ -162,7 +164,7 @@ def _load_data(plan: StudyPlan) -> LoadedData | None:
 def _open_parent_run(study: Study, gpu_probe: dict[str, Any]) -> None:
     """Start the study's MLflow parent run, or find a resumed study's (a store that lost it fails here, before any
     trial runs), and print the study's header."""
-    from tuner.summary import print_header
+    from tuner.study_text import print_header
     from tuner.ui import ui_hint
 
     plan, tracker = study.plan, study.tracker
@@ -229,7 +231,7 @@ def _record_failure(study: Study, exc: BaseException) -> None:
     except OSError as write_error:  # e.g. the disk that just filled up
         study.echo(f"warning: could not record the failure in {study.record.path}: {write_error.strerror}")
     try:
-        study.tracker.fail_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", str(exc))
+        study.tracker.fail_parent(MLFLOW_KILLED if isinstance(exc, KeyboardInterrupt) else MLFLOW_FAILED, str(exc))
         study.tracker.close(raise_errors=False)
     except Exception as close_error:
         study.echo(f"warning: could not close the MLflow parent run: {close_error}")

@@ -1,4 +1,4 @@
-"""Phase 7, publish: the chosen trial as an MLflow model in the parent run (MLflow's Models column), with a
+"""The publish phase: the chosen trial as an MLflow model in the parent run (MLflow's Models column), with a
 signature and an input example, registered in the Model Registry with ``--register NAME``.
 
 The model predicts with the family's own inference (``trainables.family.ServingFamily``; fold models as one, the
@@ -14,7 +14,7 @@ from typing import Any
 
 from trainables.family import ServingFamily, load_family
 from trainables.reporting import CHECKPOINT_FILE
-from tuner.export import BEST_CONFIG_FILE, read_json, write_json
+from tuner.run_files import BEST_CONFIG_FILE, read_json, write_json
 from tuner.storage import local_checkpoint
 from tuner.study.evaluate import Evaluation
 from tuner.study.prepare import Study

@@ -9,8 +9,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from tuner.export import RUN_FILE, write_json
 from tuner.options import RunOptions
+from tuner.run_files import RUN_FILE, write_json
 from tuner.schema import RunStatus
 from tuner.spaces.record import record as space_record
 

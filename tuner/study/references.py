@@ -1,4 +1,4 @@
-"""Phase 7, references: what the answer is worth. The space's untuned standard models (``SpaceSpec.references``)
+"""The references phase: what the answer is worth. The space's untuned standard models (``SpaceSpec.references``)
 are trained on the same non-test rows and scored on the same test split as the chosen config, and the chosen
 config's figure is compared with each of theirs (and with the report config's, when the baseline phase ran) by a
 paired bootstrap.

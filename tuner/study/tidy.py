@@ -1,4 +1,4 @@
-"""Phase 10, tidy: what a finished study keeps in its storage.
+"""The tidy phase: what a finished study keeps in its storage.
 
 Later commands read the weights of a few trials only: the chosen one, the top ``--verify-top`` (at least
 ``tuner verify``'s default; it chooses among them again, and the top K of an extended study are among the old top
@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from tuner.options import RunOptions
-from tuner.storage import is_uri
+from tuner.storage import SEARCH_EXPERIMENT, is_uri
 from tuner.study.baseline import BASELINE_EXPERIMENT, Baseline
 from tuner.study.evaluate import ensemble_members
-from tuner.study.fit import SEARCH_EXPERIMENT, SearchResult
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult
 from tuner.study.verify import Verification, top_trials
 
 KEPT_RECORD = "checkpoints_kept"

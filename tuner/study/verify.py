@@ -1,9 +1,9 @@
-"""Phase 4, verify: the search's top configs trained again with fresh seeds, so the chosen config is the one with
+"""The verify phase: the search's top configs trained again with fresh seeds, so the chosen config is the one with
 the best mean, not the luckiest single run.
 
 The top ``--verify-top`` trials (by search score; for spaces scored on their last epoch, those that ran every
 epoch) are each trained ``--verify-seeds`` more times, every run to its end (no pruning), as their own Ray Tune
-experiment in the study's storage (``tuner.study.fit.train_to_end``). Their MLflow child runs are tagged
+experiment in the study's storage (``tuner.study.search.train_to_end``). Their MLflow child runs are tagged
 ``tuner.phase=verify``. The mean is over the fresh seeds only: the search score of a top trial is biased
 upwards by the very selection that made it top.
 The chosen config's search trial keeps its role as the study's best trial (its weights are what the test split
@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.monitor.ledger import config_key
-from tuner.study.fit import SearchResult, best_trial, train_to_end
+from tuner.schema import VERIFY_PHASE
 from tuner.study.prepare import Study
+from tuner.study.search import SearchResult, best_trial, train_to_end
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def verify(study: Study, search: SearchResult) -> Verification:
     # Only the search trials' weights are evaluated later: the verify runs' checkpoints are not kept.
     runs = [(trial.config, seed) for trial in top for seed in seeds]
     reruns = {config_key(trial.config): trial.number for trial in top}
-    ledger = train_to_end(study, runs, "verify", keep=False, reruns=reruns)
+    ledger = train_to_end(study, runs, VERIFY_PHASE, keep=False, reruns=reruns)
     candidates = tuple(_candidate(trial, seeds, ledger) for trial in top)
     chosen = _choose(study, candidates, best)
     _say(study, candidates, chosen)

@@ -16,6 +16,11 @@ SERVER_SCHEMES = ("http", "https")
 CHECK_TIMEOUT_S = 5.0
 
 
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` is an MLflow tracking server's address (``http(s)://HOST:PORT``)."""
+    return urlparse(uri).scheme in SERVER_SCHEMES
+
+
 def check_store(uri: str) -> None:
     """Raise a ``TunerError`` when the store at ``uri`` cannot be used: an unknown scheme, or a tracking server
     that does not answer its health check within ``CHECK_TIMEOUT_S`` or answers it with an error."""
@@ -43,4 +48,4 @@ def _check_server(uri: str) -> None:
                          f"--tracking-uri") from None  # fmt: skip
 
 
-__all__ = ["check_store"]
+__all__ = ["check_store", "is_server"]

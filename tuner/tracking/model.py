@@ -21,7 +21,8 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tuner import PROJECT_ROOT
+
 MODEL_NAME = "model"
 """The logged model's name in the parent run (its ``models:/`` URI is recorded in ``best_config.json``)."""
 WEIGHTS, CONFIG, STATE = "weights.pt", "model.json", "inference_state.pkl"

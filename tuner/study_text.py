@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from trainables.cv import CV_FOLDS
 from tuner.analysis import ANALYSIS_FOLDER, PAGE_FILE, read_summary
-from tuner.export import BEST_CONFIG_FILE
+from tuner.run_files import BEST_CONFIG_FILE
 from tuner.spec import SpaceSpec
 
 if TYPE_CHECKING:  # tuner.monitor imports Ray Tune, which the summary does not need

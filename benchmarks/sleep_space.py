@@ -1,4 +1,4 @@
-"""A model-free space over ``tests.helpers.sleep_family``, for measuring the service and testing its trial statuses.
+"""A model-free space over ``benchmarks.sleep_family``, for measuring the service and testing its trial statuses.
 
 Not registered (it describes no report); benchmarks and tests build it with the knobs they need.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tuner.spec import Choice, EarlyStopping, Param, SpaceSpec, Uniform
 
-FAMILY = "tests.helpers.sleep_family"
+FAMILY = "benchmarks.sleep_family"
 
 
 def sleep_spec(

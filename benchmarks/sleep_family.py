@@ -1,4 +1,4 @@
-"""A model-free family, test-only, for measuring the service itself: each epoch sleeps, then reports a known score.
+"""A model-free family for measuring the service itself: each epoch sleeps, then reports a known score.
 
 The score is a smooth function of the config (best at ``x = 0.7``), so searchers have something to find and
 tests can predict the best trial. ``fail_above`` makes trials raise and ``diverge_above`` makes them report
@@ -6,7 +6,7 @@ NaN, to exercise the failed and diverged paths without a model. Every epoch also
 and when that epoch ended (``STARTED_AT``, ``ENDED_AT``: epoch seconds of this host's clock), so tests can tell
 which trials ran at the same time.
 
-Ray worker processes import it by name (``tests.helpers.sleep_family``), so the project root must be on their
+Ray worker processes import it by name (``benchmarks.sleep_family``), so the project root must be on their
 path: the driver's working directory is (Ray adds it), and the session's Ray and the tests' subprocesses also set
 PYTHONPATH to it.
 """

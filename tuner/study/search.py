@@ -1,4 +1,4 @@
-"""Phase 3, search: the trials, run by Ray Tune with the plan's searcher and scheduler, watched by tuner's
+"""The search phase: the trials, run by Ray Tune with the plan's searcher and scheduler, watched by tuner's
 monitor (trial ledger, MLflow child runs, progress, checkpoint clean-up). A resumed study restores Tune's
 experiment from its last snapshot instead of starting one."""
 
@@ -11,12 +11,11 @@ from typing import Any
 
 from tuner import PROCESS_START
 from tuner.errors import TunerError
-from tuner.export import PROGRESS_FILE
+from tuner.run_files import PROGRESS_FILE
+from tuner.schema import SEARCH_PHASE
+from tuner.storage import SEARCH_EXPERIMENT
 from tuner.study.placement import trial_slots
 from tuner.study.prepare import Study
-
-SEARCH_EXPERIMENT = "ray"
-"""The search's Ray Tune experiment, in the study's storage (the name predates the other phases' experiments)."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ def best_trial(study: Study, search: SearchResult):
     """The search's best trial; a study in which no trial produced a finite score is an error."""
     best = search.ledger.best()
     if best is None:
-        from tuner.summary import tally
+        from tuner.study_text import tally
 
         raise TunerError(f"no trial produced a finite {study.plan.spec.metric} ({tally(dict(search.ledger.counts()))}"
                          f"); see {study.plan.run_dir} and the MLflow runs")  # fmt: skip
@@ -67,12 +66,12 @@ def search(study: Study, warm: list[tuple[dict[str, Any], float]] | None = None)
     return SearchResult(monitor.ledger, searcher.note)
 
 
-def new_monitor(study: Study, prune_log, total: int, scheduler, phase: str = "search",
+def new_monitor(study: Study, prune_log, total: int, scheduler, phase: str = SEARCH_PHASE,
                 reruns: dict[str, int] | None = None):  # fmt: skip
     """Tuner's Tune callback for one phase's trials; the search phase's keeps the study's progress file."""
     from tuner.monitor import StudyMonitor
 
-    progress_path = study.plan.run_dir / PROGRESS_FILE if phase == "search" else None
+    progress_path = study.plan.run_dir / PROGRESS_FILE if phase == SEARCH_PHASE else None
     return StudyMonitor(study.plan.spec, study.tracker, prune_log, total, study.echo, started=PROCESS_START,
                         progress_path=progress_path, table_every=study.plan.options.progress_every,
                         scheduler=scheduler, phase=phase, reruns=reruns)  # fmt: skip

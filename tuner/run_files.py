@@ -1,4 +1,5 @@
-"""The best config of a study as JSON, and finding finished studies under the results folder."""
+"""A run folder's files (``run.json``, ``progress.json``, ``best_config.json``) read and written whole, finding a
+space's finished runs and their best config, and the provenance a run records (library versions, git commit)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tuner import PROJECT_ROOT
 from tuner.datasets.base import write_atomically
 from tuner.errors import TunerError
+from tuner.schema import RunStatus
 
 BEST_CONFIG_FILE = "best_config.json"
 RUN_FILE = "run.json"
 PROGRESS_FILE = "progress.json"
 PACKAGES = ("torch", "ray", "mlflow", "optuna", "hyperopt", "scikit-learn", "pandas", "numpy", "timm")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def library_versions() -> dict[str, str]:
@@ -73,7 +75,7 @@ def finished_runs(results_dir: Path, space: str) -> list[Path]:
             info = json.loads(run_file.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if info.get("status") == "finished" and (run_file.parent / BEST_CONFIG_FILE).exists():
+        if info.get("status") == RunStatus.FINISHED and (run_file.parent / BEST_CONFIG_FILE).exists():
             runs.append((info.get("ended", ""), run_file.parent))
     return [path for _, path in sorted(runs)]
 
@@ -89,7 +91,7 @@ def find_best_config(results_dir: Path, space: str, name: str | None) -> Path:
                 f"finished runs: {', '.join(known) or 'none'}"
             )
         status = read_json(run_dir / RUN_FILE, "a run's status file").get("status")
-        if status != "finished" or not (run_dir / BEST_CONFIG_FILE).exists():
+        if status != RunStatus.FINISHED or not (run_dir / BEST_CONFIG_FILE).exists():
             raise TunerError(f"run {name!r} of {space} has status {status!r}; only finished runs have a best config")
         return run_dir / BEST_CONFIG_FILE
     runs = finished_runs(results_dir, space)
