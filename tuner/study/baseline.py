@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.monitor.ledger import config_key
 from tuner.schema import TrialStatus
 from tuner.study.fit import SearchResult, train_to_end
 from tuner.study.prepare import Study
@@ -45,6 +44,8 @@ def baseline(study: Study, search: SearchResult) -> Baseline:
         return Baseline(done, f"the search's trial {done.number} (the report's config, run to its end)")
     how = "".join(f", {key}={value}" for key, value in protocol.items())
     study.echo(f"baseline: training the report's config on this split to its end, with the study's seed{how}")
+    from tuner.monitor.ledger import config_key  # with Ray Tune: imported as Ray starts (tuner.cluster)
+
     reruns = {config_key(config): searched[0].number} if searched else None
     ledger = train_to_end(study, [(config, plan.options.seed)], BASELINE_EXPERIMENT, keep=True, fixed=protocol,
                           reruns=reruns)  # fmt: skip

@@ -16,7 +16,6 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.monitor.ledger import config_key
 from tuner.study.fit import SearchResult, best_trial, train_to_end
 from tuner.study.prepare import Study
 
@@ -76,6 +75,8 @@ def verify(study: Study, search: SearchResult) -> Verification:
     study.echo(f"verify: the top {len(top)} config(s), each with {len(seeds)} fresh seed(s) {list(seeds)}")
     # Only the search trials' weights are evaluated later: the verify runs' checkpoints are not kept.
     runs = [(trial.config, seed) for trial in top for seed in seeds]
+    from tuner.monitor.ledger import config_key  # with Ray Tune: imported as Ray starts (tuner.cluster)
+
     reruns = {config_key(trial.config): trial.number for trial in top}
     ledger = train_to_end(study, runs, "verify", keep=False, reruns=reruns)
     candidates = tuple(_candidate(trial, seeds, ledger) for trial in top)
@@ -94,6 +95,7 @@ def top_trials(study: Study, search: SearchResult) -> list[Any]:
 
 
 def _candidate(trial: Any, seeds: tuple[int, ...], ledger) -> Candidate:
+    from tuner.monitor.ledger import config_key
     from tuner.trial import SEED
 
     key = config_key(trial.config)
