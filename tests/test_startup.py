@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.helpers.cli import cli_env
-from tuner.cluster import ClusterInfo
+from tuner.cluster import DRIVER_MODULES, ClusterInfo
 from tuner.errors import TunerError
 from tuner.options import RunOptions
 from tuner.study.plan import resolve
@@ -52,6 +52,12 @@ def test_the_cli_and_the_study_phases_import_without_ray_mlflow_or_torch(tmp_pat
     modules = _imported("import tuner.cli, tuner.study", tmp_path)
     assert "tuner.study.verify" in modules and "tuner.study.baseline" in modules
     assert not modules & set(STARTED_ON_THREADS + LATER_PHASES_MODULES)
+
+
+def test_what_the_driver_imports_as_ray_starts_is_there(tmp_path):
+    """A name there that does not import is skipped silently as Ray starts (an optional package): here it fails."""
+    modules = _imported(f"import importlib\nfor name in {DRIVER_MODULES!r}: importlib.import_module(name)", tmp_path)
+    assert {"ray.tune", "tuner.monitor", "optuna"} <= modules
 
 
 def _fake_place(results, calls):
