@@ -84,9 +84,10 @@ def _quiet_start(verbose: bool) -> None:
 
 TRIAL_MODULES = ("ray.tune.trainable.function_trainable", "tuner.trial")
 """What every trial actor imports before its first epoch (Ray Tune's function trainable takes ~1.5 s here)."""
-DRIVER_MODULES = ("starlette.datastructures",)
-"""What the driver's first ``ray.put`` imports (Ray's serializer hooks for starlette, installed with mlflow): ~1 s
-here, imported while ``ray.init`` waits for Ray's processes instead of when the study hands its data to Ray."""
+DRIVER_MODULES = ("starlette.datastructures", "tuner.monitor", "tuner.model_searchers")
+"""Imported while ``ray.init`` waits for Ray's processes instead of afterwards: what the driver's first ``ray.put``
+imports (Ray's serializer hooks for starlette, installed with mlflow: ~1 s here), the study's Tune callback with
+Ray Tune (~1-2 s here) and the model-based searchers with optuna and hyperopt (the spaces' default searchers)."""
 
 
 def _import_in_background(modules: tuple[str, ...]) -> None:

@@ -13,14 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.monitor.ledger import config_key
 from tuner.schema import BASELINE_PHASE, ENDED_ON_ITS_OWN
 from tuner.study.prepare import Study
 from tuner.study.search import SearchResult, train_to_end
 
 BASELINE_EXPERIMENT = BASELINE_PHASE
 """The baseline's Ray Tune experiment in the study's storage, named after its phase."""
-"""The Ray Tune experiment of the report's config trained again, in the study's storage."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,8 @@ def baseline(study: Study, search: SearchResult) -> Baseline:
         return Baseline(done, f"the search's trial {done.number} (the report's config, run to its end)")
     how = "".join(f", {key}={value}" for key, value in protocol.items())
     study.echo(f"baseline: training the report's config on this split to its end, with the study's seed{how}")
+    from tuner.monitor.ledger import config_key  # with Ray Tune: imported as Ray starts (tuner.cluster)
+
     reruns = {config_key(config): searched[0].number} if searched else None
     ledger = train_to_end(study, [(config, plan.options.seed)], BASELINE_EXPERIMENT, keep=True, fixed=protocol,
                           reruns=reruns)  # fmt: skip

@@ -76,19 +76,17 @@ def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
     echo(_starting(plan))
     # The data loads (or is generated) on a thread of its own while Ray starts: Ray's start mostly waits on the
     # processes it launches. The MLflow store is opened once the data loaded (a data error leaves no store
-    # behind), on the tracker's own thread while Ray Tune starts the first trials.
+    # behind), on the tracker's own thread, also while Ray starts.
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tuner-data")
     loading = pool.submit(_load_ahead, plan)
     pool.shutdown(wait=False)  # its one thread ends with the load
-    cluster, gpu_probe = place(plan, loading.result, echo)
-    data = loading.result()
-    from tuner.tracking import StudyTracker
-    from tuner.tracking.spool import SPOOL_FILE
-
-    commit = git_commit()
-    tracker = StudyTracker(plan.tracking_uri, plan.spec.name,
-                           plan.options.results_dir / "mlartifacts" if plan.default_store else None,
-                           spool=plan.run_dir / SPOOL_FILE, run_tags=source_tags(plan, commit))  # fmt: skip
+    try:
+        cluster, gpu_probe = place(plan, lambda: loading.result()[0], echo)
+    except BaseException:  # no study: a tracker opened meanwhile holds no run, and its thread ends here
+        with contextlib.suppress(BaseException):
+            loading.result()[2].close(raise_errors=False)
+        raise
+    data, commit, tracker = loading.result()
     options = dataclasses.replace(plan.options, gpus_per_trial=cluster.gpus_per_trial)
     record = RunRecord.start(plan, options, data.fingerprint if data else "none", gpu_probe)
     study = Study(plan, data, cluster, tracker, record, commit, echo, started)
@@ -138,13 +136,18 @@ def _starting(plan: StudyPlan) -> str:
     return f"tuner {plan.spec.name}: {ray}{data}, opening the MLflow store ..."
 
 
-def _load_ahead(plan: StudyPlan) -> LoadedData | None:
-    """The study's data, then what opening the MLflow store imports (seconds of CPU; nothing written)."""
-    from tuner.tracking.store import import_client
+def _load_ahead(plan: StudyPlan) -> tuple[LoadedData | None, str, Any]:
+    """The study's data, the commit of tuner's code, and the study's MLflow writer (``tuner.tracking.StudyTracker``),
+    which opens the store on its own thread: importing MLflow and opening a store take seconds of CPU."""
+    from tuner.tracking import StudyTracker
+    from tuner.tracking.spool import SPOOL_FILE
 
     data = _load_data(plan)
-    import_client(plan.tracking_uri)
-    return data
+    commit = git_commit()
+    tracker = StudyTracker(plan.tracking_uri, plan.spec.name,
+                           plan.options.results_dir / "mlartifacts" if plan.default_store else None,
+                           spool=plan.run_dir / SPOOL_FILE, run_tags=source_tags(plan, commit))  # fmt: skip
+    return data, commit, tracker
 
 
 def _load_data(plan: StudyPlan) -> LoadedData | None:

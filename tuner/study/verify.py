@@ -16,7 +16,6 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.monitor.ledger import config_key
 from tuner.schema import VERIFY_PHASE
 from tuner.study.prepare import Study
 from tuner.study.search import SearchResult, best_trial, train_to_end
@@ -77,6 +76,8 @@ def verify(study: Study, search: SearchResult) -> Verification:
     study.echo(f"verify: the top {len(top)} config(s), each with {len(seeds)} fresh seed(s) {list(seeds)}")
     # Only the search trials' weights are evaluated later: the verify runs' checkpoints are not kept.
     runs = [(trial.config, seed) for trial in top for seed in seeds]
+    from tuner.monitor.ledger import config_key  # with Ray Tune: imported as Ray starts (tuner.cluster)
+
     reruns = {config_key(trial.config): trial.number for trial in top}
     ledger = train_to_end(study, runs, VERIFY_PHASE, keep=False, reruns=reruns)
     candidates = tuple(_candidate(trial, seeds, ledger) for trial in top)
@@ -95,6 +96,7 @@ def top_trials(study: Study, search: SearchResult) -> list[Any]:
 
 
 def _candidate(trial: Any, seeds: tuple[int, ...], ledger) -> Candidate:
+    from tuner.monitor.ledger import config_key
     from tuner.trial import SEED
 
     key = config_key(trial.config)

@@ -55,15 +55,6 @@ def _empty_store_template(version: str) -> Path | None:
     return template
 
 
-def import_client(tracking_uri: str) -> None:
-    """Import MLflow's client and the store it opens for ``tracking_uri`` (seconds of CPU), writing nothing: done
-    ahead, while Ray starts, the store opens without them later."""
-    import mlflow.tracking  # noqa: F401
-
-    if tracking_uri.startswith(_SQLITE_PREFIX):
-        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-
-
 def create_sqlite_store(path: Path) -> bool:
     """Create the SQLite store ``path`` as a copy of the cached empty store; False when it already exists or no
     template could be made (MLflow then creates it). Atomic: a concurrent study never sees a half-copied file."""
