@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_main
 from tests.helpers.mlflow_runs import mlflow_runs
 from tuner import spaces
 from tuner.analysis.importance import MIN_TRIALS, param_importance, ranking
@@ -147,7 +147,7 @@ def test_the_figures_mark_the_chosen_trial_and_number_trials_as_the_study_does(t
 
 
 @pytest.mark.slow
-def test_a_study_writes_its_analysis_and_logs_it_to_the_parent_run(ray_instance, tmp_path, capsys):
+def test_a_study_writes_its_analysis_and_logs_it_to_the_parent_run(ray_instance, tmp_path, capfd):
     results = tmp_path / "results"
     opts = RunOptions(trials=6, max_epochs=3, seed=0, results_dir=results, name="study", dashboard=False,
                       verify_top=0, report_baseline=False)  # fmt: skip
@@ -155,7 +155,7 @@ def test_a_study_writes_its_analysis_and_logs_it_to_the_parent_run(ray_instance,
     study = run_study(spaces.get("steel_multiclass"), opts)
     # logging the model set MLflow's store for the process a moment: the next study must not inherit it
     assert os.environ.get("MLFLOW_TRACKING_URI") == store_setting
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     folder = study.run_dir / "analysis"
     assert f"analysis written to {folder}" in out and "most important (fANOVA | PED-ANOVA)" in out
     assert out.index("best config written to") < out.index("analysis of steel_multiclass")
@@ -174,19 +174,20 @@ def test_a_study_writes_its_analysis_and_logs_it_to_the_parent_run(ray_instance,
     logged = {k[len("importance.") :]: v for k, v in parent.data.metrics.items() if k.startswith("importance.")}
     assert logged == pytest.approx(fanova)
 
-    status = run_cli("status", "steel_multiclass", "--results-dir", str(results), cwd=tmp_path)
+    status = run_main("status", "steel_multiclass", "--results-dir", str(results), cwd=tmp_path, capfd=capfd)
     top = max(fanova, key=fanova.get)
     assert f"importance (fANOVA, {importance['trials_used']} trials): {top} " in status.stdout
 
     (folder / "importance.json").unlink()  # `tuner analyze` writes the folder again
-    again = run_cli("analyze", "steel_multiclass", "--results-dir", str(results), cwd=tmp_path)
+    again = run_main("analyze", "steel_multiclass", "--results-dir", str(results), cwd=tmp_path, capfd=capfd)
     assert again.returncode == 0, again.stderr
     assert (folder / "importance.json").exists() and f"analysis written to {folder}" in again.stdout
     assert "MLflow: logged to the parent run" in again.stdout
 
 
-def test_analyze_refuses_an_unknown_run_in_one_line(tmp_path):
-    refused = run_cli("analyze", "steel_multiclass", "--name", "nope", "--results-dir", str(tmp_path), cwd=tmp_path)
+def test_analyze_refuses_an_unknown_run_in_one_line(tmp_path, capfd):
+    refused = run_main("analyze", "steel_multiclass", "--name", "nope", "--results-dir", str(tmp_path), cwd=tmp_path,
+                       capfd=capfd)  # fmt: skip
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.startswith("error: ") and "'nope'" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1

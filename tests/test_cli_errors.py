@@ -1,10 +1,13 @@
-"""Bad input from the command line: one line on stderr, non-zero exit, no traceback, nothing written."""
+"""Bad input from the command line: one line on stderr, non-zero exit, no traceback, nothing written.
+
+The refusals that come before anything starts run in this process (``run_main``: what ``python -m tuner`` calls, its
+output as the terminal gets it); those that come once a local Ray has started run in a fresh process (``slow``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_cli, run_main
 
 
 @pytest.fixture()
@@ -35,11 +38,11 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_cli_error_is_one_line_and_writes_nothing(case, tmp_path):
+def test_cli_error_is_one_line_and_writes_nothing(case, tmp_path, capfd):
     args, message = CASES[case]
     results = tmp_path / "results"
     extra = ["--results-dir", str(results)] if args[0] in ("run", "export", "resume") else []
-    proc = run_cli(*args, *extra, cwd=tmp_path)
+    proc = run_main(*args, *extra, cwd=tmp_path, capfd=capfd)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
@@ -48,6 +51,7 @@ def test_cli_error_is_one_line_and_writes_nothing(case, tmp_path):
     assert not (results / "steel_binary").exists() and not (results / "mlflow.db").exists()
 
 
+@pytest.mark.slow  # the data is read while the local Ray starts: its refusal comes once Ray has started
 def test_csv_with_wrong_columns_names_the_file(tmp_path, wrong_columns_csv):
     results = tmp_path / "results"
     proc = run_cli("run", "steel_binary", "--data", str(wrong_columns_csv), "--results-dir", str(results), cwd=tmp_path)
@@ -58,18 +62,19 @@ def test_csv_with_wrong_columns_names_the_file(tmp_path, wrong_columns_csv):
     assert not (results / "steel_binary").exists() and not (results / "mlflow.db").exists()
 
 
-def test_config_with_unknown_parameter_is_refused(tmp_path):
+def test_config_with_unknown_parameter_is_refused(tmp_path, capfd):
     config = tmp_path / "c.json"
     config.write_text('{"lr": 0.001, "learning_rate": 0.1}')
-    proc = run_cli("run", "steel_binary", "--config", str(config), "--results-dir", str(tmp_path / "r"), cwd=tmp_path)
+    proc = run_main("run", "steel_binary", "--config", str(config), "--results-dir", str(tmp_path / "r"), cwd=tmp_path,
+                    capfd=capfd)  # fmt: skip
     assert proc.returncode == 2 and "unknown parameter(s) learning_rate" in proc.stderr
 
 
-def test_list_and_show(tmp_path):
-    listing = run_cli("list", cwd=tmp_path)
+def test_list_and_show(tmp_path, capfd):
+    listing = run_main("list", cwd=tmp_path, capfd=capfd)
     assert listing.returncode == 0
     assert "steel_multiclass" in listing.stdout and "val_macro_accuracy (max)" in listing.stdout
-    show = run_cli("show", "steel_binary", cwd=tmp_path)
+    show = run_main("show", "steel_binary", cwd=tmp_path, capfd=capfd)
     assert show.returncode == 0 and "pos_weight" in show.stdout and "report best config" in show.stdout
 
 
@@ -128,9 +133,9 @@ def test_a_full_disk_met_inside_ray_tune_or_sqlalchemy_is_the_same_one_line(monk
     assert len(err) == 1 and err[0].startswith("error: No space left on device; free space") and "resume" in err[0]
 
 
-def test_a_storage_uri_of_an_unknown_filesystem_is_refused_in_one_line(tmp_path):
-    proc = run_cli("run", "steel_binary", "--trials", "2", "--storage", "nosuch://bucket/studies", "--results-dir",
-                   str(tmp_path / "results"), cwd=tmp_path)  # fmt: skip
+def test_a_storage_uri_of_an_unknown_filesystem_is_refused_in_one_line(tmp_path, capfd):
+    proc = run_main("run", "steel_binary", "--trials", "2", "--storage", "nosuch://bucket/studies", "--results-dir",
+                    str(tmp_path / "results"), cwd=tmp_path, capfd=capfd)  # fmt: skip
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--storage nosuch://bucket/studies: cannot open" in lines[0], proc.stderr

@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from benchmarks.sleep_space import sleep_spec
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_main
 from tuner.analysis.trials import StudyTrials, TrialRecord
 from tuner.compare import reached
 from tuner.study import RunOptions, run_study
@@ -44,7 +44,7 @@ def _study(results, spec, searcher: str, name: str) -> None:
 
 
 @pytest.mark.slow
-def test_compare_two_searchers_and_its_refusals(ray_instance, tmp_path):
+def test_compare_two_searchers_and_its_refusals(ray_instance, tmp_path, capfd):
     results = tmp_path / "results"
     spec = sleep_spec(max_epochs=2, grid=(0.1, 0.4, 0.7, 0.9))
     _study(results, spec, "random", "random")
@@ -52,7 +52,9 @@ def test_compare_two_searchers_and_its_refusals(ray_instance, tmp_path):
     _study(results, dataclasses.replace(spec, name="sleep_loss", metric="val_loss", mode="min"), "random", "loss")
     out = tmp_path / "curves.png"
 
-    shown = run_cli("compare", "sleep:random", "sleep", "--out", str(out), "--results-dir", str(results), cwd=tmp_path)
+    shown = run_main(
+        "compare", "sleep:random", "sleep", "--out", str(out), "--results-dir", str(results), cwd=tmp_path, capfd=capfd
+    )
     assert shown.returncode == 0, shown.stderr
     rows = shown.stdout.splitlines()
     assert "best val_score" in rows[0] and "95% at trial" in rows[0] and "ensemble" in rows[0]
@@ -60,10 +62,12 @@ def test_compare_two_searchers_and_its_refusals(ray_instance, tmp_path):
     assert rows[2].split()[:3] == ["sleep:grid", "grid/fifo", "4"]  # SPACE: its latest finished run
     assert f"best-so-far curves written to {out}" in shown.stdout and out.stat().st_size > 0
 
-    default = run_cli("compare", "sleep:random", "sleep:grid", "--results-dir", str(results), cwd=tmp_path)
+    default = run_main(
+        "compare", "sleep:random", "sleep:grid", "--results-dir", str(results), cwd=tmp_path, capfd=capfd
+    )
     assert default.returncode == 0 and f"written to {results / 'comparisons'}" in default.stdout
 
-    mixed = run_cli("compare", "sleep", "sleep_loss", "--results-dir", str(results), cwd=tmp_path)
+    mixed = run_main("compare", "sleep", "sleep_loss", "--results-dir", str(results), cwd=tmp_path, capfd=capfd)
     assert mixed.returncode == 2 and mixed.stdout == ""
     assert mixed.stderr.startswith("error: the studies search different metrics") and "val_loss" in mixed.stderr
     assert len(mixed.stderr.strip().splitlines()) == 1
@@ -72,12 +76,14 @@ def test_compare_two_searchers_and_its_refusals(ray_instance, tmp_path):
     live.mkdir()
     driver = {"host": socket.gethostname(), "pid": os.getpid()}
     (live / "run.json").write_text(json.dumps({"status": "running", "driver": driver}))
-    running = run_cli("compare", "sleep", "sleep:live", "--results-dir", str(results), cwd=tmp_path)
+    running = run_main("compare", "sleep", "sleep:live", "--results-dir", str(results), cwd=tmp_path, capfd=capfd)
     assert running.returncode == 2 and running.stdout == ""
     assert running.stderr.startswith("error: sleep:live is running: compare takes finished studies")
     assert len(running.stderr.strip().splitlines()) == 1
 
-    unknown = run_cli("compare", "sleep", "nospace", "sleep:nope", "--results-dir", str(results), cwd=tmp_path)
+    unknown = run_main(
+        "compare", "sleep", "nospace", "sleep:nope", "--results-dir", str(results), cwd=tmp_path, capfd=capfd
+    )
     assert unknown.returncode == 2 and unknown.stdout == ""
     assert unknown.stderr.startswith("error: unknown ref(s) nospace, sleep:nope")
     assert len(unknown.stderr.strip().splitlines()) == 1

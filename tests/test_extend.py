@@ -9,7 +9,7 @@ import os
 import pytest
 
 from benchmarks.sleep_space import sleep_spec
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_main
 from tests.helpers.mlflow_runs import mlflow_runs
 from tests.helpers.searcher_state import saved_optuna_study
 from tuner.options import RunOptions
@@ -79,13 +79,13 @@ def _run(results, name: str, status: str, searcher: str = "optuna", time_budget=
         ),
     ],
 )
-def test_extend_refuses_running_failed_grid_timed_and_unknown_runs_in_one_line(tmp_path, name, message):
+def test_extend_refuses_running_failed_grid_timed_and_unknown_runs_in_one_line(tmp_path, name, message, capfd):
     results = tmp_path / "results"
     _run(results, "live", "running", driver={"pid": os.getpid(), "host": os.uname().nodename})
     _run(results, "broken", "failed")
     _run(results, "gridded", "finished", searcher="grid")
     _run(results, "timed", "finished", time_budget=60.0)
-    proc = run_cli("extend", "steel_binary", "--name", name, "--trials", "2", "--results-dir", str(results),
-                   cwd=tmp_path)  # fmt: skip
+    proc = run_main("extend", "steel_binary", "--name", name, "--trials", "2", "--results-dir", str(results),
+                    cwd=tmp_path, capfd=capfd)  # fmt: skip
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith(f"error: {message}") and len(proc.stderr.splitlines()) == 1

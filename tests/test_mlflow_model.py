@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import balanced_accuracy_score
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_cli, run_main
 from tests.helpers.mlflow_runs import mlflow_runs
 from tuner import spaces
 from tuner.cluster import TOKEN_AUTH_NOTICE
@@ -85,9 +85,10 @@ def test_cli_run_registers_the_model_and_prints_no_ray_start_up_notice(tmp_path)
                                                "uri": "models:/steel-binary/2"}  # fmt: skip
 
 
-def test_a_bad_registered_model_name_is_a_one_line_error(tmp_path):
+def test_a_bad_registered_model_name_is_a_one_line_error(tmp_path, capfd):
     results = tmp_path / "r"
-    proc = run_cli("run", "steel_binary", "--register", "team/steel", "--results-dir", str(results), cwd=tmp_path)
+    proc = run_main("run", "steel_binary", "--register", "team/steel", "--results-dir", str(results), cwd=tmp_path,
+                    capfd=capfd)  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: --register 'team/steel': use letters, digits, '_', '.', '-' (at most 100, no '/' or ':')"

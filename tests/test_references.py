@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_main
 from tests.helpers.mlflow_runs import mlflow_runs
 from trainables import mlp
 from tuner import spaces
@@ -128,7 +128,7 @@ def test_references_are_on_by_default_and_off_by_the_flag_or_the_keyword():
 
 
 @pytest.mark.slow
-def test_a_tiny_study_prints_and_records_its_references_and_the_paired_differences(ray_instance, tmp_path):
+def test_a_tiny_study_prints_and_records_its_references_and_the_paired_differences(ray_instance, tmp_path, capfd):
     spec = spaces.get("steel_binary")
     opts = RunOptions(trials=2, max_epochs=2, searcher="random", scheduler="fifo", seed=1, results_dir=tmp_path,
                       name="refs", dashboard=False, report_start=False, verify_top=0)  # fmt: skip
@@ -162,10 +162,11 @@ def test_a_tiny_study_prints_and_records_its_references_and_the_paired_differenc
         diff["interval"][0]
     )
 
-    status = run_cli("status", "steel_binary", "--name", "refs", "--results-dir", str(tmp_path), cwd=tmp_path)
+    status = run_main("status", "steel_binary", "--name", "refs", "--results-dir", str(tmp_path), cwd=tmp_path,
+                      capfd=capfd)  # fmt: skip
     assert status.returncode == 0 and "chosen - other in test_accuracy" in status.stdout, status.stderr
-    compared = run_cli("compare", "steel_binary:refs", "steel_binary", "--results-dir", str(tmp_path), "--out",
-                       str(tmp_path / "compare.png"), cwd=tmp_path)  # fmt: skip
+    compared = run_main("compare", "steel_binary:refs", "steel_binary", "--results-dir", str(tmp_path), "--out",
+                        str(tmp_path / "compare.png"), cwd=tmp_path, capfd=capfd)  # fmt: skip
     assert compared.returncode == 0, compared.stderr
     low, high = diff["interval"]
     assert f"{diff['value']:+.3f} [{low:+.3f}, {high:+.3f}] {diff['verdict']}" in compared.stdout

@@ -16,7 +16,7 @@ import pytest
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from tests.helpers.cli import run_cli, start_cli
+from tests.helpers.cli import run_cli, run_main, start_cli
 from tuner.schema import TRIAL_STATUS_TAG
 from tuner.tracking import default_tracking_uri
 
@@ -112,17 +112,19 @@ def test_sigkilled_study_resumes_to_exactly_the_requested_trials(tmp_path):
     assert any(restarts.get(trial_id) == "0" for trial_id in ended_before_kill), "the snapshot kept no ended trial"
 
 
-def test_resume_refuses_finished_and_unknown_runs(tmp_path):
+def test_resume_refuses_finished_and_unknown_runs(tmp_path, capfd):
     results = tmp_path / "results"
     run_dir = results / "steel_binary" / "done"
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps({"space": "steel_binary", "name": "done", "status": "finished",
                                                   "started": "2026-01-01T00:00:00"}))  # fmt: skip
-    proc = run_cli("resume", "steel_binary", "--results-dir", str(results), cwd=tmp_path)
+    proc = run_main("resume", "steel_binary", "--results-dir", str(results), cwd=tmp_path, capfd=capfd)
     assert proc.returncode == 2 and proc.stderr.startswith("error: run done of steel_binary already finished")
-    proc = run_cli("resume", "steel_binary", "--name", "nope", "--results-dir", str(results), cwd=tmp_path)
+    proc = run_main(
+        "resume", "steel_binary", "--name", "nope", "--results-dir", str(results), cwd=tmp_path, capfd=capfd
+    )
     assert proc.returncode == 2 and "no run named 'nope'" in proc.stderr and len(proc.stderr.splitlines()) == 1
     (run_dir / "run.json").write_text(json.dumps({"space": "steel_binary", "name": "done", "status": "failed",
                                                   "started": "2026-01-01T00:00:00"}))  # fmt: skip
-    proc = run_cli("resume", "steel_binary", "--results-dir", str(results), cwd=tmp_path)
+    proc = run_main("resume", "steel_binary", "--results-dir", str(results), cwd=tmp_path, capfd=capfd)
     assert proc.returncode == 2 and "stopped before Ray Tune saved its state" in proc.stderr

@@ -52,11 +52,11 @@ def test_hyperband_has_three_brackets_and_asha_one():
     assert len(build_scheduler(spec, "asha", PruneLog())._brackets) == 1
 
 
-def test_bad_searcher_or_scheduler_on_the_command_line_is_one_line_listing_the_values(tmp_path):
-    from tests.helpers.cli import run_cli
+def test_bad_searcher_or_scheduler_on_the_command_line_is_one_line_listing_the_values(tmp_path, capfd):
+    from tests.helpers.cli import run_main
 
     for flag, value, listed in (("--searcher", "optuna_tpe", "optuna_cmaes"), ("--scheduler", "bohb", "hyperband")):
-        done = run_cli("run", "steel_binary", flag, value, "--results-dir", str(tmp_path), cwd=tmp_path)
+        done = run_main("run", "steel_binary", flag, value, "--results-dir", str(tmp_path), cwd=tmp_path, capfd=capfd)
         assert done.returncode == 2
         assert done.stderr.startswith("error:") and len(done.stderr.strip().splitlines()) == 1
         assert value in done.stderr and listed in done.stderr

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from benchmarks.sleep_space import sleep_spec
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_main
 from tests.helpers.searcher_state import saved_optuna_study
 from trainables.reporting import SCORE
 from tuner.errors import TunerError
@@ -106,8 +106,9 @@ def test_random_search_evaluates_the_best_earlier_configs_first():
     assert plan.search_alg._points_to_evaluate == [{"x": 0.5}, *best]
 
 
-def test_unknown_reference_on_the_command_line_is_one_line_and_writes_no_run(tmp_path):
-    done = run_cli("run", "steel_binary", "--warm-start", "nosuch", "--results-dir", str(tmp_path), cwd=tmp_path)
+def test_unknown_reference_on_the_command_line_is_one_line_and_writes_no_run(tmp_path, capfd):
+    done = run_main("run", "steel_binary", "--warm-start", "nosuch", "--results-dir", str(tmp_path), cwd=tmp_path,
+                    capfd=capfd)  # fmt: skip
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: --warm-start nosuch: no run") and len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "steel_binary").exists()
