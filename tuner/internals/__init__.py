@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from packaging.specifiers import SpecifierSet
 
-SUPPORTED = {"ray": "==2.60.0", "mlflow": ">=3.17,<3.19"}
+SUPPORTED = {"ray": "==2.60.0", "mlflow": ">=3.17,<3.18"}
 """Distribution -> the versions tuner runs with: those the adapter tests passed on (see the contributors' page
 "Ray and MLflow internals" for how to widen a range)."""
 

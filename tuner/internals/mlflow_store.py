@@ -15,7 +15,7 @@ def process_tracking_uri(tracking_uri: str) -> Iterator[None]:
     tests use. Why not public: model logging and registration read the store from the process's setting, not
     from a client; and ``mlflow.set_tracking_uri(mlflow.get_tracking_uri())`` to put it back would pin MLflow's
     default store into ``MLFLOW_TRACKING_URI``, where every later study of the process would write. Checked
-    against MLflow 3.18.0."""
+    against MLflow 3.17.2."""
     from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
     with _use_tracking_uri(tracking_uri):

@@ -108,7 +108,7 @@ def hyperopt_trials(searcher: Any) -> Any:
     from), set once Tune has given the searcher its space.
 
     Relies on: ``HyperOptSearch._hpopt_trials``. Why not public: Tune takes earlier points to evaluate, not their
-    scores. Checked against Ray 2.60.0 with hyperopt 0.2.7."""
+    scores. Checked against Ray 2.60.0 with hyperopt 0.3.0."""
     return searcher._hpopt_trials
 
 
