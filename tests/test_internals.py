@@ -105,6 +105,9 @@ def test_without_default_actor_env_drops_tunes_default_and_puts_it_back():
         broke("ray_tune.without_default_actor_env", f"Tune's actor env is {ray_tune.TUNE_ACTOR_ENV}")  # fmt: skip
     with ray_tune.without_default_actor_env():
         assert class_cache.DEFAULT_ENV_VARS == {}
+        ray_tune.restore_default_actor_env()
+        assert class_cache.DEFAULT_ENV_VARS == ray_tune.TUNE_ACTOR_ENV
+        class_cache.DEFAULT_ENV_VARS.clear()
     assert class_cache.DEFAULT_ENV_VARS == ray_tune.TUNE_ACTOR_ENV
 
 

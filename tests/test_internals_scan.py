@@ -20,6 +20,11 @@ KNOWN_PRIVATE = {
 }  # fmt: skip
 """Private names of Ray Tune, Ray core and MLflow objects tuner has used: flagged wherever they appear."""
 
+INTERNAL_NAMES = {"class_cache", "DEFAULT_ENV_VARS", "tag_callbacks"}
+"""Names without an underscore that are internal all the same (Tune's execution package, its telemetry)."""
+INTERNAL_MODULES = ("ray.tune.execution", "ray.tune.impl", "ray.air._internal")
+"""Packages of Ray Tune with no public API in them."""
+
 OWN_PRIVATE_ALLOWED: set[str] = set()
 """Private attribute names of the project's own that the scan cannot see defined (none so far)."""
 
@@ -98,9 +103,13 @@ def violations(source: str, filename: str, own: set[str]) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and _library(node.module):
             if any(_is_private(part) for part in node.module.split(".")):
                 flag(node, f"imports from private module {node.module}")
+            elif node.module.startswith(INTERNAL_MODULES):
+                flag(node, f"imports from internal module {node.module}")
             for alias in node.names:
                 if _is_private(alias.name):
                     flag(node, f"imports private name {alias.name} from {node.module}")
+        elif isinstance(node, ast.Attribute) and node.attr in INTERNAL_NAMES:
+            flag(node, f"uses internal attribute {node.attr}")
         elif isinstance(node, ast.Attribute) and _is_private(node.attr):
             if node.attr in KNOWN_PRIVATE:
                 flag(node, f"uses private attribute {node.attr} of a Ray/MLflow object")
@@ -155,6 +164,8 @@ marker = f"{folder}/tuner.pkl"
 logger = "ray._private.authentication"
 folders = [n for n in names if n.startswith("checkpoint_")]
 fine = "checkpoint_every_s"
+from ray.tune.execution import class_cache
+class_cache.DEFAULT_ENV_VARS.clear()
 '''
 
 
@@ -175,6 +186,8 @@ def test_the_scan_catches_each_kind_of_violation():
         "planted.py:18: names Ray Tune's file 'tuner.pkl' (in '/tuner.pkl')",
         "planted.py:19: names private 'ray._private.authentication'",
         "planted.py:20: names Ray Tune's file 'checkpoint_' (in 'checkpoint_')",
+        "planted.py:22: imports from internal module ray.tune.execution",
+        "planted.py:23: uses internal attribute DEFAULT_ENV_VARS",
     ]
     assert sorted(found) == sorted(expected), "\n".join(sorted(found))
 

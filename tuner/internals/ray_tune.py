@@ -37,6 +37,14 @@ def without_default_actor_env() -> Iterator[None]:
         class_cache.DEFAULT_ENV_VARS.update(saved)
 
 
+def restore_default_actor_env() -> None:
+    """Put Tune's default per-actor env vars (``TUNE_ACTOR_ENV``) in place, as plain Ray Tune runs with them (a
+    benchmark's baseline). Relies on what ``without_default_actor_env`` does. Checked against Ray 2.60.0."""
+    from ray.tune.execution import class_cache
+
+    class_cache.DEFAULT_ENV_VARS.update(TUNE_ACTOR_ENV)
+
+
 @contextlib.contextmanager
 def without_callback_telemetry() -> Iterator[None]:
     """With Ray's usage stats off (``RAY_USAGE_STATS_ENABLED=0``), Tune skips counting the study's callback
@@ -122,6 +130,16 @@ def hyperopt_point(searcher: Any, config: dict[str, Any]) -> dict[str, Any]:
     return point
 
 
-__all__ = ["TUNE_ACTOR_ENV", "asha_state", "hyperopt_point", "hyperopt_trials", "median_rule_keys",
-           "median_rule_results", "restore_asha_state", "restored_run_config", "without_callback_telemetry",
-           "without_default_actor_env"]  # fmt: skip
+__all__ = [
+    "TUNE_ACTOR_ENV",
+    "asha_state",
+    "hyperopt_point",
+    "hyperopt_trials",
+    "median_rule_keys",
+    "median_rule_results",
+    "restore_asha_state",
+    "restore_default_actor_env",
+    "restored_run_config",
+    "without_callback_telemetry",
+    "without_default_actor_env",
+]
