@@ -32,10 +32,11 @@ from tuner.study import RunOptions, run_study  # noqa: E402
 
 def plain_ray(trials: int, seconds: float, storage: Path) -> float:
     from ray import tune
-    from ray.tune.execution import class_cache
 
-    # tuner drops Tune's default per-actor env var (see tuner.cluster); plain Ray Tune runs with its own default.
-    class_cache.DEFAULT_ENV_VARS.update(PL_DISABLE_FORK="1")
+    from tuner.internals.ray_tune import restore_default_actor_env
+
+    # tuner drops Tune's default per-actor env var (see tuner.session); plain Ray Tune runs with its own default.
+    restore_default_actor_env()
 
     def trainable(config):
         time.sleep(seconds)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import pickle
 import sys
 import tempfile
 from contextlib import redirect_stdout
@@ -46,6 +45,7 @@ from trainables.reporting import SCORE  # noqa: E402
 from tuner import spaces  # noqa: E402
 from tuner.cluster import connect  # noqa: E402
 from tuner.errors import TunerError, first_line  # noqa: E402
+from tuner.internals.tune_files import newest_callback_states  # noqa: E402
 from tuner.monitor.ledger import real_score  # noqa: E402
 from tuner.settings import apply_settings  # noqa: E402
 from tuner.spec import SCHEDULERS, SEARCHERS, SpaceSpec  # noqa: E402
@@ -123,10 +123,9 @@ def earlier_study(spec: SpaceSpec, strategy: str, seed: int, args, results: Path
 
 def trial_timeline(run_dir: Path, spec: SpaceSpec) -> Timeline:
     """The trials of the study's ledger (from Ray Tune's last saved state of tuner's monitor) as a timeline."""
-    states = sorted((run_dir / "ray").glob("callback-states-*.pkl"))
-    if not states:
+    saved = newest_callback_states(run_dir / "ray")
+    if saved is None:
         return []
-    saved = pickle.loads(states[-1].read_bytes())
     ledger = next(s["ledger"] for s in saved.values() if isinstance(s, dict) and "ledger" in s)
     return comparable_scores(ledger.outcomes.values(), spec)
 

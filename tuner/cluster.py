@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from tuner import PROJECT_ROOT
 from tuner.errors import TunerError, first_line
+from tuner.internals.ray_core import TOKEN_AUTH_LOGGER as TOKEN_AUTH_LOGGER  # the notice's logger, named here too
+from tuner.internals.ray_core import dashboard_url, preload_modules, token_auth_logger
 from tuner.session import RAY_START_SETTINGS, environment
 
 REACH_TIMEOUT_S = 5.0
@@ -59,7 +61,6 @@ class ClusterInfo:
         )
 
 
-TOKEN_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 TOKEN_AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
 """Ray's warning at every ``ray.init`` of a local instance; tuner's header says how to log in instead."""
 
@@ -75,7 +76,7 @@ _TOKEN_AUTH_FILTER = _HideTokenAuthNotice()
 def _quiet_start(verbose: bool) -> None:
     """Ray's start-up messages only with ``--verbose``: the token-auth notice is filtered at the logger that writes
     it (Ray's other warnings, e.g. that token auth is off, still show)."""
-    logger = logging.getLogger(TOKEN_AUTH_LOGGER)
+    logger = token_auth_logger()
     if verbose:
         logger.removeFilter(_TOKEN_AUTH_FILTER)
     else:
@@ -139,7 +140,7 @@ def _init_arguments(
         kwargs["num_cpus"] = num_cpus
     if num_gpus is not None:
         kwargs["num_gpus"] = num_gpus
-    kwargs["_system_config"] = {"preload_python_modules": list(dict.fromkeys(TRIAL_MODULES + preload))}
+    kwargs.update(preload_modules(TRIAL_MODULES + preload))
     return kwargs
 
 
@@ -184,18 +185,15 @@ def connect(
             raise TunerError(f"cannot connect to Ray at --address {address or '(local)'}: {first}{hint}") from None
     resources = ray.cluster_resources()
     context = ray.get_runtime_context()
-    dashboard_url = None
     try:
-        from ray._private.worker import global_worker
-
-        dashboard_url = global_worker.node.address_info.get("webui_url") or None
+        dashboard = dashboard_url()
     except Exception:  # the URL is informational; a Ray-internal change must not stop the study
-        dashboard_url = None
+        dashboard = None
     return ClusterInfo(
         address=address or context.gcs_address,
         remote=bool(address),
         cpus=float(resources.get("CPU", 0)),
         gpus=float(resources.get("GPU", 0)),
         nodes=len([n for n in ray.nodes() if n.get("Alive")]),
-        dashboard_url=dashboard_url,
+        dashboard_url=dashboard,
     )

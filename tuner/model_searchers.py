@@ -16,6 +16,8 @@ import optuna
 from ray.tune.search.hyperopt import HyperOptSearch
 from ray.tune.search.optuna import OptunaSearch
 
+from tuner.internals.ray_tune import hyperopt_point, hyperopt_trials
+
 Warm = list[tuple[dict[str, Any], float]]
 
 
@@ -42,12 +44,10 @@ class WarmHyperOptSearch(_WarmStart, HyperOptSearch):
     def _learn(self, warm: Warm) -> None:
         from hyperopt.fmin import generate_trial
 
-        trials = self._hpopt_trials
+        trials = hyperopt_trials(self)
         docs = []
         for tid, (config, score) in zip(trials.new_trial_ids(len(warm)), warm, strict=True):
-            point = dict(config)
-            self._convert_categories_to_indices(point)  # HyperOpt records a choice by its index
-            doc = generate_trial(tid, point)
+            doc = generate_trial(tid, hyperopt_point(self, config))  # HyperOpt records a choice by its index
             # HyperOpt minimises; metric_op is -1 for a maximised metric
             doc.update(state=hyperopt.JOB_STATE_DONE, result={"loss": self.metric_op * score, "status": "ok"})
             docs.append(doc)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from trainables.reporting import END_REASON, EPOCH
+from tuner.internals.ray_tune import asha_state, median_rule_keys, median_rule_results, restore_asha_state
 from tuner.spec import SCHEDULERS, SEARCHERS, Choice, IntUniform, LogUniform, SpaceSpec, Uniform
 
 MAX_GRID = 100_000
@@ -144,10 +145,10 @@ class _AshaState:
 
     def export_state(self) -> dict[str, Any]:
         """What a resumed study's scheduler continues with (Tune's experiment snapshots leave schedulers out)."""
-        return dict(vars(self))
+        return asha_state(self)
 
     def import_state(self, state: dict[str, Any]) -> None:
-        vars(self).update(state)
+        restore_asha_state(self, state)
 
 
 class _MedianState:
@@ -156,22 +157,23 @@ class _MedianState:
     gets its results back when it next reports; the others count as the completed trials they are."""
 
     def export_state(self) -> dict[str, Any]:
-        keys = (self._time_attr, self._metric)
+        keys = median_rule_keys(self)
         return {
             "results": {
                 getattr(trial, "trial_id", trial): [{k: r[k] for k in keys if k in r} for r in results]
-                for trial, results in self._results.items()
+                for trial, results in median_rule_results(self).items()
             }
         }
 
     def import_state(self, state: dict[str, Any]) -> None:
-        self._results.clear()
-        self._results.update(state["results"])
+        median_rule_results(self).clear()
+        median_rule_results(self).update(state["results"])
 
     def _rebind(self, trial) -> None:
-        restored = self._results.pop(trial.trial_id, None)
+        results = median_rule_results(self)
+        restored = results.pop(trial.trial_id, None)
         if restored is not None:
-            self._results[trial] = restored + self._results.get(trial, [])
+            results[trial] = restored + results.get(trial, [])
 
     def on_trial_result(self, tune_controller, trial, result):
         self._rebind(trial)

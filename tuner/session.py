@@ -15,6 +15,8 @@ import os
 import sys
 from collections.abc import Iterator
 
+from tuner.internals import check_versions
+
 DRIVER_SETTINGS = {
     # Tune's default CSV/JSON/TensorBoard loggers cost time on every result and duplicate what MLflow gets.
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
@@ -94,6 +96,7 @@ def environment(settings: dict[str, str]) -> Iterator[None]:
 def study_session(ray: bool = True) -> Iterator[None]:
     """The settings a study needs, for the length of the block (nested sessions are one session). ``ray``: the
     block may start Ray and run Tune (False: it only talks to the MLflow store, ``tuner sync``)."""
+    check_versions()
     started_ray = not _ray_running()
     loggers = {name: logging.getLogger(name) for name in (*QUIETED_LOGGERS, *ERRORS_ONLY_LOGGERS)}
     levels = {name: logger.level for name, logger in loggers.items()}
@@ -119,39 +122,18 @@ def _ray_running() -> bool:
 def _ray_internals(apply: bool) -> Iterator[None]:
     """Two of Ray Tune's internals, changed while the block runs and put back after:
 
-    - Tune's default per-actor env vars (``class_cache.DEFAULT_ENV_VARS``, see PL_DISABLE_FORK above) are dropped;
-      variables Tune propagates from the driver's environment (AWS keys, Train flags) still travel when set;
+    - Tune's default per-actor env vars are dropped (see PL_DISABLE_FORK above); variables Tune propagates from
+      the driver's environment (AWS keys, Train flags) still travel when set;
     - with usage stats off, Tune still imports its MLflow, W&B and Comet integrations at every ``fit`` just to count
-      callback classes for telemetry (``usage.tag_callbacks``): importing mlflow there held up the first trial by
-      ~0.7 s. It is skipped.
+      callback classes for telemetry: importing mlflow there held up the first trial by ~0.7 s. It is skipped.
     """
-    restore = []
     if not apply:
         yield
         return
-    try:
-        from ray.tune.execution import class_cache
+    from tuner.internals.ray_tune import without_callback_telemetry, without_default_actor_env
 
-        if getattr(class_cache, "DEFAULT_ENV_VARS", None) == {"PL_DISABLE_FORK": "1"}:
-            saved = dict(class_cache.DEFAULT_ENV_VARS)
-            class_cache.DEFAULT_ENV_VARS.clear()
-            restore.append(lambda: class_cache.DEFAULT_ENV_VARS.update(saved))
-    except ImportError:  # a Ray without this module: trials start as Ray decides, only slower
-        pass
-    try:
-        from ray.air._internal import usage
-
-        if hasattr(usage, "tag_callbacks") and os.environ.get("RAY_USAGE_STATS_ENABLED") == "0":
-            original = usage.tag_callbacks
-            usage.tag_callbacks = lambda callbacks: False
-            restore.append(lambda: setattr(usage, "tag_callbacks", original))
-    except ImportError:
-        pass
-    try:
+    with without_default_actor_env(), without_callback_telemetry():
         yield
-    finally:
-        for undo in reversed(restore):
-            undo()
 
 
 __all__ = ["DRIVER_SETTINGS", "RAY_START_SETTINGS", "environment", "study_session"]

@@ -22,8 +22,6 @@ URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 SEARCH_EXPERIMENT = "ray"
 """The search phase's Ray Tune experiment folder in a study's storage: where ``tuner resume`` and ``tuner extend``
 find every saved study's search."""
-STATE_FILE = "tuner.pkl"
-"""What Ray Tune writes first in an experiment folder; a study without it cannot be resumed."""
 
 
 def is_uri(storage: str | None) -> bool:
@@ -48,14 +46,11 @@ def study_root(storage: str | None, results_dir: Path, space: str, name: str) ->
 
 
 def has_state(study: str) -> bool:
-    """True when Ray Tune saved the study's state below ``study`` (``ray/tuner.pkl``)."""
-    fs, path = _filesystem(study) if is_uri(study) else (None, study)
-    target = f"{path}/{SEARCH_EXPERIMENT}/{STATE_FILE}"
-    if fs is None:
-        return Path(target).is_file()
-    import pyarrow.fs
+    """True when Ray Tune saved the study's state below ``study`` (its search experiment), so it can restore it."""
+    from ray import tune
 
-    return fs.get_file_info(target).type == pyarrow.fs.FileType.File
+    fs, path = _filesystem(study) if is_uri(study) else (None, study)
+    return tune.Tuner.can_restore(f"{path}/{SEARCH_EXPERIMENT}", storage_filesystem=fs)
 
 
 @contextlib.contextmanager

@@ -14,13 +14,13 @@ A missing optional source leaves its fields empty and says why in ``StudyTrials.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trainables.metrics import GPU_PEAK_MEM_MB
 from tuner.errors import TunerError, first_line
+from tuner.internals.tune_files import newest_experiment_state, trial_runs
 from tuner.run_files import PROGRESS_FILE, RUN_FILE, read_json
 from tuner.schema import ENDED_ON_ITS_OWN, PARENT_RUN_TAG, PHASE_TAG, SEARCH_PHASE, TRIAL_ID_TAG, TrialStatus
 from tuner.storage import SEARCH_EXPERIMENT
@@ -111,15 +111,14 @@ def _started(info: dict[str, Any]) -> float | None:
 
 def _add_times(study: StudyTrials, experiment: Path, started: float | None) -> None:
     """Each trial's start and end from Tune's newest experiment state (and its GPU peak from its last result)."""
-    states = sorted(experiment.glob("experiment_state-*.json"))
-    if not states or started is None:
+    state = newest_experiment_state(experiment)
+    if state is None or started is None:
         study.notes.append(f"wall times: no Ray Tune experiment state in {experiment}")
         return
     try:
-        saved = json.loads(states[-1].read_text())
-        runs = {json.loads(t)["trial_id"]: json.loads(meta) for t, meta in saved["trial_data"]}
+        runs = trial_runs(state)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        study.notes.append(f"wall times: {states[-1]} could not be read ({first_line(exc)})")
+        study.notes.append(f"wall times: {state} could not be read ({first_line(exc)})")
         return
     for trial in study.trials:
         run = runs.get(trial.trial_id) or {}

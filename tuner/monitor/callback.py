@@ -12,6 +12,7 @@ from ray.tune import Callback
 
 from trainables.reporting import END_MESSAGE, END_REASON
 from tuner.errors import TunerError
+from tuner.internals.ray_tune import restored_run_config
 from tuner.monitor.child_runs import ChildRuns
 from tuner.monitor.disk import DiskGuard
 from tuner.monitor.janitor import CheckpointJanitor
@@ -189,8 +190,7 @@ class StudyMonitor(Callback):
 def restored_monitor(tuner: Any) -> StudyMonitor:
     """The ``StudyMonitor`` of a ``tune.Tuner.restore``d study: Tune unpickled it (with the study's scheduler) from
     the experiment's ``tuner.pkl`` and sets its state from the latest snapshot when ``tuner.fit()`` starts."""
-    internal = getattr(tuner, "_local_tuner", None)  # None under Ray Client, which tuner does not use
-    run_config = internal.get_run_config() if internal is not None else None
+    run_config = restored_run_config(tuner)  # None under Ray Client, which tuner does not use
     monitors = [c for c in (run_config.callbacks or []) if isinstance(c, StudyMonitor)] if run_config else []
     where = posixpath.join(run_config.storage_path, run_config.name) if run_config else "the restored experiment"
     if not monitors:

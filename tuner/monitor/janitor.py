@@ -13,10 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from trainables.reporting import REPORTER_FILE, STATE_FILE
+from tuner.internals.tune_files import is_checkpoint_folder
 from tuner.trial import TRIAL_DIR_PREFIX
-
-CHECKPOINT_PREFIX = "checkpoint_"
-"""Ray Tune's name of a checkpoint folder in a trial's folder."""
 
 SNAPSHOTS_KEPT = 2
 """A trial's checkpoints older than the one the third-newest experiment snapshot points at are deleted: the
@@ -69,7 +67,7 @@ class CheckpointJanitor:
         for checkpoint in self._latest.values():
             trial_folder, keep = posixpath.split(checkpoint.path.rstrip("/"))
             _delete_folders(checkpoint.filesystem, trial_folder,
-                            lambda name, keep=keep: name.startswith(CHECKPOINT_PREFIX) and name != keep)  # fmt: skip
+                            lambda name, keep=keep: is_checkpoint_folder(name) and name != keep)  # fmt: skip
         if restored and self._latest and self._trial_ids:
             # Trials a killed driver started after its last snapshot ran again under new ids: their old folders
             # (checkpoints included) belong to no trial of the study.
@@ -106,10 +104,10 @@ def keep_only(study_root: str, weights_of: dict[str, set[str]]) -> None:
             if not name.startswith(TRIAL_DIR_PREFIX):
                 continue
             if name.removeprefix(TRIAL_DIR_PREFIX) not in kept:
-                _delete_folders(filesystem, trial, lambda folder: folder.startswith(CHECKPOINT_PREFIX))
+                _delete_folders(filesystem, trial, is_checkpoint_folder)
                 continue
             for checkpoint in _folders(filesystem, trial):
-                if posixpath.basename(checkpoint).startswith(CHECKPOINT_PREFIX):
+                if is_checkpoint_folder(posixpath.basename(checkpoint)):
                     for training_state in (STATE_FILE, REPORTER_FILE):
                         _delete_file(filesystem, f"{checkpoint}/{training_state}")
 

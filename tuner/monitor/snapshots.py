@@ -13,24 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 
 from tuner.errors import TunerError
+from tuner.internals.tune_files import newest_session, session_files
 
 BACKUP = ".tuner-last-complete"
 BROKEN = ".tuner-broken"
-STATE = re.compile(r"^experiment_state-(?P<session>.+)\.json$")
-
-
-def newest_session(folder: Path) -> str | None:
-    sessions = sorted(m["session"] for p in folder.glob("experiment_state-*.json") if (m := STATE.match(p.name)))
-    return sessions[-1] if sessions else None
-
-
-def session_files(folder: Path, session: str) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.stem.endswith(f"-{session}"))
 
 
 def is_whole(path: Path) -> bool:

@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from tuner.errors import TunerError
+from tuner.internals.tune_files import raise_search_budget
 from tuner.schema import RunStatus
 from tuner.status import run_state
 from tuner.storage import SEARCH_EXPERIMENT, is_uri, study_root
 
 EXTENDABLE = ("random", "hyperopt", "optuna", "optuna_grouped", "optuna_gp", "optuna_cmaes")
-SEARCH_STATE = "search_gen_state-*.json"
-"""Ray Tune's search generator state (a pickle under a .json name), one per driver session."""
-RANDOM_STATE = "basic-variant-state-*.json"
-"""Ray Tune's variant generator state (random search), likewise."""
 
 
 def extend_study(space, name: str | None, results_dir: Path, trials: int, echo: Callable[[str], None] = print):
@@ -59,36 +55,11 @@ def extend_study(space, name: str | None, results_dir: Path, trials: int, echo: 
     root = study_root(options.storage, options.results_dir.resolve(), space, run)
     if is_uri(root):
         raise TunerError(f"run {run} of {space} keeps its state at {root}; extend needs it in a local folder")
-    total = raise_trial_budget(Path(root) / SEARCH_EXPERIMENT, trials)
+    total = raise_search_budget(Path(root) / SEARCH_EXPERIMENT, trials)
     echo(f"extending run {run} of {space} by {trials} trial(s), to {total}")
     extended = [*info.get("extended", []), {"at": dt.datetime.now().isoformat(timespec="seconds"), "trials": trials}]
     options = dataclasses.replace(options, trials=total)
     return run_study(found, options, echo, resume={**info, "extended": extended})
 
 
-def raise_trial_budget(experiment: Path, more: int) -> int:
-    """Raise the trial budget in the experiment's newest saved search state by ``more``; the new budget."""
-    from ray import cloudpickle  # Tune wrote the state with it (its experiment spec holds the trainable)
-
-    states = sorted(experiment.glob(SEARCH_STATE)) or sorted(experiment.glob(RANDOM_STATE))
-    if not states:
-        raise TunerError(f"{experiment} holds no saved search state ({SEARCH_STATE} or {RANDOM_STATE}); the study "
-                         f"cannot be extended")  # fmt: skip
-    path = states[-1]
-    state = cloudpickle.loads(path.read_bytes())
-    if "total_samples" in state:  # the search generator: it asks its searcher until counter reaches the budget
-        state["total_samples"] = max(state["total_samples"], state["counter"]) + more
-        state["finished"], total = False, state["total_samples"]
-    else:  # random search: its (only) trial iterator draws num_samples_left more configs from its random state
-        iterator = state["_iterators"][-1]
-        iterator.num_samples += more
-        iterator.num_samples_left += more
-        state["_total_samples"] += more
-        state["_finished"], total = False, state["_total_samples"]
-    tmp = path.with_name(f"tmp-{path.name}")
-    tmp.write_bytes(cloudpickle.dumps(state))
-    os.replace(tmp, path)  # whole or not at all: the snapshot stays restorable
-    return int(total)
-
-
-__all__ = ["EXTENDABLE", "extend_study", "raise_trial_budget"]
+__all__ = ["EXTENDABLE", "extend_study"]

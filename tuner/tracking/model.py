@@ -145,14 +145,14 @@ def _store(tracking_uri: str) -> Iterator[None]:
     they say what they do (validating the input example, ...) at INFO: the study's summary says where the model is."""
     # MLflow's own context restores the process's setting exactly: set_tracking_uri(get_tracking_uri()) would
     # pin MLflow's default store into MLFLOW_TRACKING_URI, and every later study of this process would write there.
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+    from tuner.internals.mlflow_store import process_tracking_uri
 
     loggers = [logging.getLogger(name) for name in ("mlflow.pyfunc", "mlflow.models")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.WARNING)
     try:
-        with _use_tracking_uri(tracking_uri):
+        with process_tracking_uri(tracking_uri):
             yield
     finally:
         for logger, level in zip(loggers, levels, strict=True):
