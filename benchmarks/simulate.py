@@ -15,7 +15,7 @@ give one). Then how far the searchers' proposals were from their nearest recorde
 count: each strategy's median best-so-far with its 25-75 % band.
 
     python benchmarks/simulate.py SPACE --table FILE [--workers 1,2,8,32] [--seeds 30]
-        [--budgets 3,10,30,100] [--strategies random_fifo,optuna_asha] [--target VALUE] [--clock cpu_s]
+        [--budgets 3,10,30,100] [--first-seed 1] [--strategies random_fifo,optuna_asha] [--target VALUE] [--clock cpu_s]
         [--decision-cost SECONDS] [--trial-overhead SECONDS] [--plots DIR] [--validate TIMELINES]
 
 With --validate (a file ``search_efficiency.py --timelines`` wrote) it instead simulates that file's strategies
@@ -27,7 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,7 @@ from benchmarks.search_efficiency import (  # noqa: E402
 )
 from benchmarks.simulator import SimRun, Strategy, natural_end, simulate, simulation_spec, trial_scores  # noqa: E402
 from tuner import spaces  # noqa: E402
+from tuner.errors import TunerError  # noqa: E402
 from tuner.spec import SpaceSpec  # noqa: E402
 
 BOOTSTRAP = 2000
@@ -66,6 +69,22 @@ def config_scores(spec: SpaceSpec, table: CurveTable) -> np.ndarray:
                 for s in table.seeds_of(c)]  # fmt: skip
         out.append(float(np.mean(ends)))
     return np.array(out)
+
+
+def rank_agreement(spec: SpaceSpec, table: CurveTable) -> str:
+    """How early a curve tells its final rank: Spearman's correlation, over recorded (config, seed) curves, between
+    the score after epoch e and the score where the trial stops by itself, at the epochs ASHA's rungs sit at."""
+    pairs = [(c, s) for c in table.recorded for s in table.seeds_of(c)]
+    scores = [trial_scores(spec, table.curve(c, s, spec.metric)) for c, s in pairs]
+    ends = [natural_end(spec, table, c, s)[0] for c, s in pairs]
+    finals = np.array([score[end - 1] for score, end in zip(scores, ends, strict=True)])
+    cells = []
+    for epoch in sorted({1, spec.grace_period, 3 * spec.grace_period, 9 * spec.grace_period}):
+        early = np.array([score[min(epoch, end) - 1] for score, end in zip(scores, ends, strict=True)])
+        if len(pairs) > 2:
+            rho = np.corrcoef(early.argsort().argsort(), finals.argsort().argsort())[0, 1]
+            cells.append(f"epoch {epoch}: {rho:.2f}")
+    return "rank correlation of a curve's score at epoch e with its final score (Spearman): " + ", ".join(cells)
 
 
 def bootstrap(values: np.ndarray, rng: np.random.Generator, reference: np.ndarray | None = None) -> np.ndarray:
@@ -150,8 +169,10 @@ def run_all(spec: SpaceSpec, table: CurveTable, strategies: list[str], workers: 
     for name in strategies:
         started = time.monotonic()
         strategy = Strategy.parse(name, parse_strategy)
-        runs[name] = [simulate(spec, table, strategy, workers, budget, seed, args.decision_cost, args.trial_overhead)
-                      for seed in range(seeds)]  # fmt: skip
+        timer = time.process_time if args.clock == CPU else time.perf_counter
+        runs[name] = [simulate(spec, table, strategy, workers, budget, seed, args.decision_cost, args.trial_overhead,
+                               timer)
+                      for seed in range(args.first_seed, args.first_seed + seeds)]  # fmt: skip
         trials = sum(len(r.trials) for r in runs[name])
         print(f"  W={workers} {name}: {seeds} runs, {trials} trials, {time.monotonic() - started:.0f}s to simulate",
               flush=True)  # fmt: skip
@@ -164,6 +185,9 @@ def parse_args():
     parser.add_argument("--table", type=Path, required=True, help="the curve table (record_curves.py wrote it)")
     parser.add_argument("--workers", default="1,2,8,32", help="worker counts, comma-separated (default 1,2,8,32)")
     parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--first-seed", type=int, default=1,
+                        help="seeds run from here (default 1: with the default --draw-seed 0 a table's configs are "
+                             "random seed 0's proposals: seed 0 would replay only recorded configs)")  # fmt: skip
     parser.add_argument("--budgets", default="3,10,30,100", help="budgets in trial-lengths (default 3,10,30,100)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (default: all)")
     parser.add_argument("--target", type=float, help="the score to reach (default: the recorded configs' 95th pct)")
@@ -177,12 +201,17 @@ def parse_args():
     parser.add_argument("--validate", type=Path, metavar="TIMELINES",
                         help="compare with real runs (search_efficiency.py --timelines) at W=2")  # fmt: skip
     args = parser.parse_args()
-    spec = spaces.get(args.space)
+    try:
+        spec = spaces.get(args.space)
+    except (KeyError, TunerError, ValueError) as exc:
+        parser.error(str(exc).strip("'\""))
     try:
         args.workers = [int(w) for w in args.workers.split(",")]
         args.budgets = [float(b) for b in args.budgets.split(",")]
     except ValueError as exc:
         parser.error(f"--workers/--budgets: expected comma-separated numbers ({exc})")
+    if min(args.workers) < 1 or min(args.budgets) <= 0 or args.seeds < 1:
+        parser.error(f"--workers {args.workers} --budgets {args.budgets} --seeds {args.seeds}: all must be positive")
     if not args.table.is_file():
         parser.error(f"--table {args.table}: no such file")
     strategies = list(dict.fromkeys([REFERENCE, f"{spec.default_searcher}_{spec.default_scheduler}",
@@ -239,6 +268,15 @@ def validate(spec: SpaceSpec, table: CurveTable, args, target: float) -> None:
 
 def main() -> None:
     args, spec, strategies = parse_args()
+    log = Path(tempfile.gettempdir()) / "simulate.log"
+    try:
+        run(args, spec, strategies)
+    except Exception as exc:
+        log.write_text(traceback.format_exc())
+        raise SystemExit(f"error: {type(exc).__name__}: {exc} (traceback in {log})") from None
+
+
+def run(args, spec: SpaceSpec, strategies: list[str]) -> None:
     table = load_table(args.table).with_clock(args.clock)
     spec = simulation_spec(spec, table)
     if table.meta["space"] != spec.name:
@@ -250,6 +288,7 @@ def main() -> None:
           f"recorded config {scores.max() if spec.mode == 'max' else scores.min():.4f}; decision time "
           f"{'measured' if args.decision_cost is None else f'{args.decision_cost:g}s a call'}; trial overhead "
           f"{args.trial_overhead:g}s")  # fmt: skip
+    print(rank_agreement(spec, table))
     if args.validate:
         validate(spec, table, args, target)
     else:

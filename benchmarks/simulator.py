@@ -12,7 +12,8 @@ A strategy's searcher and scheduler are the objects a study runs (``tuner.search
   seconds to that epoch; a result goes to the scheduler (``on_trial_result``) and, unless it stops the trial, to the
   search algorithm; a stopped trial's later events are dropped; a trial's last epoch (``max_epochs``, the space's
   early-stopping rule applied to the recorded curve, or a divergence) ends it: ``on_trial_complete`` for both;
-* the searcher's and the scheduler's own decision time is added to the clock (measured, or a fixed cost);
+* the searcher's and the scheduler's own decision time is added to the clock (measured in wall or CPU seconds, as
+  the table is replayed, or a fixed cost);
 * the budget in simulated seconds ends the run; a trial still running counts with its running best at its last
   result, as ``benchmarks/search_efficiency.py`` counts a real study's.
 
@@ -29,6 +30,7 @@ import heapq
 import itertools
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,24 +170,29 @@ def _never_trained(config):
 
 @dataclass
 class _Clock:
-    """Simulated seconds; decisions advance it by their measured time, or by a fixed ``cost``."""
+    """Simulated seconds; decisions advance it by their time on ``timer`` (wall or CPU seconds, as the table's
+    clock), or by a fixed ``cost``."""
 
     now: float = 0.0
     cost: float | None = None
+    timer: Callable[[], float] = time.perf_counter
     spent: float = 0.0
 
     def timed(self, call, *args):
-        started = time.perf_counter()
+        started = self.timer()
         out = call(*args)
-        took = time.perf_counter() - started if self.cost is None else self.cost
+        took = self.timer() - started if self.cost is None else self.cost
         self.now += took
         self.spent += took
         return out
 
 
 def simulate(spec: SpaceSpec, table: CurveTable, strategy: Strategy, workers: int, budget_s: float, seed: int,
-             decision_cost: float | None = None, trial_overhead_s: float = 0.0) -> SimRun:  # fmt: skip
-    """One simulated study of ``strategy`` with ``workers`` trial slots for ``budget_s`` simulated seconds."""
+             decision_cost: float | None = None, trial_overhead_s: float = 0.0,
+             decision_timer: Callable[[], float] = time.perf_counter) -> SimRun:  # fmt: skip
+    """One simulated study of ``strategy`` with ``workers`` trial slots for ``budget_s`` simulated seconds;
+    decisions cost ``decision_cost`` seconds each, or their time on ``decision_timer`` (``time.process_time`` for
+    a table replayed in CPU seconds)."""
     from ray.tune.schedulers import TrialScheduler
 
     spec = simulation_spec(spec, table)
@@ -198,7 +205,12 @@ def simulate(spec: SpaceSpec, table: CurveTable, strategy: Strategy, workers: in
         spec, strategy.scheduler, PruneLog(), strategy.rf or REDUCTION_FACTOR, strategy.brackets
     )
     scheduler.set_search_properties(SCORE, spec.mode)
-    clock, run, events, running = _Clock(cost=decision_cost), SimRun([]), _Events(table, trial_overhead_s), {}
+    clock, run, events, running = (
+        _Clock(cost=decision_cost, timer=decision_timer),
+        SimRun([]),
+        _Events(table, trial_overhead_s),
+        {},
+    )
     while True:
         while len(running) < workers and clock.now < budget_s:
             trial = clock.timed(search.alg.next_trial)
