@@ -53,6 +53,7 @@ def curve(config: dict, seed: int) -> dict:
 def table_file(tmp_path: Path) -> Path:
     configs = draw_configs(SPEC, 12, seed=0)
     meta = {"kind": META, "space": "tiny", "settings": [], "max_epochs": EPOCHS, "draw_seed": 0,
+            "early_stopping": False, "data_fingerprint": "generated",
             "metrics": list(SPEC.metrics), "metric": SPEC.metric, "mode": SPEC.mode, "configs": configs}  # fmt: skip
     lines = [json.dumps(meta)]
     lines += [json.dumps({"kind": ROW, "config": c, "seed": s, **curve(configs[c], s)})
@@ -130,3 +131,17 @@ def test_a_strategys_settings_reach_the_services_scheduler(table_file: Path):
     assert {t.reported for t in run.trials if t.stopped} <= {2, 4, 8} and any(t.stopped for t in run.trials)
     with pytest.raises(ValueError, match="setting 'rungs=2'"):
         Strategy.parse("random_asha:rungs=2", parse_strategy)
+
+
+def test_a_recording_resumes_after_its_finished_pairs_and_refuses_another_draw(table_file: Path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "record_curves.py"
+    module_spec = importlib.util.spec_from_file_location("record_curves", path)
+    record = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(record)
+    meta = json.loads(table_file.read_text().splitlines()[0])
+    assert record.open_table(table_file, meta) == {(c, s) for c in range(12) for s in range(2)}
+    assert table_file.read_text().endswith("}\n")  # the torn line is cut off before new lines are appended
+    with pytest.raises(Exception, match="draw_seed=0, not 1"):
+        record.open_table(table_file, {**meta, "draw_seed": 1})
