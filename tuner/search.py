@@ -84,10 +84,12 @@ def build_search(
     max_concurrent: int | None,
     start_points: list[dict[str, Any]],
     warm: Sequence[tuple[dict[str, Any], float]] = (),
+    startup: int | None = None,
 ) -> SearchPlan:
     """The search algorithm for ``searcher``; ``start_points`` are evaluated first (e.g. the report's config).
     ``warm``: earlier trials' (config, score), complete points of this space, which the searcher learns from
-    before it proposes (a warm start)."""
+    before it proposes (a warm start). ``startup``: random start-up trials of a model-based searcher (default: a
+    share of ``trials``, see below)."""
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
     # Concurrency is limited here for every searcher: Tune's max_concurrent_trials ignores BasicVariantGenerator.
@@ -107,7 +109,7 @@ def build_search(
                                     max_concurrent=max_concurrent or 0)  # fmt: skip
         return SearchPlan(alg, space, trials, "random sampling" + note)
     if searcher == "hyperopt":
-        startup = min(20, max(2, trials // 3))
+        startup = startup or min(20, max(2, trials // 3))
         from tuner.model_searchers import WarmHyperOptSearch
 
         alg = WarmHyperOptSearch(warm, points_to_evaluate=points or None, random_state_seed=seed,
@@ -116,7 +118,7 @@ def build_search(
     else:
         from tuner.model_searchers import optuna_search
 
-        startup = min(10, max(2, trials // 4))
+        startup = startup or min(10, max(2, trials // 4))
         alg = optuna_search(searcher, seed, startup, points, warm)
         name = f"{OPTUNA_SAMPLERS[searcher]} ({startup} random start-up trials)"
     if max_concurrent:
@@ -196,9 +198,14 @@ HYPERBAND_BRACKETS = 3
 grace epochs), hedging against ASHA stopping slow starters too early."""
 
 
-def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog):
+REDUCTION_FACTOR = 3
+"""ASHA's and Hyperband's: a third of the trials that reach a rung go on to the next."""
+
+
+def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog, reduction_factor: int = REDUCTION_FACTOR,
+                    brackets: int | None = None):  # fmt: skip
     """ASHA, asynchronous Hyperband, median stopping or FIFO, acting on the per-epoch running best (``score``)
-    over ``epoch``."""
+    over ``epoch``; ``brackets`` overrides Hyperband's (ASHA has one)."""
     from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
 
     if scheduler not in SCHEDULERS:
@@ -218,9 +225,10 @@ def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog):
 
     Recording.__name__ = base.__name__
     if asha:
-        brackets = HYPERBAND_BRACKETS if scheduler == "hyperband" else 1
-        return Recording(time_attr=EPOCH, max_t=spec.max_epochs, grace_period=spec.grace_period, reduction_factor=3,
-                         brackets=brackets)  # fmt: skip
+        if scheduler == "asha":
+            brackets = 1
+        return Recording(time_attr=EPOCH, max_t=spec.max_epochs, grace_period=spec.grace_period,
+                         reduction_factor=reduction_factor, brackets=brackets or HYPERBAND_BRACKETS)  # fmt: skip
     return Recording(time_attr=EPOCH, grace_period=spec.grace_period, min_samples_required=3)
 
 
