@@ -135,33 +135,3 @@ def test_cli_run_end_to_end_in_a_fresh_process(tmp_path):
     assert "best config written to" in proc.stdout and "Traceback" not in proc.stderr
     exported = json.loads((tmp_path / "results" / "steel_binary" / "cli" / "best_config.json").read_text())
     assert exported["space"] == "steel_binary" and exported["data"]["synthetic"] is True
-
-
-def test_trial_actors_can_start_in_prestarted_workers_that_have_imported_tune(ray_instance):
-    """Tune's trial actors carry no per-actor runtime env (which would force a fresh worker process each), the
-    env var Tune put there still reaches the workers, and workers import Ray Tune's trainable as they start."""
-    import ray
-    from ray.tune.execution.class_cache import _ActorClassCache
-
-    class Probe:
-        def env(self):
-            import os
-            import sys
-
-            return os.environ.get("PL_DISABLE_FORK"), "ray.tune.trainable.function_trainable" in sys.modules
-
-    from ray.tune.execution import class_cache
-
-    from tuner.session import study_session
-
-    before = dict(class_cache.DEFAULT_ENV_VARS)
-    with study_session():  # as a study runs its trials
-        remote_cls = _ActorClassCache().get(Probe)
-        assert not remote_cls._default_options.get("runtime_env")  # normalised by Ray: {} or None
-        actor = remote_cls.options(num_cpus=0).remote()
-        flag, preloaded = ray.get(actor.env.remote())
-        ray.kill(actor)
-    assert flag == "1"
-    assert preloaded
-    assert class_cache.DEFAULT_ENV_VARS == before  # Ray's own default is back once the study is over
-    assert ray.is_initialized()  # the session's Ray instance (not the study's) keeps running

@@ -111,6 +111,37 @@ def test_without_default_actor_env_drops_tunes_default_and_puts_it_back():
     assert class_cache.DEFAULT_ENV_VARS == ray_tune.TUNE_ACTOR_ENV
 
 
+@pytest.mark.slow
+def test_trial_actors_can_start_in_prestarted_workers_that_have_imported_tune(ray_instance):
+    """Tune's trial actors carry no per-actor runtime env (which would force a fresh worker process each), the
+    env var Tune put there still reaches the workers, and workers import Ray Tune's trainable as they start."""
+    import ray
+    from ray.tune.execution.class_cache import _ActorClassCache
+
+    class Probe:
+        def env(self):
+            import os
+            import sys
+
+            return os.environ.get("PL_DISABLE_FORK"), "ray.tune.trainable.function_trainable" in sys.modules
+
+    from ray.tune.execution import class_cache
+
+    from tuner.session import study_session
+
+    before = dict(class_cache.DEFAULT_ENV_VARS)
+    with study_session():  # as a study runs its trials
+        remote_cls = _ActorClassCache().get(Probe)
+        assert not remote_cls._default_options.get("runtime_env")  # normalised by Ray: {} or None
+        actor = remote_cls.options(num_cpus=0).remote()
+        flag, preloaded = ray.get(actor.env.remote())
+        ray.kill(actor)
+    assert flag == "1"
+    assert preloaded
+    assert class_cache.DEFAULT_ENV_VARS == before  # Ray's own default is back once the study is over
+    assert ray.is_initialized()  # the session's Ray instance (not the study's) keeps running
+
+
 def test_without_callback_telemetry_skips_tunes_count(monkeypatch):
     import ray.tune.tune
     from ray.air._internal import usage

@@ -143,6 +143,29 @@ def test_no_module_outside_the_adapter_reaches_into_ray_or_mlflow():
     assert not found, "private Ray/MLflow use outside tuner/internals (move it there):\n" + "\n".join(found)
 
 
+TESTS_ALLOWED = {
+    "tests/test_cluster_files.py": "ray.autoscaler._private.util",  # `ray up`'s own YAML check: no public API runs it
+}
+"""Private names a test file may use, each with the reason no adapter function stands for it."""
+
+
+def test_tests_use_no_private_name_of_ray_or_mlflow_outside_the_adapters_tests():
+    """Tests reach Ray and MLflow through the adapter too, so an upgrade breaks tests/test_internals*.py first; they
+    may read Tune's files (a test of what the janitor leaves on disk has to look at the disk)."""
+    tests = [p for p in sorted((PROJECT_ROOT / "tests").rglob("*.py")) if not p.name.startswith("test_internals")]
+    sources = {p: p.read_text() for p in [*tests, *project_files(), *ADAPTER.glob("*.py")]}
+    own = own_private_names([ast.parse(text) for text in sources.values()])
+    found = []
+    for path in tests:
+        name = str(path.relative_to(PROJECT_ROOT))
+        for v in violations(sources[path], name, own):
+            allowed = TESTS_ALLOWED.get(name)
+            if "Ray Tune's file" not in v and not (allowed and allowed in v):
+                found.append(v)
+    assert len(tests) > 40, f"the scan found only {len(tests)} test files"
+    assert not found, "private Ray/MLflow use in tests (use tuner.internals' function):\n" + "\n".join(found)
+
+
 PLANTED = '''
 """A docstring may name experiment_state-*.json and ray._private freely."""
 import ray

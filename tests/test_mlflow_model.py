@@ -28,10 +28,10 @@ from tuner.tracking import default_tracking_uri
 @pytest.fixture
 def tracking_uri_of(tmp_path):
     """``models:/`` URIs resolve against the process's tracking URI: the study's store, put back afterwards."""
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri  # restores the setting exactly
+    from tuner.internals.mlflow_store import process_tracking_uri  # restores the setting exactly
 
     uri = default_tracking_uri(tmp_path)
-    with _use_tracking_uri(uri):
+    with process_tracking_uri(uri):
         yield uri
 
 

@@ -7,10 +7,12 @@ import types
 
 import pytest
 
+import tuner.monitor.callback
 import tuner.monitor.progress
 from trainables.reporting import END_REASON, EPOCH, SCORE
 from tuner import spaces
 from tuner.errors import TunerError
+from tuner.internals.ray_tune import median_rule_results
 from tuner.monitor import StudyMonitor, TrialLedger, TrialOutcome, restored_monitor
 from tuner.schema import PHASE_TAG, SPACE_TAG
 from tuner.search import PruneLog
@@ -315,8 +317,8 @@ def test_median_rule_results_travel_by_trial_id_to_the_scheduler_of_a_resumed_st
     assert run(scheduler, HashableTrial(9), 0.1, range(1, grace + 1)) == TrialScheduler.STOP, "as uninterrupted"
     again = HashableTrial(4)  # the same trial, a new object in the resumed study
     assert run(resumed_scheduler, again, 0.9, [grace]) == TrialScheduler.CONTINUE
-    assert "t004" not in resumed_scheduler._results
-    assert [r[EPOCH] for r in resumed_scheduler._results[again]] == [*range(1, grace), grace]
+    assert "t004" not in median_rule_results(resumed_scheduler)
+    assert [r[EPOCH] for r in median_rule_results(resumed_scheduler)[again]] == [*range(1, grace), grace]
 
 
 def test_superseded_checkpoints_go_only_once_two_newer_snapshots_exist(tmp_path):
@@ -451,12 +453,18 @@ def test_an_attached_monitor_whose_state_tune_did_not_restore_stops_the_study():
         monitor.on_step_begin(iteration=0, trials=[])
 
 
-def test_restored_monitor_finds_the_monitor_in_the_restored_run_config():
+def test_restored_monitor_finds_the_monitor_in_the_restored_run_config(monkeypatch):
     monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), 4, lambda line: None)
+    # How the run config comes out of a restored Tuner is the adapter's (tests/test_internals.py covers it).
+    run_configs = {}
+    monkeypatch.setattr(tuner.monitor.callback, "restored_run_config", lambda restored: run_configs[id(restored)])
 
     def restored_tuner(callbacks):
-        run_config = types.SimpleNamespace(callbacks=callbacks, storage_path="/shared/steel_binary/run", name="ray")
-        return types.SimpleNamespace(_local_tuner=types.SimpleNamespace(get_run_config=lambda: run_config))
+        restored = object()
+        run_configs[id(restored)] = types.SimpleNamespace(
+            callbacks=callbacks, storage_path="/shared/steel_binary/run", name="ray"
+        )
+        return restored
 
     assert restored_monitor(restored_tuner([object(), monitor])) is monitor
     assert monitor.restored_from == "/shared/steel_binary/run/ray"

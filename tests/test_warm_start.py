@@ -14,6 +14,7 @@ from tests.helpers.cli import run_main
 from tests.helpers.searcher_state import saved_optuna_study
 from trainables.reporting import SCORE
 from tuner.errors import TunerError
+from tuner.internals.ray_tune import hyperopt_trials
 from tuner.options import RunOptions
 from tuner.run_files import PROGRESS_FILE, RUN_FILE
 from tuner.search import WARM_TOP, build_search, tune_param_space
@@ -93,7 +94,7 @@ def test_hyperopt_trials_hold_the_warm_trials_as_done_with_their_losses():
     spec = sleep_spec()
     alg = build_search(spec, "hyperopt", 20, 0, None, [{"x": 0.5}], warm=WARM).search_alg
     alg.set_search_properties(SCORE, spec.mode, tune_param_space(spec))
-    done = [t for t in alg._hpopt_trials.trials if t["state"] == 2]  # hyperopt.JOB_STATE_DONE
+    done = [t for t in hyperopt_trials(alg).trials if t["state"] == 2]  # hyperopt.JOB_STATE_DONE
     assert [(t["misc"]["vals"]["x"], t["result"]["loss"]) for t in done] == [([c["x"]], -s) for c, s in WARM]
     assert alg.suggest("first") == {"x": 0.5}  # the start point still comes first, then the best earlier configs
     assert [alg.suggest(f"t{i}") for i in range(WARM_TOP)] == [{"x": 0.65}, {"x": 0.9}, {"x": 0.4}][:WARM_TOP]
