@@ -128,8 +128,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = load_dataset(spec.dataset, args.data, dict(spec.data_options), Path(tmp))
         source = args.data or "SYNTHETIC data (generated in the real file's layout)"
-        print(f"{spec.name}, {source}; {metric} on the test split ({len(data.splits['test'])} rows); k={args.k}; "
-              f"config: {args.config or 'the report config'}")  # fmt: skip
+        print(
+            f"{spec.name}, {source}; {metric} on the test split ({len(data.splits['test'])} rows); k={args.k}; "
+            f"config: {args.config or 'the report config'}"
+        )
         results: dict[str, list[float]] = {way: [] for way in WAYS}
         every_fold: list[torch.Tensor] = []
         for seed in range(args.seeds):

@@ -76,12 +76,16 @@ def _worker(rank: int, args, ready, start, stop_at, results) -> None:
             trials += 1
     except Stop:
         pass
-    results.put({
-        "rank": rank, "steps": steps, "trials": trials,
-        "peak_allocated_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0,
-        "peak_reserved_mib": torch.cuda.max_memory_reserved() / 2**20 if cuda else 0.0,
-        "rows": rows[-8:],
-    })  # fmt: skip
+    results.put(
+        {
+            "rank": rank,
+            "steps": steps,
+            "trials": trials,
+            "peak_allocated_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0,
+            "peak_reserved_mib": torch.cuda.max_memory_reserved() / 2**20 if cuda else 0.0,
+            "rows": rows[-8:],
+        }
+    )
 
 
 def measure(packing: int, args) -> dict:
@@ -184,8 +188,10 @@ def main() -> None:
             Path(args.out).write_text(json.dumps(figures, indent=1))
     print(f"{'trials/GPU':>10} {'GPU/trial':>9} {'trials/hour':>11} {'peak alloc MiB':>14} {'device MiB/trial':>16}")
     for f in figures:
-        print(f"{f['packing']:>10} {f['gpu_per_trial']:>9.2f} {f['trials_per_hour']:>11.1f} "
-              f"{f['peak_allocated_mib_per_trial']:>14.0f} {f['device_in_use_mib_per_trial']:>16.0f}")  # fmt: skip
+        print(
+            f"{f['packing']:>10} {f['gpu_per_trial']:>9.2f} {f['trials_per_hour']:>11.1f} "
+            f"{f['peak_allocated_mib_per_trial']:>14.0f} {f['device_in_use_mib_per_trial']:>16.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -122,8 +122,10 @@ def open_table(path: Path, meta: dict[str, Any]) -> set[tuple[int, int]]:
         old = json.loads(f.readline())
     for key in ("space", "settings", "data_fingerprint", "max_epochs", "draw_seed", "early_stopping"):
         if old.get(key) != meta[key]:
-            raise TunerError(f"{path} was recorded with {key}={old.get(key)!r}, not {meta[key]!r}; "
-                             f"give another --out or the same options")  # fmt: skip
+            raise TunerError(
+                f"{path} was recorded with {key}={old.get(key)!r}, not {meta[key]!r}; "
+                f"give another --out or the same options"
+            )
     if old["configs"] != meta["configs"][: len(old["configs"])]:
         raise TunerError(f"{path}: its drawn configs differ from this draw; give another --out")
     if len(meta["configs"]) > len(old["configs"]):  # more configs asked for: the metadata line lists them all
@@ -139,12 +141,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, required=True, help="training seeds per config")
     parser.add_argument("--out", type=Path, required=True, help="folder of the table (SPACE.jsonl)")
     parser.add_argument("--max-epochs", type=int, help="train this many epochs (default: the space's max_epochs)")
-    parser.add_argument("--early-stopping", action="store_true",
-                        help="keep the space's in-trial early stopping: each curve ends where a study's trial would "
-                             "stop by itself (fewer epochs to record; the table replays that rule only)")  # fmt: skip
+    parser.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="keep the space's in-trial early stopping: each curve ends where a study's trial would "
+        "stop by itself (fewer epochs to record; the table replays that rule only)",
+    )
     parser.add_argument("--draw-seed", type=int, default=0, help="seed of the config draw (default 0)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a fixed setting or data option, as `tuner run --set`")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a fixed setting or data option, as `tuner run --set`",
+    )
     args = parser.parse_args()
     if args.configs < 1 or args.seeds < 1:
         parser.error(f"--configs {args.configs} --seeds {args.seeds}: both must be at least 1")
@@ -184,18 +194,25 @@ def record(args) -> Path:
         data = load_dataset(spec.dataset, args.data, dict(spec.data_options), Path(tmp))
         # seed by seed: a recording cut short still covers every config it reached once
         todo = [(c, s) for s in range(args.seeds) for c in range(len(configs)) if (c, s) not in done]
-        print(f"{spec.name}: {len(configs)} configs x {args.seeds} seeds, {len(done)} recorded, {len(todo)} to go; "
-              f"{spec.max_epochs} epochs each; table {path}", flush=True)  # fmt: skip
+        print(
+            f"{spec.name}: {len(configs)} configs x {args.seeds} seeds, {len(done)} recorded, {len(todo)} to go; "
+            f"{spec.max_epochs} epochs each; table {path}",
+            flush=True,
+        )
         for n, (c, seed) in enumerate(todo, 1):
             curve = train_curve(spec, configs[c], data, seed)
             with path.open("a") as f:
-                f.write(json.dumps({"kind": ROW, "config": c, "seed": seed, "load_avg": os.getloadavg()[0], **curve})
-                        + "\n")  # fmt: skip
+                f.write(
+                    json.dumps({"kind": ROW, "config": c, "seed": seed, "load_avg": os.getloadavg()[0], **curve}) + "\n"
+                )
             values = [v for v in curve["metrics"][spec.metric] if v is not None]
             best = (max if spec.mode == "max" else min)(values) if values else None
-            print(f"[{n}/{len(todo)}] config {c} seed {seed}: {len(curve['epochs'])} epochs in "
-                  f"{curve[ELAPSED][-1] if curve[ELAPSED] else 0:.1f}s ({curve[CPU][-1] if curve[CPU] else 0:.1f} CPU "
-                  f"s), best {spec.metric} {best}", flush=True)  # fmt: skip
+            print(
+                f"[{n}/{len(todo)}] config {c} seed {seed}: {len(curve['epochs'])} epochs in "
+                f"{curve[ELAPSED][-1] if curve[ELAPSED] else 0:.1f}s ({curve[CPU][-1] if curve[CPU] else 0:.1f} CPU "
+                f"s), best {spec.metric} {best}",
+                flush=True,
+            )
     return path
 
 

@@ -118,9 +118,18 @@ def run_seed(spec: SpaceSpec, row: Row, data: Path | None, seed: int, args, resu
     from tuner.study import RunOptions, run_study
 
     name = f"parity-{spec.name}-{row.config.replace(':', '-')}-{row.split_seed}-s{seed}"
-    options = RunOptions(config_file=row.config, data=data, seed=seed, results_dir=results, dashboard=False,
-                         verify_top=0, progress_every=0, cpus_per_trial=args.cpus_per_trial, settings=row.settings,
-                         name=name)  # fmt: skip
+    options = RunOptions(
+        config_file=row.config,
+        data=data,
+        seed=seed,
+        results_dir=results,
+        dashboard=False,
+        verify_top=0,
+        progress_every=0,
+        cpus_per_trial=args.cpus_per_trial,
+        settings=row.settings,
+        name=name,
+    )
     export = run_study(spec, options, echo=lambda line: None).export
     if not export.get("test"):
         raise TunerError(f"no test figures (trials: {export['search']['statuses']})")
@@ -140,8 +149,12 @@ def run_row(spec: SpaceSpec, row: Row, data: Path | None, args, results: Path) -
             continue
         shown = ", ".join(f"{k} {row.values[seed][k]:.4g}" for k in shown_metrics(row))
         split = "default" if row.split_seed is None else row.split_seed
-        print(f"  {row.space} {row.config} split {split} seed {seed} ({row.data}): {shown} "
-              f"[{time.monotonic() - started:.0f} s]", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"  {row.space} {row.config} split {split} seed {seed} ({row.data}): {shown} "
+            f"[{time.monotonic() - started:.0f} s]",
+            file=sys.stderr,
+            flush=True,
+        )
     return row
 
 

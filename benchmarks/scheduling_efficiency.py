@@ -67,8 +67,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         # The search alone: verification would add trials the plain run does not have.
-        opts = RunOptions(trials=args.trials, seed=0, results_dir=Path(tmp) / "results", dashboard=False,
-                          report_start=False, name="bench", verify_top=0)  # fmt: skip
+        opts = RunOptions(
+            trials=args.trials,
+            seed=0,
+            results_dir=Path(tmp) / "results",
+            dashboard=False,
+            report_start=False,
+            name="bench",
+            verify_top=0,
+        )
         start = time.monotonic()
         with redirect_stdout(io.StringIO()):
             result = run_study(sleep_spec(sleep_s=args.sleep), opts)
@@ -77,8 +84,10 @@ def main() -> None:
         plain_wall = plain_ray(args.trials, args.sleep, Path(tmp) / "plain")
 
     for label, wall in (("tuner", tuner_wall), ("plain", plain_wall)):
-        print(f"{label:5}: wall {wall:6.1f}s  ideal {ideal:5.1f}s ({args.trials} x {args.sleep:g}s / {slots} slots)"
-              f"  efficiency {ideal / wall:.2f}")  # fmt: skip
+        print(
+            f"{label:5}: wall {wall:6.1f}s  ideal {ideal:5.1f}s ({args.trials} x {args.sleep:g}s / {slots} slots)"
+            f"  efficiency {ideal / wall:.2f}"
+        )
     print(f"tuner: first trial running {result.first_trial_after_s:.1f}s after the tuner package was imported")
     print(f"efficiency tuner={ideal / tuner_wall:.2f} plain={ideal / plain_wall:.2f}")
 

@@ -75,8 +75,10 @@ def parse_strategy(name: str) -> tuple[str, str]:
         if searcher != name and searcher in SEARCHERS and searcher != "grid":
             return searcher, scheduler
     searchers = ", ".join(s for s in SEARCHERS if s != "grid")
-    raise ValueError(f"strategy {name!r}: expected SEARCHER_SCHEDULER with a searcher of {searchers} and a "
-                     f"scheduler of {', '.join(SCHEDULERS)}")  # fmt: skip
+    raise ValueError(
+        f"strategy {name!r}: expected SEARCHER_SCHEDULER with a searcher of {searchers} and a "
+        f"scheduler of {', '.join(SCHEDULERS)}"
+    )
 
 
 def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> tuple[Timeline, bool]:
@@ -84,8 +86,16 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
     strategy warm-started from this seed's earlier study (``earlier_study``)."""
     warm = (earlier_name(seed),) if strategy.endswith(WARM) else ()
     name = f"{strategy.replace(WARM, '-warm')}-{seed}"
-    opts = study_options(args, results, strategy.removesuffix(WARM), seed, name, trials=UNBOUNDED_TRIALS,
-                         time_budget=args.budget, warm_start=warm)  # fmt: skip
+    opts = study_options(
+        args,
+        results,
+        strategy.removesuffix(WARM),
+        seed,
+        name,
+        trials=UNBOUNDED_TRIALS,
+        time_budget=args.budget,
+        warm_start=warm,
+    )
     run_dir = results / spec.name / str(opts.name)
     try:
         with redirect_stdout(io.StringIO()):
@@ -93,8 +103,11 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
     except TunerError as exc:  # no trial ended with a score within the budget
         if not run_dir.exists():  # refused before it started: a bad option, not a slow strategy
             raise
-        print(f"seed {seed} {strategy}: the study ended without a scored trial ({first_line(exc)}); trials the "
-              f"budget stopped count with their last report", flush=True)  # fmt: skip
+        print(
+            f"seed {seed} {strategy}: the study ended without a scored trial ({first_line(exc)}); trials the "
+            f"budget stopped count with their last report",
+            flush=True,
+        )
         return trial_timeline(run_dir, apply_settings(spec, args.set)), args.data is None
     return trial_timeline(run_dir, apply_settings(spec, args.set)), bool(study.export["data"]["synthetic"])
 
@@ -102,9 +115,21 @@ def run_one(spec: SpaceSpec, strategy: str, seed: int, args, results: Path) -> t
 def study_options(args, results: Path, strategy: str, seed: int, name: str, **options) -> RunOptions:
     """A benchmark study: the search alone (no re-verification, no report baseline, no dashboard, quiet)."""
     searcher, scheduler = parse_strategy(strategy)
-    return RunOptions(searcher=searcher, scheduler=scheduler, seed=seed, data=args.data, results_dir=results,
-                      name=name, verify_top=0, report_baseline=False, dashboard=False, progress_every=0,
-                      report_start=args.report_start, settings=tuple(args.set), **options)  # fmt: skip
+    return RunOptions(
+        searcher=searcher,
+        scheduler=scheduler,
+        seed=seed,
+        data=args.data,
+        results_dir=results,
+        name=name,
+        verify_top=0,
+        report_baseline=False,
+        dashboard=False,
+        progress_every=0,
+        report_start=args.report_start,
+        settings=tuple(args.set),
+        **options,
+    )
 
 
 def earlier_name(seed: int) -> str:
@@ -141,8 +166,9 @@ def comparable_scores(outcomes, spec: SpaceSpec) -> Timeline:
     first_start = min(o.last["timestamp"] - o.last.get("time_total_s", 0.0) for o in reported)
     if spec.score == "last_epoch":
         reported = [o for o in reported if o.epochs >= spec.max_epochs]
-    scored = [(o.last["timestamp"], o.score if o.score is not None else real_score(o.last.get(SCORE)))
-              for o in reported]  # fmt: skip
+    scored = [
+        (o.last["timestamp"], o.score if o.score is not None else real_score(o.last.get(SCORE))) for o in reported
+    ]
     return sorted((end - first_start, score) for end, score in scored if score is not None)
 
 
@@ -169,9 +195,11 @@ def time_to_target(timeline: Timeline, target: float, mode: str, budget: float) 
 
 def summarise(runs: dict[str, list[Timeline]], spec: SpaceSpec, budget: float, target: float) -> dict[str, float]:
     """Print the table; the median time-to-target per strategy (a run that never reached it counts as the budget)."""
-    print(f"\n{'strategy':<20} {'time to target':>16} {'never reached':>14} "
-          + " ".join(f"{f'best@{int(f * 100)}%':>10}" for f in FRACTIONS)
-          + f" {'time / ' + REFERENCE:>20}")  # fmt: skip
+    print(
+        f"\n{'strategy':<20} {'time to target':>16} {'never reached':>14} "
+        + " ".join(f"{f'best@{int(f * 100)}%':>10}" for f in FRACTIONS)
+        + f" {'time / ' + REFERENCE:>20}"
+    )
     medians: dict[str, float] = {}
     for strategy, timelines in runs.items():
         reached = [time_to_target(tl, target, spec.mode, budget) for tl in timelines]
@@ -180,12 +208,16 @@ def summarise(runs: dict[str, list[Timeline]], spec: SpaceSpec, budget: float, t
         cells = " ".join(_cell(quantile(np.array(b)[:, None], 50, spec.mode)[0]) for b in bests)
         missed = sum(t is None for t in reached)
         ratio = medians[strategy] / medians[REFERENCE] if REFERENCE in medians and medians[REFERENCE] else None
-        print(f"{strategy:<20} {medians[strategy]:>15.1f}s {f'{missed}/{len(reached)}':>14} {cells} "
-              f"{'-' if ratio is None else f'{ratio:.2f}x':>20}")  # fmt: skip
+        print(
+            f"{strategy:<20} {medians[strategy]:>15.1f}s {f'{missed}/{len(reached)}':>14} {cells} "
+            f"{'-' if ratio is None else f'{ratio:.2f}x':>20}"
+        )
     if any(time_to_target(tl, target, spec.mode, budget) is None for tls in runs.values() for tl in tls):
         print(f"never reached: that run counts as the full budget ({budget:g}s) in the median")
-    print("best@: the median run's best score by then; a run without a score yet counts as the worst ('-': the "
-          "median run had none)")  # fmt: skip
+    print(
+        "best@: the median run's best score by then; a run without a score yet counts as the worst ('-': the "
+        "median run had none)"
+    )
     return medians
 
 
@@ -235,8 +267,11 @@ def plot(runs: dict[str, list[Timeline]], spec: SpaceSpec, budget: float, target
         ax.fill_between(times, low, high, color=colour, alpha=0.15)
     ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.4f}")
     _zoom(ax, runs, spec.mode, times)
-    ax.set(xlabel="wall time since the first trial started (s)", ylabel=f"best {spec.metric} so far",
-           title=f"{spec.name}: median best-so-far over seeds (band: 25-75 %)")  # fmt: skip
+    ax.set(
+        xlabel="wall time since the first trial started (s)",
+        ylabel=f"best {spec.metric} so far",
+        title=f"{spec.name}: median best-so-far over seeds (band: 25-75 %)",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -253,9 +288,14 @@ def parse_args() -> tuple[argparse.Namespace, SpaceSpec, list[str]]:
     parser.add_argument("--target", type=float, help="the score to reach (default: a percentile of all scores)")
     parser.add_argument("--plot", type=Path, help="the PNG (default search_efficiency_<space>.png here)")
     parser.add_argument("--report-start", action="store_true", help="evaluate the report's config first")
-    parser.add_argument("--warm-start-trials", type=int, default=0, metavar="N",
-                        help="compare the default strategy cold and warm-started from an earlier study of N trials "
-                             "(per seed, not timed) instead of the strategies")  # fmt: skip
+    parser.add_argument(
+        "--warm-start-trials",
+        type=int,
+        default=0,
+        metavar="N",
+        help="compare the default strategy cold and warm-started from an earlier study of N trials "
+        "(per seed, not timed) instead of the strategies",
+    )
     parser.add_argument(
         "--timelines",
         type=Path,
@@ -268,8 +308,13 @@ def parse_args() -> tuple[argparse.Namespace, SpaceSpec, list[str]]:
         metavar="FILE",
         help="run nothing: print the table and draw the plot of the runs --timelines wrote",
     )
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a fixed setting or data option for every study, as `tuner run --set`")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a fixed setting or data option for every study, as `tuner run --set`",
+    )
     args = parser.parse_args()
     spec = spaces.get(args.space)
     default = f"{spec.default_searcher}_{spec.default_scheduler}"
@@ -300,8 +345,11 @@ def collect(spec: SpaceSpec, strategies: list[str], args) -> tuple[dict[str, lis
                 runs[strategy].append(timeline)
                 best = max if spec.mode == "max" else min
                 top = f"{best(s for _, s in timeline):.4f}" if timeline else "-"
-                print(f"seed {seed} {strategy:<20} {len(timeline):4d} scored trials, best {top}"
-                      + (" (SYNTHETIC data)" if synthetic else ""), flush=True)  # fmt: skip
+                print(
+                    f"seed {seed} {strategy:<20} {len(timeline):4d} scored trials, best {top}"
+                    + (" (SYNTHETIC data)" if synthetic else ""),
+                    flush=True,
+                )
             if args.timelines:  # after every seed: an interrupted benchmark keeps the seeds it finished
                 save_timelines(args.timelines, spec, args.budget, synthetic, runs)
     return runs, synthetic
@@ -323,10 +371,12 @@ def report(spec: SpaceSpec, args, runs: dict[str, list[Timeline]], synthetic: bo
     target = args.target if args.target is not None else float(np.percentile(scores, 95 if spec.mode == "max" else 5))
     how = "--target" if args.target is not None else f"{95 if spec.mode == 'max' else 5}th percentile of all scores"
     seeds = len(next(iter(runs.values())))
-    print(f"\n{spec.name} ({'SYNTHETIC data' if synthetic else args.data}): {args.budget:g}s per study, "
-          f"{seeds} seeds; {spec.metric} ({spec.mode}); target {target:.4f} ({how}); "
-          f"report's config first: {'yes' if args.report_start else 'no'}"
-          + "".join(f"; --set {pair}" for pair in args.set))  # fmt: skip
+    print(
+        f"\n{spec.name} ({'SYNTHETIC data' if synthetic else args.data}): {args.budget:g}s per study, "
+        f"{seeds} seeds; {spec.metric} ({spec.mode}); target {target:.4f} ({how}); "
+        f"report's config first: {'yes' if args.report_start else 'no'}"
+        + "".join(f"; --set {pair}" for pair in args.set)
+    )
     medians = summarise(runs, spec, args.budget, target)
     path = args.plot or Path(f"search_efficiency_{spec.name}.png")
     plot(runs, spec, args.budget, target, path)
@@ -343,8 +393,11 @@ def _zoom(ax, runs: dict[str, list[Timeline]], mode: str, times: np.ndarray) -> 
     """The y range of the curves after the first tenth of the budget: the first trials' low scores would squash
     where the strategies differ into a line."""
     later = times >= times[-1] / 10
-    values = [quantile(np.array([best_so_far(tl, times, mode) for tl in tls]), q, mode)[later]
-              for tls in runs.values() for q in (25, 75)]  # fmt: skip
+    values = [
+        quantile(np.array([best_so_far(tl, times, mode) for tl in tls]), q, mode)[later]
+        for tls in runs.values()
+        for q in (25, 75)
+    ]
     values = np.concatenate(values)
     values = values[np.isfinite(values)]
     if values.size:

@@ -42,10 +42,19 @@ STRATEGIES = ("single", "single+verify", "cv", "cv+verify")
 def options(strategy: str, k: int, seed: int, trials: int, data: Path | None, results: Path) -> RunOptions:
     folds = k if strategy.startswith("cv") else 1
     name = f"{strategy.replace('+', '-')}-{seed}"
-    return RunOptions(trials=trials, seed=seed, data=data, results_dir=results, name=name, dashboard=False,
-                      progress_every=0, settings=(f"{CV_FOLDS}={folds}",),
-                      verify_top=3 if strategy.endswith("+verify") else 0, verify_seeds=3,
-                      report_baseline=False)  # fmt: skip
+    return RunOptions(
+        trials=trials,
+        seed=seed,
+        data=data,
+        results_dir=results,
+        name=name,
+        dashboard=False,
+        progress_every=0,
+        settings=(f"{CV_FOLDS}={folds}",),
+        verify_top=3 if strategy.endswith("+verify") else 0,
+        verify_seeds=3,
+        report_baseline=False,
+    )
 
 
 def chosen_figures(export: dict, metric: str) -> tuple[float, float]:
@@ -84,16 +93,22 @@ def main() -> None:
                 val, test = chosen_figures(study.export, spec.metric)
                 rows[strategy].append((val, test, time.monotonic() - started))
                 synthetic = " (SYNTHETIC data)" if study.export["data"]["synthetic"] else ""
-                print(f"seed {seed} {strategy:<13} val {val:.4f} test {test:.4f} drop {val - test:+.4f} "
-                      f"({rows[strategy][-1][2]:.0f}s){synthetic}", flush=True)  # fmt: skip
-    print(f"\n{args.space}: {args.trials} trials per study, {args.seeds} study seeds, k={args.k}; "
-          f"mean +- sd over seeds")  # fmt: skip
+                print(
+                    f"seed {seed} {strategy:<13} val {val:.4f} test {test:.4f} drop {val - test:+.4f} "
+                    f"({rows[strategy][-1][2]:.0f}s){synthetic}",
+                    flush=True,
+                )
+    print(
+        f"\n{args.space}: {args.trials} trials per study, {args.seeds} study seeds, k={args.k}; mean +- sd over seeds"
+    )
     print(f"{'strategy':<13} {'validation':>17} {'test':>17} {'val - test':>17} {'wall':>8}")
     for strategy, values in rows.items():
         cols = [[v[i] for v in values] for i in range(3)]
         drop = [v - t for v, t in zip(cols[0], cols[1], strict=True)]
-        print(f"{strategy:<13} {_mean_sd(cols[0]):>17} {_mean_sd(cols[1]):>17} {_mean_sd(drop):>17} "
-              f"{statistics.fmean(cols[2]):7.0f}s")  # fmt: skip
+        print(
+            f"{strategy:<13} {_mean_sd(cols[0]):>17} {_mean_sd(cols[1]):>17} {_mean_sd(drop):>17} "
+            f"{statistics.fmean(cols[2]):7.0f}s"
+        )
 
 
 def _mean_sd(values: list[float]) -> str:

@@ -56,8 +56,9 @@ CURVE_POINTS = 200
 
 def trial_length(spec: SpaceSpec, table: CurveTable) -> float:
     """The median seconds of a recorded trial run until it stops by itself."""
-    lengths = [table.elapsed[c, s, natural_end(spec, table, c, s)[0] - 1]
-               for c in table.recorded for s in table.seeds_of(c)]  # fmt: skip
+    lengths = [
+        table.elapsed[c, s, natural_end(spec, table, c, s)[0] - 1] for c in table.recorded for s in table.seeds_of(c)
+    ]
     return float(np.median(lengths))
 
 
@@ -65,8 +66,10 @@ def config_scores(spec: SpaceSpec, table: CurveTable) -> np.ndarray:
     """Each recorded config's score (its running best where it stops by itself), the mean over its seeds."""
     out = []
     for c in table.recorded:
-        ends = [trial_scores(spec, table.curve(c, s, spec.metric))[natural_end(spec, table, c, s)[0] - 1]
-                for s in table.seeds_of(c)]  # fmt: skip
+        ends = [
+            trial_scores(spec, table.curve(c, s, spec.metric))[natural_end(spec, table, c, s)[0] - 1]
+            for s in table.seeds_of(c)
+        ]
         out.append(float(np.mean(ends)))
     return np.array(out)
 
@@ -103,8 +106,9 @@ def times_to_target(runs: list[SimRun], target: float, mode: str, budget: float)
     return np.array([budget if t is None else t for t in reached]), sum(t is None for t in reached)
 
 
-def print_table(spec: SpaceSpec, runs: dict[str, list[SimRun]], workers: int, budget: float, unit: float,
-                target: float) -> None:  # fmt: skip
+def print_table(
+    spec: SpaceSpec, runs: dict[str, list[SimRun]], workers: int, budget: float, unit: float, target: float
+) -> None:
     """One worker count at one budget: time to target, its interval, the speedup and the best at the budget."""
     rng = np.random.default_rng(0)
     ref, _ = times_to_target(runs[REFERENCE], target, spec.mode, budget)
@@ -115,11 +119,16 @@ def print_table(spec: SpaceSpec, runs: dict[str, list[SimRun]], workers: int, bu
         low, high = np.percentile(bootstrap(times, rng), [2.5, 97.5])
         speed = bootstrap(times, rng, ref)
         s_low, s_high = np.percentile(speed, [2.5, 97.5])
-        best = quantile(np.array([[best_so_far(r.timeline, np.array([budget]), spec.mode)[0]] for r in strategy_runs]),
-                        50, spec.mode)[0]  # fmt: skip
-        print(f"{name:<24} {np.median(times):>9.0f}s [{low:>7.0f}, {high:>7.0f}]s {f'{missed}/{len(times)}':>7} "
-              f"{np.median(ref) / max(np.median(times), 1e-9):>7.2f}x [{s_low:5.2f}, {s_high:6.2f}] "
-              f"{best:>8.4f}")  # fmt: skip
+        best = quantile(
+            np.array([[best_so_far(r.timeline, np.array([budget]), spec.mode)[0]] for r in strategy_runs]),
+            50,
+            spec.mode,
+        )[0]
+        print(
+            f"{name:<24} {np.median(times):>9.0f}s [{low:>7.0f}, {high:>7.0f}]s {f'{missed}/{len(times)}':>7} "
+            f"{np.median(ref) / max(np.median(times), 1e-9):>7.2f}x [{s_low:5.2f}, {s_high:6.2f}] "
+            f"{best:>8.4f}"
+        )
 
 
 def print_proximity(runs: dict[str, list[SimRun]]) -> None:
@@ -127,12 +136,21 @@ def print_proximity(runs: dict[str, list[SimRun]]) -> None:
     print("\nproposals' distance to their nearest recorded config (0: a recorded config replayed exactly)")
     for name, strategy_runs in runs.items():
         d = np.concatenate([r.distances for r in strategy_runs])
-        print(f"{name:<24} {len(d):>7} trials  exact {np.mean(d == 0):6.1%}  median {np.median(d):.3f}  "
-              f"90th pct {np.percentile(d, 90):.3f}  max {d.max():.3f}")  # fmt: skip
+        print(
+            f"{name:<24} {len(d):>7} trials  exact {np.mean(d == 0):6.1%}  median {np.median(d):.3f}  "
+            f"90th pct {np.percentile(d, 90):.3f}  max {d.max():.3f}"
+        )
 
 
-def plot(spec: SpaceSpec, curves: dict[str, np.ndarray], times: np.ndarray, target: float, title: str,
-         path: Path, real: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
+def plot(
+    spec: SpaceSpec,
+    curves: dict[str, np.ndarray],
+    times: np.ndarray,
+    target: float,
+    title: str,
+    path: Path,
+    real: dict[str, np.ndarray] | None = None,
+) -> None:
     """Median best-so-far with its 25-75 % band per strategy; ``real``: real runs' curves drawn dashed beside."""
     import matplotlib
 
@@ -151,8 +169,12 @@ def plot(spec: SpaceSpec, curves: dict[str, np.ndarray], times: np.ndarray, targ
             ax.plot(times, mid, color=colour, linestyle="--", label=f"{name} (real)")
             ax.fill_between(times, low, high, color=colour, alpha=0.08, hatch="//", edgecolor=colour)
     ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"target {target:.4f}")
-    finite = np.concatenate([v[:, len(times) // 10 :][np.isfinite(v[:, len(times) // 10 :])]
-                             for v in [*curves.values(), *(real or {}).values()]])  # fmt: skip
+    finite = np.concatenate(
+        [
+            v[:, len(times) // 10 :][np.isfinite(v[:, len(times) // 10 :])]
+            for v in [*curves.values(), *(real or {}).values()]
+        ]
+    )
     if finite.size:
         ax.set_ylim(np.percentile(finite, 5) - 0.01, finite.max() + 0.01)
     ax.set(xlabel="seconds since the first trial started", ylabel=f"best {spec.metric} so far", title=title)
@@ -163,19 +185,23 @@ def plot(spec: SpaceSpec, curves: dict[str, np.ndarray], times: np.ndarray, targ
     plt.close(fig)
 
 
-def run_all(spec: SpaceSpec, table: CurveTable, strategies: list[str], workers: int, seeds: int, budget: float,
-            args) -> dict[str, list[SimRun]]:  # fmt: skip
+def run_all(
+    spec: SpaceSpec, table: CurveTable, strategies: list[str], workers: int, seeds: int, budget: float, args
+) -> dict[str, list[SimRun]]:
     runs: dict[str, list[SimRun]] = {}
     for name in strategies:
         started = time.monotonic()
         strategy = Strategy.parse(name, parse_strategy)
         timer = time.process_time if args.clock == CPU else time.perf_counter
-        runs[name] = [simulate(spec, table, strategy, workers, budget, seed, args.decision_cost, args.trial_overhead,
-                               timer)
-                      for seed in range(args.first_seed, args.first_seed + seeds)]  # fmt: skip
+        runs[name] = [
+            simulate(spec, table, strategy, workers, budget, seed, args.decision_cost, args.trial_overhead, timer)
+            for seed in range(args.first_seed, args.first_seed + seeds)
+        ]
         trials = sum(len(r.trials) for r in runs[name])
-        print(f"  W={workers} {name}: {seeds} runs, {trials} trials, {time.monotonic() - started:.0f}s to simulate",
-              flush=True)  # fmt: skip
+        print(
+            f"  W={workers} {name}: {seeds} runs, {trials} trials, {time.monotonic() - started:.0f}s to simulate",
+            flush=True,
+        )
     return runs
 
 
@@ -185,21 +211,42 @@ def parse_args():
     parser.add_argument("--table", type=Path, required=True, help="the curve table (record_curves.py wrote it)")
     parser.add_argument("--workers", default="1,2,8,32", help="worker counts, comma-separated (default 1,2,8,32)")
     parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--first-seed", type=int, default=1,
-                        help="seeds run from here (default 1: with the default --draw-seed 0 a table's configs are "
-                             "random seed 0's proposals: seed 0 would replay only recorded configs)")  # fmt: skip
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=1,
+        help="seeds run from here (default 1: with the default --draw-seed 0 a table's configs are "
+        "random seed 0's proposals: seed 0 would replay only recorded configs)",
+    )
     parser.add_argument("--budgets", default="3,10,30,100", help="budgets in trial-lengths (default 3,10,30,100)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (default: all)")
     parser.add_argument("--target", type=float, help="the score to reach (default: the recorded configs' 95th pct)")
-    parser.add_argument("--clock", choices=(ELAPSED, CPU), default=CPU,
-                        help="replay recorded CPU or wall seconds (default cpu_s: no busy-CPU waits)")  # fmt: skip
-    parser.add_argument("--decision-cost", type=float, metavar="SECONDS",
-                        help="a fixed cost per searcher/scheduler call (default: their measured time)")  # fmt: skip
-    parser.add_argument("--trial-overhead", type=float, default=0.0, metavar="SECONDS",
-                        help="added to every trial's start (a real study's per-trial cost; default 0)")  # fmt: skip
+    parser.add_argument(
+        "--clock",
+        choices=(ELAPSED, CPU),
+        default=CPU,
+        help="replay recorded CPU or wall seconds (default cpu_s: no busy-CPU waits)",
+    )
+    parser.add_argument(
+        "--decision-cost",
+        type=float,
+        metavar="SECONDS",
+        help="a fixed cost per searcher/scheduler call (default: their measured time)",
+    )
+    parser.add_argument(
+        "--trial-overhead",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="added to every trial's start (a real study's per-trial cost; default 0)",
+    )
     parser.add_argument("--plots", type=Path, default=Path("."), help="folder of the PNGs (default: here)")
-    parser.add_argument("--validate", type=Path, metavar="TIMELINES",
-                        help="compare with real runs (search_efficiency.py --timelines) at W=2")  # fmt: skip
+    parser.add_argument(
+        "--validate",
+        type=Path,
+        metavar="TIMELINES",
+        help="compare with real runs (search_efficiency.py --timelines) at W=2",
+    )
     args = parser.parse_args()
     try:
         spec = spaces.get(args.space)
@@ -214,8 +261,9 @@ def parse_args():
         parser.error(f"--workers {args.workers} --budgets {args.budgets} --seeds {args.seeds}: all must be positive")
     if not args.table.is_file():
         parser.error(f"--table {args.table}: no such file")
-    strategies = list(dict.fromkeys([REFERENCE, f"{spec.default_searcher}_{spec.default_scheduler}",
-                                     *args.strategies.split(",")]))  # fmt: skip
+    strategies = list(
+        dict.fromkeys([REFERENCE, f"{spec.default_searcher}_{spec.default_scheduler}", *args.strategies.split(",")])
+    )
     try:
         for name in strategies:
             Strategy.parse(name, parse_strategy)
@@ -248,18 +296,24 @@ def validate(spec: SpaceSpec, table: CurveTable, args, target: float) -> None:
     times = np.linspace(0, budget, CURVE_POINTS)
     sims = run_all(spec, table, list(real_runs), 2, args.seeds, budget, args)
     sim = {n: np.array([best_so_far(r.timeline, times, spec.mode) for r in rs]) for n, rs in sims.items()}
-    real = {n: np.array([best_so_far([tuple(p) for p in tl], times, spec.mode) for tl in tls])
-            for n, tls in real_runs.items()}  # fmt: skip
-    print(f"\nW=2, {budget:g}s; real: {args.validate} ({len(next(iter(real_runs.values())))} seeds), simulated "
-          f"{args.seeds} seeds")  # fmt: skip
+    real = {
+        n: np.array([best_so_far([tuple(p) for p in tl], times, spec.mode) for tl in tls])
+        for n, tls in real_runs.items()
+    }
+    print(
+        f"\nW=2, {budget:g}s; real: {args.validate} ({len(next(iter(real_runs.values())))} seeds), simulated "
+        f"{args.seeds} seeds"
+    )
     for name in real_runs:
         low, high = (quantile(real[name], q, spec.mode) for q in (25, 75))
         mid = quantile(sim[name], 50, spec.mode)
         ok = np.isfinite(low) & np.isfinite(mid)
         inside = (mid[ok] >= low[ok]) & (mid[ok] <= high[ok])
         end = [f"{quantile(c, 50, spec.mode)[-1]:.4f}" for c in (sim[name], real[name])]
-        print(f"{name:<24} simulated median inside the real 25-75 % band at {inside.mean():.0%} of "
-              f"{ok.sum()} time points; median best at the budget: simulated {end[0]}, real {end[1]}")  # fmt: skip
+        print(
+            f"{name:<24} simulated median inside the real 25-75 % band at {inside.mean():.0%} of "
+            f"{ok.sum()} time points; median best at the budget: simulated {end[0]}, real {end[1]}"
+        )
     print_proximity(sims)
     path = args.plots / f"simulated_vs_real_{spec.name}.png"
     plot(spec, sim, times, target, f"{spec.name}, W=2: simulated (solid) and real (dashed) runs", path, real)
@@ -283,11 +337,13 @@ def run(args, spec: SpaceSpec, strategies: list[str]) -> None:
         raise SystemExit(f"error: {args.table} holds space {table.meta['space']}, not {spec.name}")
     scores = config_scores(spec, table)
     target = args.target if args.target is not None else float(np.percentile(scores, 95 if spec.mode == "max" else 5))
-    print(f"{spec.name}: table {args.table} ({len(table.recorded)} configs, {int((table.lengths > 0).sum())} curves, "
-          f"{table.meta['max_epochs']} epochs, settings {table.meta['settings']}); target {target:.4f}; best "
-          f"recorded config {scores.max() if spec.mode == 'max' else scores.min():.4f}; decision time "
-          f"{'measured' if args.decision_cost is None else f'{args.decision_cost:g}s a call'}; trial overhead "
-          f"{args.trial_overhead:g}s")  # fmt: skip
+    print(
+        f"{spec.name}: table {args.table} ({len(table.recorded)} configs, {int((table.lengths > 0).sum())} curves, "
+        f"{table.meta['max_epochs']} epochs, settings {table.meta['settings']}); target {target:.4f}; best "
+        f"recorded config {scores.max() if spec.mode == 'max' else scores.min():.4f}; decision time "
+        f"{'measured' if args.decision_cost is None else f'{args.decision_cost:g}s a call'}; trial overhead "
+        f"{args.trial_overhead:g}s"
+    )
     print(rank_agreement(spec, table))
     if args.validate:
         validate(spec, table, args, target)

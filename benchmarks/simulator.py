@@ -70,8 +70,10 @@ class Strategy:
         for item in settings:
             key, _, value = item.partition("=")
             if key not in known or not value.isdigit() or int(value) < 1:
-                raise ValueError(f"strategy {name!r}: setting {item!r}; expected KEY=N (N >= 1) with KEY one of "
-                                 f"{', '.join(sorted(known))}")  # fmt: skip
+                raise ValueError(
+                    f"strategy {name!r}: setting {item!r}; expected KEY=N (N >= 1) with KEY one of "
+                    f"{', '.join(sorted(known))}"
+                )
             values[key] = int(value)
         return cls(*parse_pair(head), **values)
 
@@ -152,14 +154,26 @@ class _Searcher:
         from ray.tune.experiment import Experiment
         from ray.tune.search import SearchAlgorithm, SearchGenerator
 
-        plan = build_search(spec, strategy.searcher, UNBOUNDED_TRIALS, seed, strategy.max_concurrent or workers, [],
-                            startup=strategy.startup)  # fmt: skip
+        plan = build_search(
+            spec,
+            strategy.searcher,
+            UNBOUNDED_TRIALS,
+            seed,
+            strategy.max_concurrent or workers,
+            [],
+            startup=strategy.startup,
+        )
         alg = plan.search_alg
         self.alg = alg if isinstance(alg, SearchAlgorithm) else SearchGenerator(alg)
         self.alg.set_search_properties(SCORE, spec.mode, plan.param_space)
         self._storage = tempfile.TemporaryDirectory(prefix="tuner-sim-")  # Tune's Experiment wants a storage path
-        experiment = Experiment("simulated", run=_never_trained, config=plan.param_space,
-                                num_samples=plan.num_samples, storage_path=self._storage.name)  # fmt: skip
+        experiment = Experiment(
+            "simulated",
+            run=_never_trained,
+            config=plan.param_space,
+            num_samples=plan.num_samples,
+            storage_path=self._storage.name,
+        )
         self.alg.add_configurations([experiment])
 
 
@@ -187,9 +201,17 @@ class _Clock:
         return out
 
 
-def simulate(spec: SpaceSpec, table: CurveTable, strategy: Strategy, workers: int, budget_s: float, seed: int,
-             decision_cost: float | None = None, trial_overhead_s: float = 0.0,
-             decision_timer: Callable[[], float] = time.perf_counter) -> SimRun:  # fmt: skip
+def simulate(
+    spec: SpaceSpec,
+    table: CurveTable,
+    strategy: Strategy,
+    workers: int,
+    budget_s: float,
+    seed: int,
+    decision_cost: float | None = None,
+    trial_overhead_s: float = 0.0,
+    decision_timer: Callable[[], float] = time.perf_counter,
+) -> SimRun:
     """One simulated study of ``strategy`` with ``workers`` trial slots for ``budget_s`` simulated seconds;
     decisions cost ``decision_cost`` seconds each, or their time on ``decision_timer`` (``time.process_time`` for
     a table replayed in CPU seconds)."""
@@ -242,8 +264,11 @@ def simulate(spec: SpaceSpec, table: CurveTable, strategy: Strategy, workers: in
         clock.timed(search.alg.on_trial_complete, trial_id, result)
         run.timeline.append((at, float(replay.scores[epoch - 1])))
         del running[trial_id]
-    run.timeline += [(_report_time(r, table, trial_overhead_s), float(r.scores[r.reported - 1]))
-                     for r in running.values() if r.reported]  # fmt: skip
+    run.timeline += [
+        (_report_time(r, table, trial_overhead_s), float(r.scores[r.reported - 1]))
+        for r in running.values()
+        if r.reported
+    ]
     run.timeline.sort()
     run.decision_s = clock.spent
     return run

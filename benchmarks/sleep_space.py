@@ -41,7 +41,7 @@ def sleep_spec(
             "fail_above": fail_above,
             "diverge_above": diverge_above,
             "lucky_x": lucky_x,
-        },  # fmt: skip
+        },
         early_stopping=EarlyStopping("val_loss", "min", patience=1000),
         default_searcher="random",
         default_scheduler="fifo",

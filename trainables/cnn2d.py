@@ -44,8 +44,15 @@ class ResidualBlock2D(nn.Module):
 
 
 class CNN2D(nn.Module):
-    def __init__(self, n_classes: int, hidden: int, num_layers: int, num_blocks: int, dropout: float,
-                 grid: tuple[int, int] = GRID):  # fmt: skip
+    def __init__(
+        self,
+        n_classes: int,
+        hidden: int,
+        num_layers: int,
+        num_blocks: int,
+        dropout: float,
+        grid: tuple[int, int] = GRID,
+    ):
         super().__init__()
         self.grid = grid
         convs = [conv_block(1 if i == 0 else hidden, hidden) for i in range(num_layers)]

@@ -80,18 +80,26 @@ def loss_value(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch.T
 
 def _build(config: dict[str, Any], data, ctx: TrialContext) -> DigitsCNN:
     torch.manual_seed(ctx.seed)
-    model = DigitsCNN(int(config["n_conv"]), int(config["width"]), config["activation"], float(config["dropout"]),
-                      int(data.meta["side"]), int(data.meta["n_classes"]))  # fmt: skip
+    model = DigitsCNN(
+        int(config["n_conv"]),
+        int(config["width"]),
+        config["activation"],
+        float(config["dropout"]),
+        int(data.meta["side"]),
+        int(data.meta["n_classes"]),
+    )
     return model.to(ctx.device)
 
 
 def _scores(model: nn.Module, loss: str, part: dict[str, np.ndarray], device: str, prefix: str) -> dict[str, float]:
     model.eval()
     with torch.no_grad():
-        logits = torch.cat([
-            model(torch.as_tensor(part["x"][start : start + EVAL_BATCH], device=device))
-            for start in range(0, len(part["y"]), EVAL_BATCH)
-        ])  # fmt: skip
+        logits = torch.cat(
+            [
+                model(torch.as_tensor(part["x"][start : start + EVAL_BATCH], device=device))
+                for start in range(0, len(part["y"]), EVAL_BATCH)
+            ]
+        )
         target = torch.as_tensor(part["y"], device=device)
         value = loss_value(loss, logits, target).item()
     return {f"{prefix}_loss": value, **_class_scores(part["y"], logits.argmax(dim=1).cpu().numpy(), prefix)}
@@ -128,8 +136,9 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     state = TrainingState(model=model, optimizer=optimizer, schedule=schedule, generator=generator)
 
     for epoch in range(reporter.restore(state.load), ctx.max_epochs + 1):
-        train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, generator,
-                                 lambda out, y: loss_value(loss, out, y), device)  # fmt: skip
+        train_loss = train_epoch(
+            model, optimizer, x_train, y_train, batch_size, generator, lambda out, y: loss_value(loss, out, y), device
+        )
         row = {M.TRAIN_LOSS: train_loss, **_scores(model, loss, val_part, device, "val")}
         row["lr"] = optimizer.param_groups[0]["lr"]
         schedule.step()
@@ -152,8 +161,14 @@ def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str
 
 def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: np.ndarray) -> np.ndarray:
     """The digit (class index) of each ``side`` x ``side`` image, as ``evaluate`` scores it."""
-    model = DigitsCNN(int(config["n_conv"]), int(config["width"]), config["activation"], float(config["dropout"]),
-                      state["side"], state["n_classes"])  # fmt: skip
+    model = DigitsCNN(
+        int(config["n_conv"]),
+        int(config["width"]),
+        config["activation"],
+        float(config["dropout"]),
+        state["side"],
+        state["n_classes"],
+    )
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval()
     images = torch.as_tensor(np.asarray(inputs, dtype=np.float32))

@@ -65,8 +65,9 @@ def _logits(model: nn.Module, x: np.ndarray, device: str) -> torch.Tensor:
         return torch.cat([model(torch.as_tensor(x[start : start + EVAL_BATCH], device=device)) for start in chunks])
 
 
-def _scores(model: nn.Module, loss_fn: nn.Module, part: dict[str, np.ndarray], n_classes: int, device: str,
-            prefix: str) -> dict[str, float]:  # fmt: skip
+def _scores(
+    model: nn.Module, loss_fn: nn.Module, part: dict[str, np.ndarray], n_classes: int, device: str, prefix: str
+) -> dict[str, float]:
     all_logits = _logits(model, part["x"], device)
     with torch.no_grad():
         loss = loss_fn(all_logits, torch.as_tensor(part["y"], device=device)).item()
@@ -116,8 +117,9 @@ def train(build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContext) 
             return
 
 
-def evaluate(build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContext, weights: Path,
-             split: str = "test") -> dict[str, float]:  # fmt: skip
+def evaluate(
+    build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test"
+) -> dict[str, float]:
     """Load a trial's best-epoch weights and score them on ``split`` (the real class mix: never resampled)."""
     n_classes = int(data.meta["n_classes"])
     model = build(config, int(data.meta["n_samples"]), n_classes).to(ctx.device)
@@ -133,8 +135,9 @@ def inference_state(data) -> dict[str, Any]:
     return {"n_samples": int(data.meta["n_samples"]), "n_classes": int(data.meta["n_classes"])}
 
 
-def predict(build: ModelBuilder, config: dict[str, Any], state: dict[str, Any], weights: Path,
-            inputs: np.ndarray) -> np.ndarray:  # fmt: skip
+def predict(
+    build: ModelBuilder, config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: np.ndarray
+) -> np.ndarray:
     """Class indices of beats [rows, n_samples] (rows of the data's ``x``), as ``evaluate`` scores them."""
     model = build(config, state["n_samples"], state["n_classes"])
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))

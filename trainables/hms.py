@@ -172,8 +172,12 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
         batch = int(config["batch_size"])
         schedule = make_schedule(config["lr_schedule"], optimizer, epochs * -(-len(train_rows) // batch), config["lr"])
         generator = torch.Generator().manual_seed(ctx.seed * 1000 + k)
-        state = TrainingState(model=model, optimizer=optimizer, generator=generator,
-                              **({"schedule": schedule} if schedule is not None else {}))  # fmt: skip
+        state = TrainingState(
+            model=model,
+            optimizer=optimizer,
+            generator=generator,
+            **({"schedule": schedule} if schedule is not None else {}),
+        )
         prior_kl = kl_divergence(y[val_rows], np.broadcast_to(y[train_rows].mean(axis=0), y[val_rows].shape))
         fold_best: dict[str, Any] | None = None
         first_epoch = 0
@@ -185,10 +189,17 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
         for epoch_in_fold in range(first_epoch + 1, epochs + 1):
             step += 1
             train_loss = train_epoch(
-                model, optimizer, x_train, y_train, batch, generator,
-                kl_loss, device,
-                after_step=schedule.step if schedule is not None else None, autocast=lambda: _autocast(device),
-            )  # fmt: skip
+                model,
+                optimizer,
+                x_train,
+                y_train,
+                batch,
+                generator,
+                kl_loss,
+                device,
+                after_step=schedule.step if schedule is not None else None,
+                autocast=lambda: _autocast(device),
+            )
             probs = probabilities(model, x_val, device)
             val_kl = kl_divergence(y[val_rows], probs)
             if np.isfinite(val_kl) and (fold_best is None or val_kl < fold_best["kl"]):
@@ -243,8 +254,9 @@ def _load(weights: Path) -> dict[str, Any]:
     return torch.load(weights, map_location="cpu", weights_only=True)
 
 
-def predict_rows(config: dict[str, Any], data, fixed: dict[str, Any], device: str, checkpoint: dict[str, Any],
-                 rows) -> np.ndarray:  # fmt: skip
+def predict_rows(
+    config: dict[str, Any], data, fixed: dict[str, Any], device: str, checkpoint: dict[str, Any], rows
+) -> np.ndarray:
     """Mean of the fold models' probabilities on ``rows`` (each fold normalised with its own statistics)."""
     total = np.zeros((len(rows), N_CLASSES))
     for state, stats in zip(checkpoint["folds"], checkpoint["stats"], strict=True):

@@ -118,8 +118,9 @@ def _scores_of(logits: torch.Tensor, task: Task, part: dict[str, np.ndarray], de
 class Fold:
     """One fold's model, scaler (fitted on the fold's training rows only), optimizer, schedule and shuffling."""
 
-    def __init__(self, k: int, rows: tuple[np.ndarray, np.ndarray], config: dict[str, Any], data, ctx: TrialContext,
-                 task: Task):  # fmt: skip
+    def __init__(
+        self, k: int, rows: tuple[np.ndarray, np.ndarray], config: dict[str, Any], data, ctx: TrialContext, task: Task
+    ):
         train_rows, val_rows = rows
         self.scaler = fitted_scaler(config, data.arrays["x"][train_rows])
         self.train, self.val = scaled_rows(data, train_rows, self.scaler), scaled_rows(data, val_rows, self.scaler)
@@ -127,14 +128,17 @@ class Fold:
         torch.manual_seed(ctx.seed + k)  # fold 0 (the single split) is seeded as a trial without folds
         model = MLP(data.meta["n_features"], hidden_widths(config), float(config["dropout"]), task.n_outputs)
         self.model = model.to(ctx.device)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=float(config["lr"]),
-                                          weight_decay=float(config["weight_decay"]))  # fmt: skip
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"])
+        )
         self.plateau = None
         if config["lr_schedule"] == "plateau":
             self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, mode="min", factor=float(config["plateau_factor"]),
+                self.optimizer,
+                mode="min",
+                factor=float(config["plateau_factor"]),
                 patience=int(ctx.fixed["plateau_patience"]),
-            )  # fmt: skip
+            )
         self.generator = torch.Generator().manual_seed(ctx.seed + k)
         self.x = torch.as_tensor(self.train["x"], device=ctx.device)
         self.y = task.target(self.train["y"], ctx.device)
@@ -147,8 +151,9 @@ class Fold:
         return {f"{name}{suffix}": obj for name, obj in named.items()}
 
     def epoch(self, batch_size: int) -> dict[str, float]:
-        train_loss = train_epoch(self.model, self.optimizer, self.x, self.y, batch_size, self.generator,
-                                 self.task.loss, self.device)  # fmt: skip
+        train_loss = train_epoch(
+            self.model, self.optimizer, self.x, self.y, batch_size, self.generator, self.task.loss, self.device
+        )
         return self.finish_epoch(train_loss)
 
     def finish_epoch(self, train_loss: float) -> dict[str, float]:

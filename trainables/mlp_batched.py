@@ -121,8 +121,16 @@ class FoldBatch:
             gamma, beta = next(weights), next(weights)
             flat = h.transpose(0, 1).reshape(rows, -1)
             stats = self._running(name)
-            flat = F.batch_norm(flat, stats[0].view(-1), stats[1].view(-1), gamma.reshape(-1), beta.reshape(-1),
-                                True, self.momentum, self.eps)  # fmt: skip
+            flat = F.batch_norm(
+                flat,
+                stats[0].view(-1),
+                stats[1].view(-1),
+                gamma.reshape(-1),
+                beta.reshape(-1),
+                True,
+                self.momentum,
+                self.eps,
+            )
             stats[2].add_(1)
             h = F.relu(flat.view(rows, k, -1).transpose(0, 1))
             if dropped:
@@ -145,8 +153,9 @@ class FoldBatch:
 
     def _running(self, name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A BatchNorm layer's stacked running mean, variance (``[K, width]``) and batch count (``[K]``)."""
-        return tuple(self.stack.buffers[f"net.{name}.{stat}"] for stat in ("running_mean", "running_var",
-                                                                             "num_batches_tracked"))  # fmt: skip
+        return tuple(
+            self.stack.buffers[f"net.{name}.{stat}"] for stat in ("running_mean", "running_var", "num_batches_tracked")
+        )
 
 
 __all__ = ["FoldBatch", "batchable"]

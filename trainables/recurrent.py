@@ -173,8 +173,9 @@ class _Fold:
         counts = np.bincount(data.arrays["y"][self.train_subj], minlength=len(data.meta["class_names"]))
         weight = torch.as_tensor(1.0 / np.log1p(counts), dtype=torch.float32, device=ctx.device)
         self.loss = nn.CrossEntropyLoss(weight=weight, label_smoothing=float(ctx.fixed["label_smoothing"]))
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=float(config["lr"]),
-                                           weight_decay=float(config["l2_lambda"]))  # fmt: skip
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=float(config["lr"]), weight_decay=float(config["l2_lambda"])
+        )
         self.l1 = float(config["l1_lambda"])
         self.generator = torch.Generator().manual_seed(ctx.seed + k)
 
@@ -203,8 +204,11 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
     """Train the K fold models side by side; report the fold-averaged metrics once per epoch."""
     folds = [_Fold(k, config, data, ctx) for k in range(int(data.meta["cv_folds"]))]
     reporter = EpochReporter(ctx)
-    parts = {f"{name}{k}": obj for k, f in enumerate(folds)
-             for name, obj in (("model", f.model), ("optimizer", f.optimizer), ("generator", f.generator))}  # fmt: skip
+    parts = {
+        f"{name}{k}": obj
+        for k, f in enumerate(folds)
+        for name, obj in (("model", f.model), ("optimizer", f.optimizer), ("generator", f.generator))
+    }
     state = TrainingState(**parts)
 
     def save(path: Path) -> None:

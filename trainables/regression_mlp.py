@@ -99,9 +99,12 @@ class _Setup:
             )
         torch.manual_seed(ctx.seed)
         self.model = RegressionMLP(
-            train["x"].shape[1], int(config["n_hidden"]), int(config["width"]), config["activation"],
+            train["x"].shape[1],
+            int(config["n_hidden"]),
+            int(config["width"]),
+            config["activation"],
             2 if self.gaussian else 1,
-        ).to(ctx.device)  # fmt: skip
+        ).to(ctx.device)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.gaussian:
@@ -188,8 +191,13 @@ def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str
 def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs: np.ndarray) -> np.ndarray:
     """The price in dollars of each row of raw features: the predicted mean mapped back (for ``log`` scaling, the
     median price), the figure ``evaluate``'s errors are computed from."""
-    model = RegressionMLP(state["n_inputs"], int(config["n_hidden"]), int(config["width"]), config["activation"],
-                          2 if config["loss"] == "gaussian_nll" else 1)  # fmt: skip
+    model = RegressionMLP(
+        state["n_inputs"],
+        int(config["n_hidden"]),
+        int(config["width"]),
+        config["activation"],
+        2 if config["loss"] == "gaussian_nll" else 1,
+    )
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval()
     x = torch.as_tensor(state["x_scaler"].transform(inputs).astype(np.float32))

@@ -93,8 +93,10 @@ class Study:
         import pandas as pd
 
         progress = read_json(self.run_dir / PROGRESS_FILE, "progress file") if self._has(PROGRESS_FILE) else {}
-        rows = [{**{k: v for k, v in t.items() if k != "config"}, **(t.get("config") or {})}
-                for t in progress.get("trials", [])]  # fmt: skip
+        rows = [
+            {**{k: v for k, v in t.items() if k != "config"}, **(t.get("config") or {})}
+            for t in progress.get("trials", [])
+        ]
         return pd.DataFrame(rows)
 
     @property

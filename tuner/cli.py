@@ -48,11 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
     export = _study_command(sub, "export", "write the best config of a finished run as JSON", "latest finished")
     export.add_argument("--out", type=Path, help="output file (default: print to stdout)")
     _study_command(sub, "status", "a running or finished study, from its results folder", "latest")
-    verify = _study_command(sub, "verify", "train the top configs of a finished study again with fresh seeds and "
-                            "choose the best mean; rewrites its export", "latest")  # fmt: skip
+    verify = _study_command(
+        sub,
+        "verify",
+        "train the top configs of a finished study again with fresh seeds and "
+        "choose the best mean; rewrites its export",
+        "latest",
+    )
     _study_command(sub, "sync", "write to MLflow what a study could not while its store was down", "latest")
-    extend = _study_command(sub, "extend", "run more trials in a finished study: same MLflow parent run, trial "
-                            "numbers go on, the searcher continues from what it learnt", "latest")  # fmt: skip
+    extend = _study_command(
+        sub,
+        "extend",
+        "run more trials in a finished study: same MLflow parent run, trial "
+        "numbers go on, the searcher continues from what it learnt",
+        "latest",
+    )
     extend.add_argument("--trials", type=int, required=True, metavar="N", help="how many more trials")
     add_option(verify, "verify_top", "--top")
     add_option(verify, "verify_seeds", "--seeds")
@@ -76,8 +86,11 @@ def _ui_command(sub) -> None:
     ui.add_argument("--name", help="run name (default: the latest run; its store is served)")
     add_option(ui, "results_dir")
     ui.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
-    ui.add_argument("--host", default=DEFAULT_HOST, help=f"interface to listen on (default {DEFAULT_HOST}: this "
-                    "machine only; 0.0.0.0: every interface)")  # fmt: skip
+    ui.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"interface to listen on (default {DEFAULT_HOST}: this machine only; 0.0.0.0: every interface)",
+    )
 
 
 def _port(text: str) -> int:
@@ -99,8 +112,17 @@ def cmd_list() -> None:
     rows = [("space", "report", "model", "metric", "searcher", "scheduler", "from")]
     for name, registration in spaces.registered().items():
         spec = spaces.get(name)
-        rows.append((name, spec.report.split(" (")[0], spec.model, f"{spec.metric} ({spec.mode})",
-                     spec.default_searcher, spec.default_scheduler, registration.distribution))  # fmt: skip
+        rows.append(
+            (
+                name,
+                spec.report.split(" (")[0],
+                spec.model,
+                f"{spec.metric} ({spec.mode})",
+                spec.default_searcher,
+                spec.default_scheduler,
+                registration.distribution,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -194,8 +216,10 @@ def cmd_export(args: argparse.Namespace) -> None:
         write_json(args.out, payload)
     except OSError as exc:
         raise TunerError(f"--out {args.out}: cannot write ({exc.strerror})") from None
-    print(f"wrote {args.out} (space {payload['space']}, run {payload['run']}, "
-          f"{payload['metric']['name']}={payload['metric']['value']:.4f})")  # fmt: skip
+    print(
+        f"wrote {args.out} (space {payload['space']}, run {payload['run']}, "
+        f"{payload['metric']['name']}={payload['metric']['value']:.4f})"
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> None:
@@ -259,9 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         log = _traceback_file()
         where = f" writing {storage.filename}" if storage.filename else ""
         space = getattr(args, "space", None) or "SPACE"
-        print(f"error: {storage.strerror or storage}{where}; free space (or fix permissions), then continue the "
-              f"study with `tuner resume {space}` (what finished before is kept; traceback in {log})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {storage.strerror or storage}{where}; free space (or fix permissions), then continue the "
+            f"study with `tuner resume {space}` (what finished before is kept; traceback in {log})",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -60,8 +60,10 @@ def resolve(refs: list[str], results_dir: Path) -> list[Path]:
     if unfinished:
         raise TunerError(f"{'; '.join(unfinished)}: compare takes finished studies (tuner status shows a running one)")
     if unknown:
-        raise TunerError(f"unknown ref(s) {', '.join(unknown)}: no such finished run under {results_dir} "
-                         f"(a ref is SPACE, its latest finished run, or SPACE:RUN)")  # fmt: skip
+        raise TunerError(
+            f"unknown ref(s) {', '.join(unknown)}: no such finished run under {results_dir} "
+            f"(a ref is SPACE, its latest finished run, or SPACE:RUN)"
+        )
     return found
 
 
@@ -83,8 +85,11 @@ def load(refs: list[str], results_dir: Path) -> list[ComparedStudy]:
     for ref, run_dir in zip(refs, resolve(refs, results_dir), strict=True):
         info = read_json(run_dir / RUN_FILE, "run record")
         root = study_root((info.get("options") or {}).get("storage"), results_dir, run_dir.parent.name, run_dir.name)
-        studies.append(ComparedStudy(ref, run_dir, info, read_json(run_dir / BEST_CONFIG_FILE, "best config"),
-                                     load_trials(run_dir, root)))  # fmt: skip
+        studies.append(
+            ComparedStudy(
+                ref, run_dir, info, read_json(run_dir / BEST_CONFIG_FILE, "best config"), load_trials(run_dir, root)
+            )
+        )
     metrics = {s.metric for s in studies}
     if len(metrics) > 1:
         shown = ", ".join(f"{s.ref} {s.metric[0]} ({s.metric[1]})" for s in studies)
@@ -147,8 +152,12 @@ def plot(studies: list[ComparedStudy], path: Path) -> list[str]:
             continue
         rows = s.trials.best_so_far()
         search = s.export.get("search") or {}
-        ax.step([t.end_s for t, _ in rows], [b for _, b in rows], where="post",
-                label=f"{s.ref} ({search.get('searcher')}/{search.get('scheduler')})")  # fmt: skip
+        ax.step(
+            [t.end_s for t, _ in rows],
+            [b for _, b in rows],
+            where="post",
+            label=f"{s.ref} ({search.get('searcher')}/{search.get('scheduler')})",
+        )
     metric, mode = studies[0].metric
     ax.set(xlabel="wall time since the study started (s)", ylabel=f"best {metric} so far ({mode})")
     ax.legend()

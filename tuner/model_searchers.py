@@ -84,8 +84,9 @@ def optuna_sampler(kind: str, seed: int, startup: int) -> optuna.samplers.BaseSa
             return samplers.GPSampler(seed=seed, n_startup_trials=startup)
         if kind == "optuna_cmaes":
             # CMA-ES models numbers only: categorical parameters are sampled by TPE (its independent sampler)
-            return samplers.CmaEsSampler(seed=seed, n_startup_trials=startup, independent_sampler=tpe,
-                                         warn_independent_sampling=False)  # fmt: skip
+            return samplers.CmaEsSampler(
+                seed=seed, n_startup_trials=startup, independent_sampler=tpe, warn_independent_sampling=False
+            )
     raise ValueError(f"unknown Optuna sampler {kind!r}")
 
 

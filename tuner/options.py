@@ -114,10 +114,15 @@ class RunOptions:
         check=_one_of(SEARCHERS),
         cli={"choices": SEARCHERS},
     )
-    scheduler: str | None = option(None, "default: the space's. hyperband: asynchronous Hyperband (ASHA with 3 "
-                                   "brackets)", check=_one_of(SCHEDULERS), cli={"choices": SCHEDULERS})  # fmt: skip
-    max_epochs: int | None = option(None, "epoch budget per trial (default: the space's)", parse=int,
-                                    check=_at_least(1))  # fmt: skip
+    scheduler: str | None = option(
+        None,
+        "default: the space's. hyperband: asynchronous Hyperband (ASHA with 3 brackets)",
+        check=_one_of(SCHEDULERS),
+        cli={"choices": SCHEDULERS},
+    )
+    max_epochs: int | None = option(
+        None, "epoch budget per trial (default: the space's)", parse=int, check=_at_least(1)
+    )
     cpus_per_trial: float | None = option(None, "CPUs per trial (default: the space's)", parse=float, check=_cpus)
     gpus_per_trial: float | str | None = option(
         None,
@@ -126,13 +131,16 @@ class RunOptions:
         parse=_parse_gpus,
         check=_gpus,
     )
-    max_concurrent: int | None = option(None, "most trials at once (default: as many as fit)", parse=int,
-                                        check=_at_least(1))  # fmt: skip
-    time_budget: float | None = option(None, "stop the study after this many seconds", parse=float,
-                                       check=_positive_seconds)  # fmt: skip
+    max_concurrent: int | None = option(
+        None, "most trials at once (default: as many as fit)", parse=int, check=_at_least(1)
+    )
+    time_budget: float | None = option(
+        None, "stop the study after this many seconds", parse=float, check=_positive_seconds
+    )
     seed: int | None = option(None, "seeds the searcher and the trials (default 0, or the --config file's)", parse=int)
-    data: Path | None = option(None, "the real dataset (default: generated synthetic data)", parse=Path,
-                               check=_existing_path)  # fmt: skip
+    data: Path | None = option(
+        None, "the real dataset (default: generated synthetic data)", parse=Path, check=_existing_path
+    )
     address: str | None = option(None, "an existing Ray cluster: auto, ray://host:10001 or host:port")
     tracking_uri: str | None = option(None, "MLflow store (default: $MLFLOW_TRACKING_URI or results/mlflow.db)")
     name: str | None = option(None, "run name (default: date-time)", check=_run_name)
@@ -146,8 +154,9 @@ class RunOptions:
     results_dir: Path = option(Path("results"), "default: ./results", parse=Path)
     dashboard: bool = option(True, "start local Ray without its dashboard", flag="--no-dashboard")
     report_start: bool = option(True, "do not evaluate the report's config first", flag="--no-report-start")
-    num_cpus: int | None = option(None, "CPUs of the local Ray instance (default: all; not with --address)",
-                                  parse=int, check=_at_least(1))  # fmt: skip
+    num_cpus: int | None = option(
+        None, "CPUs of the local Ray instance (default: all; not with --address)", parse=int, check=_at_least(1)
+    )
     num_gpus: int | None = option(
         None,
         "GPUs the local Ray instance declares (default: those Ray detects; not with --address). On a machine "
@@ -161,10 +170,19 @@ class RunOptions:
         flag="--set",
         cli={"action": "append", "metavar": "KEY=VALUE"},
     )
-    max_retries: int = option(2, "retries of a trial whose worker or node was lost (default 2; a trial that raises "
-                              "is not retried)", parse=int, check=_at_least(0))  # fmt: skip
-    progress_every: float = option(30.0, "print a table of the running trials this often (default 30; 0: never)",
-                                   parse=float, check=_seconds("no table"), cli={"metavar": "SECONDS"})  # fmt: skip
+    max_retries: int = option(
+        2,
+        "retries of a trial whose worker or node was lost (default 2; a trial that raises is not retried)",
+        parse=int,
+        check=_at_least(0),
+    )
+    progress_every: float = option(
+        30.0,
+        "print a table of the running trials this often (default 30; 0: never)",
+        parse=float,
+        check=_seconds("no table"),
+        cli={"metavar": "SECONDS"},
+    )
     storage: str | None = option(
         None,
         "where Ray Tune keeps checkpoints and its state: a folder every node mounts at the same path (NFS) or a "
@@ -187,27 +205,46 @@ class RunOptions:
         cli={"nargs": "+", "metavar": "REF"},
     )
 
-    report_baseline: bool = option(True, "do not train and test the report's config on this study's split beside "
-                                   "the chosen one", flag="--no-report-baseline")  # fmt: skip
-    references: bool = option(True, "do not train the space's untuned reference models nor compare the chosen config "
-                              "with them on the test split", flag="--no-references")  # fmt: skip
-    verify_top: int = option(3, "after the search, train the top K configs again with fresh seeds and choose the "
-                             "best mean (default 3; 0: off)", parse=int, check=_at_least(0),
-                             cli={"metavar": "K"})  # fmt: skip
-    verify_seeds: int = option(3, "fresh seeds per verified config (default 3)", parse=int, check=_at_least(1),
-                               cli={"metavar": "S"})  # fmt: skip
-    register: str | None = option(None, "register the chosen model in the MLflow Model Registry under this name (a "
-                                  "new version each study)", check=_model_name, cli={"metavar": "NAME"})  # fmt: skip
-    keep_checkpoints: bool = option(False, "keep every trial's checkpoints after the study (default: only the "
-                                    "weights later commands read: the chosen trial's, the top --verify-top (at "
-                                    "least 3), the ensemble's)")  # fmt: skip
+    report_baseline: bool = option(
+        True,
+        "do not train and test the report's config on this study's split beside the chosen one",
+        flag="--no-report-baseline",
+    )
+    references: bool = option(
+        True,
+        "do not train the space's untuned reference models nor compare the chosen config with them on the test split",
+        flag="--no-references",
+    )
+    verify_top: int = option(
+        3,
+        "after the search, train the top K configs again with fresh seeds and choose the best mean (default 3; 0: off)",
+        parse=int,
+        check=_at_least(0),
+        cli={"metavar": "K"},
+    )
+    verify_seeds: int = option(
+        3, "fresh seeds per verified config (default 3)", parse=int, check=_at_least(1), cli={"metavar": "S"}
+    )
+    register: str | None = option(
+        None,
+        "register the chosen model in the MLflow Model Registry under this name (a new version each study)",
+        check=_model_name,
+        cli={"metavar": "NAME"},
+    )
+    keep_checkpoints: bool = option(
+        False,
+        "keep every trial's checkpoints after the study (default: only the "
+        "weights later commands read: the chosen trial's, the top --verify-top (at "
+        "least 3), the ensemble's)",
+    )
     verbose: bool = option(False, "show Ray's start-up messages (hidden by default)")
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> RunOptions:
         values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
-        return cls(**{**values, "settings": tuple(values["settings"] or ()),
-                      "warm_start": tuple(values["warm_start"] or ())})  # fmt: skip
+        return cls(
+            **{**values, "settings": tuple(values["settings"] or ()), "warm_start": tuple(values["warm_start"] or ())}
+        )
 
     @classmethod
     def from_kwargs(cls, **values: Any) -> RunOptions:
@@ -300,8 +337,9 @@ def check(opts: RunOptions) -> None:
     for local_only in ("num_cpus", "num_gpus"):
         if getattr(opts, local_only) is not None and opts.address:
             what = "CPUs" if local_only == "num_cpus" else "GPUs"
-            raise TunerError(f"{flag_of(local_only)} sizes a local Ray instance; a cluster at --address declares "
-                             f"its own {what}")  # fmt: skip
+            raise TunerError(
+                f"{flag_of(local_only)} sizes a local Ray instance; a cluster at --address declares its own {what}"
+            )
 
 
 __all__ = ["RUN_NAME", "RunOptions", "add_option", "add_run_arguments", "check", "flag_of"]

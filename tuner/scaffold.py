@@ -20,8 +20,9 @@ FILES = ("space.py", "family.py", "data.py", "test_space.py", "README.md")
 def new_project(name: str, where: Path, echo: Callable[[str], None] = print) -> Path:
     """Write the project folder ``where/name``; an existing folder is an error and nothing is written."""
     if not NAME.match(name) or not name.replace("-", "_").replace(".", "_").isidentifier():
-        raise TunerError(f"tuner new {name!r}: use letters, digits and '_' (it names the space, its folder and "
-                         f"its results folder)")  # fmt: skip
+        raise TunerError(
+            f"tuner new {name!r}: use letters, digits and '_' (it names the space, its folder and its results folder)"
+        )
     folder = where / name
     if folder.exists():
         raise TunerError(f"tuner new {name}: {folder} already exists; choose another NAME or --dir")

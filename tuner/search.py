@@ -105,15 +105,17 @@ def build_search(
     points += [config for config, _ in best]
     note = f"; warm start: the best {len(best)} of {len(warm)} earlier trial(s) first" if warm else ""
     if searcher == "random":
-        alg = BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed,
-                                    max_concurrent=max_concurrent or 0)  # fmt: skip
+        alg = BasicVariantGenerator(
+            points_to_evaluate=points or None, random_state=seed, max_concurrent=max_concurrent or 0
+        )
         return SearchPlan(alg, space, trials, "random sampling" + note)
     if searcher == "hyperopt":
         startup = startup or min(20, max(2, trials // 3))
         from tuner.model_searchers import WarmHyperOptSearch
 
-        alg = WarmHyperOptSearch(warm, points_to_evaluate=points or None, random_state_seed=seed,
-                                 n_initial_points=startup)  # fmt: skip
+        alg = WarmHyperOptSearch(
+            warm, points_to_evaluate=points or None, random_state_seed=seed, n_initial_points=startup
+        )
         name = f"HyperOpt TPE ({startup} random start-up trials)"
     else:
         from tuner.model_searchers import optuna_search
@@ -138,8 +140,9 @@ def _grid_search(spec: SpaceSpec, trials: int, seed: int, max_concurrent: int | 
         note += f"; running a seeded subset of {trials}"
     elif trials > len(grid):
         note += f"; --trials {trials} is more than the grid, running all {len(grid)}"
-    return SearchPlan(BasicVariantGenerator(points_to_evaluate=grid, max_concurrent=max_concurrent or 0),
-                      space, len(grid), note)  # fmt: skip
+    return SearchPlan(
+        BasicVariantGenerator(points_to_evaluate=grid, max_concurrent=max_concurrent or 0), space, len(grid), note
+    )
 
 
 class _AshaState:
@@ -202,8 +205,13 @@ REDUCTION_FACTOR = 3
 """ASHA's and Hyperband's: a third of the trials that reach a rung go on to the next."""
 
 
-def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog, reduction_factor: int = REDUCTION_FACTOR,
-                    brackets: int | None = None):  # fmt: skip
+def build_scheduler(
+    spec: SpaceSpec,
+    scheduler: str,
+    prune_log: PruneLog,
+    reduction_factor: int = REDUCTION_FACTOR,
+    brackets: int | None = None,
+):
     """ASHA, asynchronous Hyperband, median stopping or FIFO, acting on the per-epoch running best (``score``)
     over ``epoch``; ``brackets`` overrides Hyperband's (ASHA has one)."""
     from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
@@ -227,8 +235,13 @@ def build_scheduler(spec: SpaceSpec, scheduler: str, prune_log: PruneLog, reduct
     if asha:
         if scheduler == "asha":
             brackets = 1
-        return Recording(time_attr=EPOCH, max_t=spec.max_epochs, grace_period=spec.grace_period,
-                         reduction_factor=reduction_factor, brackets=brackets or HYPERBAND_BRACKETS)  # fmt: skip
+        return Recording(
+            time_attr=EPOCH,
+            max_t=spec.max_epochs,
+            grace_period=spec.grace_period,
+            reduction_factor=reduction_factor,
+            brackets=brackets or HYPERBAND_BRACKETS,
+        )
     return Recording(time_attr=EPOCH, grace_period=spec.grace_period, min_samples_required=3)
 
 

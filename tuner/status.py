@@ -29,9 +29,12 @@ def _read(path: Path) -> dict[str, Any] | None:
 def find_run(results_dir: Path, space: str, name: str | None) -> Path:
     """The named run of ``space``, or its most recently started one."""
     runs = sorted(
-        ((info.get("started", ""), path.parent) for path in (results_dir / space).glob(f"*/{RUN_FILE}")
-         if (info := _read(path)) is not None),
-    )  # fmt: skip
+        (
+            (info.get("started", ""), path.parent)
+            for path in (results_dir / space).glob(f"*/{RUN_FILE}")
+            if (info := _read(path)) is not None
+        ),
+    )
     if name is not None:
         if not (results_dir / space / name / RUN_FILE).exists():
             known = ", ".join(p.name for _, p in runs) or "none"
@@ -71,8 +74,10 @@ def describe(run_dir: Path) -> str:
     if started:
         end = info.get("ended") or dt.datetime.now().isoformat(timespec="seconds")
         took = dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(started)
-        lines.append(f"  started {started}, {'ended ' + info['ended'] if info.get('ended') else 'now'} "
-                     f"({int(took.total_seconds())} s)")  # fmt: skip
+        lines.append(
+            f"  started {started}, {'ended ' + info['ended'] if info.get('ended') else 'now'} "
+            f"({int(took.total_seconds())} s)"
+        )
     if info.get("error"):
         lines.append(f"  error: {info['error'].splitlines()[0][:300]}")
     if progress is None and info.get("counts"):  # a run from before progress files: its final counts
@@ -84,13 +89,17 @@ def describe(run_dir: Path) -> str:
         running = counts.get(TrialStatus.RUNNING, 0)
         done = sum(counts.values()) - running
         tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if k != TrialStatus.RUNNING)
-        lines.append(f"  trials: {done}/{progress.get('total')} done ({tally or 'none'}), {running} running; "
-                     f"progress written {progress.get('updated')}")  # fmt: skip
+        lines.append(
+            f"  trials: {done}/{progress.get('total')} done ({tally or 'none'}), {running} running; "
+            f"progress written {progress.get('updated')}"
+        )
         metric, mode = progress.get("metric"), progress.get("mode")
         best = progress.get("best")
         if best:
-            lines.append(f"  best {metric} ({mode}): {best['score']:.4f} (trial {best['trial']}) "
-                         f"{json.dumps(best['config'], separators=(',', ':'))[:200]}")  # fmt: skip
+            lines.append(
+                f"  best {metric} ({mode}): {best['score']:.4f} (trial {best['trial']}) "
+                f"{json.dumps(best['config'], separators=(',', ':'))[:200]}"
+            )
         scored = [t for t in progress.get("trials", []) if t.get("score") is not None]
         scored.sort(key=lambda t: t["score"], reverse=mode == "max")
         if scored:
@@ -134,5 +143,7 @@ def _importance_lines(run_dir: Path) -> list[str]:
         return []
     ranked = ranking(importance)
     shown = ", ".join(f"{name} {value:.2f}" for name, value in ranked[:3]) or importance.get("note", "none")
-    return [f"  importance (fANOVA, {importance.get('trials_used', 0)} trials): {shown}",
-            f"  analysis: {run_dir / ANALYSIS_FOLDER / PAGE_FILE}"]  # fmt: skip
+    return [
+        f"  importance (fANOVA, {importance.get('trials_used', 0)} trials): {shown}",
+        f"  analysis: {run_dir / ANALYSIS_FOLDER / PAGE_FILE}",
+    ]

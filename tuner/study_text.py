@@ -26,8 +26,18 @@ def trials_csv(spec: SpaceSpec, ledger: TrialLedger) -> str:
     writer = csv.writer(out)
     writer.writerow(["trial", "trial_id", "status", f"best_{spec.metric}", "best_epoch", "epochs", *params, "message"])
     for o in sorted(ledger.outcomes.values(), key=lambda o: o.number):
-        writer.writerow([o.number, o.trial_id, o.status, o.score, o.best_epoch, o.epochs,
-                         *[o.config.get(p, "") for p in params], o.message])  # fmt: skip
+        writer.writerow(
+            [
+                o.number,
+                o.trial_id,
+                o.status,
+                o.score,
+                o.best_epoch,
+                o.epochs,
+                *[o.config.get(p, "") for p in params],
+                o.message,
+            ]
+        )
     return out.getvalue()
 
 
@@ -71,8 +81,10 @@ def objective(spec: SpaceSpec) -> str:
     direction = "highest" if spec.mode == "max" else "lowest"
     folds = int(spec.fixed.get(CV_FOLDS, 1))
     if folds > 1:
-        return (f"{direction} {spec.metric}, mean over {folds} folds of the non-test rows ({CV_FOLDS}={folds}; "
-                f"--set {CV_FOLDS}=1: the single validation split)")  # fmt: skip
+        return (
+            f"{direction} {spec.metric}, mean over {folds} folds of the non-test rows ({CV_FOLDS}={folds}; "
+            f"--set {CV_FOLDS}=1: the single validation split)"
+        )
     own = spec.data_options.get(CV_FOLDS) or spec.fixed.get("folds")
     if own:
         return f"{direction} {spec.metric}, mean over the space's own {own} folds of the non-test rows"
@@ -135,9 +147,11 @@ def print_test_figures(echo, export: dict, report: dict) -> None:
     the report's published figure (measured on another split: not comparable to the first two)."""
     uncertainty = export.get("test_uncertainty") or {}
     baseline = export.get("report_baseline") or {}
-    echo(f"test split ({uncertainty.get('split_size', '?')} rows; [{uncertainty.get('level', 0.95):.0%} bootstrap "
-         f"interval, {uncertainty.get('resamples', 0)} resamples]): ours (chosen config, best-epoch weights) | "
-         f"report config, this split | report as published")  # fmt: skip
+    echo(
+        f"test split ({uncertainty.get('split_size', '?')} rows; [{uncertainty.get('level', 0.95):.0%} bootstrap "
+        f"interval, {uncertainty.get('resamples', 0)} resamples]): ours (chosen config, best-epoch weights) | "
+        f"report config, this split | report as published"
+    )
     base_values = baseline.get("test") or {}
     base_interval = (baseline.get("uncertainty") or {}).get("interval", {})
     models = {name: m for name, m in ((export.get("references") or {}).get("models") or {}).items() if "test" in m}
@@ -147,8 +161,9 @@ def print_test_figures(echo, export: dict, report: dict) -> None:
         ours = _with_interval(value, uncertainty.get("interval", {}).get(key))
         base = _with_interval(base_values[key], base_interval.get(key)) if key in base_values else "-"
         published = _figure(report[key]).strip() if key in report else "-"
-        shown = [_with_interval(m["test"][key], m["interval"].get(key)) if key in m["test"] else "-"
-                 for m in models.values()]  # fmt: skip
+        shown = [
+            _with_interval(m["test"][key], m["interval"].get(key)) if key in m["test"] else "-" for m in models.values()
+        ]
         echo((f"  {key:<26} {ours:>28} | {base:>28} | {published:<9}" + "".join(f" | {r:>28}" for r in shown)).rstrip())
     if not base_values:
         echo(f"  report config on this split: {baseline.get('note', 'not measured')}")
@@ -170,16 +185,20 @@ def print_references(echo, record: dict | None) -> None:
             echo(f"  reference {name}: {model['note']}")
     differences = record["differences"]
     if differences:
-        echo(f"  chosen - other in {record['metric']} (paired {record['level']:.0%} bootstrap, the same "
-             f"{record['resamples']} resamples of the {record['split_size']} test rows for both):")  # fmt: skip
+        echo(
+            f"  chosen - other in {record['metric']} (paired {record['level']:.0%} bootstrap, the same "
+            f"{record['resamples']} resamples of the {record['split_size']} test rows for both):"
+        )
     for name, diff in differences.items():
         low, high = diff["interval"]
         echo(f"    {name:<24} {diff['value']:+.4f} [{low:+.4f}, {high:+.4f}]  {diff['verdict']}")
     power = record.get("power")
     if power and power["small"]:
-        echo(f"  power: on {power['split_size']} test rows a difference in {record['metric']} smaller than about "
-             f"{power['half_width_min']:.4f}-{power['half_width_max']:.4f} (the paired intervals' half-widths) "
-             f"cannot be told apart at {record['level']:.0%}")  # fmt: skip
+        echo(
+            f"  power: on {power['split_size']} test rows a difference in {record['metric']} smaller than about "
+            f"{power['half_width_min']:.4f}-{power['half_width_max']:.4f} (the paired intervals' half-widths) "
+            f"cannot be told apart at {record['level']:.0%}"
+        )
 
 
 def print_verification(echo, export: dict) -> None:
@@ -194,9 +213,11 @@ def print_verification(echo, export: dict) -> None:
         echo(f"re-verified: {len(candidates)} config(s); none scored with fresh seeds, the search's best kept")
         return
     sd = "" if chosen["sd"] is None else f" +- {chosen['sd']:.4f}"
-    echo(f"chosen: trial {chosen['trial_number']}, {export['metric']['name']} {chosen['mean']:.4f}{sd} over fresh "
-         f"seeds {chosen['seeds']} (search {chosen['search_score']:.4f}); best mean of {len(candidates)} "
-         f"re-verified config(s)")  # fmt: skip
+    echo(
+        f"chosen: trial {chosen['trial_number']}, {export['metric']['name']} {chosen['mean']:.4f}{sd} over fresh "
+        f"seeds {chosen['seeds']} (search {chosen['search_score']:.4f}); best mean of {len(candidates)} "
+        f"re-verified config(s)"
+    )
 
 
 def _with_interval(value: float, interval: list[float] | None) -> str:

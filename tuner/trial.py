@@ -179,8 +179,18 @@ def run_trial(
             family.train(spec.active_config(config), data, dataclasses.replace(ctx, restore=restore))
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}".strip()
-        _tune_report({EPOCH: last_epoch, SCORE: ctx.penalty(), BEST_EPOCH: 0, END_REASON: FAILED,
-                      END_MESSAGE: message[:2000], TRACEBACK: traceback.format_exc()[-4000:], NODE_ID: node,
-                      SEED: seed}, None)  # fmt: skip
+        _tune_report(
+            {
+                EPOCH: last_epoch,
+                SCORE: ctx.penalty(),
+                BEST_EPOCH: 0,
+                END_REASON: FAILED,
+                END_MESSAGE: message[:2000],
+                TRACEBACK: traceback.format_exc()[-4000:],
+                NODE_ID: node,
+                SEED: seed,
+            },
+            None,
+        )
     finally:
         release_accelerator_memory()

@@ -65,8 +65,9 @@ def ui_hint(tracking_uri: str, space: str, results_dir: Path, experiment_id: str
     return f"{command}, then open {experiment_address(local_base(), experiment_id)}"
 
 
-def serve(space: str | None, name: str | None, results_dir: Path, host: str, port: int,
-          echo: Callable[[str], None] = _say) -> int:  # fmt: skip
+def serve(
+    space: str | None, name: str | None, results_dir: Path, host: str, port: int, echo: Callable[[str], None] = _say
+) -> int:
     """Serve the MLflow UI on the store of a study of ``space`` (its latest, or ``name``), or on the results
     folder's own store without ``space``, until Ctrl-C; a server store is only pointed at."""
     results_dir = results_dir.resolve()
@@ -126,8 +127,9 @@ def _study_store(space: str | None, name: str | None, results_dir: Path) -> tupl
     store = sqlite_path(uri)
     if store is not None and not store.exists():
         where = f"of {label} " if label else ""
-        raise TunerError(f"no MLflow store {where}at {store}: run a study first (tuner run SPACE --results-dir "
-                         f"{results_dir})")  # fmt: skip
+        raise TunerError(
+            f"no MLflow store {where}at {store}: run a study first (tuner run SPACE --results-dir {results_dir})"
+        )
     return uri, label
 
 
@@ -166,8 +168,14 @@ def _start_server(uri: str, results_dir: Path, host: str, port: int, log: Path) 
                str(port), "--workers", "1", "--default-artifact-root", artifacts, "--artifacts-destination",
                artifacts]  # fmt: skip
     with open(log, "w") as out:  # the server's own messages; its last line is the error when it fails to start
-        return subprocess.Popen(command, cwd=results_dir, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            command,
+            cwd=results_dir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def _wait_until_up(server: subprocess.Popen, base: str, log: Path) -> None:

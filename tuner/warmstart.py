@@ -34,14 +34,17 @@ def warm_start(plan, echo: Callable[[str], None] = print) -> Points:
     return warm_points(plan.spec, tuple(opts.warm_start), opts.results_dir, opts.searcher, echo)
 
 
-def warm_points(spec: SpaceSpec, refs: tuple[str, ...], results_dir: Path, searcher: str,
-                echo: Callable[[str], None] = print) -> Points:  # fmt: skip
+def warm_points(
+    spec: SpaceSpec, refs: tuple[str, ...], results_dir: Path, searcher: str, echo: Callable[[str], None] = print
+) -> Points:
     """The (config, score) of every scored trial of the runs ``refs`` name, as complete points of ``spec``."""
     if not refs:
         return []
     if searcher == "grid":
-        raise TunerError("--warm-start: a grid does not learn from earlier trials; use --searcher random, hyperopt "
-                         "or an optuna* searcher")  # fmt: skip
+        raise TunerError(
+            "--warm-start: a grid does not learn from earlier trials; use --searcher random, hyperopt "
+            "or an optuna* searcher"
+        )
     points: Points = []
     dropped = 0
     for ref in refs:
@@ -75,15 +78,19 @@ def _scored_trials(spec: SpaceSpec, ref: str, results_dir: Path) -> list[tuple[d
         raise TunerError(f"--warm-start {ref}: the run has no trials yet ({run_dir / PROGRESS_FILE} is missing)")
     progress = read_json(run_dir / PROGRESS_FILE, "progress file")
     if (progress.get("metric"), progress.get("mode")) != (spec.metric, spec.mode):
-        raise TunerError(f"--warm-start {ref}: that run searched {progress.get('metric')} ({progress.get('mode')}); "
-                         f"accepted: runs that searched {spec.metric} ({spec.mode}) like {spec.name}")  # fmt: skip
+        raise TunerError(
+            f"--warm-start {ref}: that run searched {progress.get('metric')} ({progress.get('mode')}); "
+            f"accepted: runs that searched {spec.metric} ({spec.mode}) like {spec.name}"
+        )
     trials = [
         t for t in progress.get("trials", []) if t.get("score") is not None and t["status"] != TrialStatus.RUNNING
     ]
     names = {name for t in trials for name in t["config"]}
     if trials and not names & set(spec.param_names):
-        raise TunerError(f"--warm-start {ref}: its parameters ({', '.join(sorted(names))}) share none with "
-                         f"{spec.name} ({', '.join(spec.param_names)})")  # fmt: skip
+        raise TunerError(
+            f"--warm-start {ref}: its parameters ({', '.join(sorted(names))}) share none with "
+            f"{spec.name} ({', '.join(spec.param_names)})"
+        )
     return [(t["config"], float(t["score"])) for t in trials]
 
 

@@ -39,8 +39,14 @@ class Analysis:
         return found
 
 
-def write_analysis(spec: SpaceSpec, run_dir: Path, study_root: str | None = None, tracking_uri: str | None = None,
-                   parent_id: str | None = None, chosen: dict[str, Any] | None = None) -> Analysis:  # fmt: skip
+def write_analysis(
+    spec: SpaceSpec,
+    run_dir: Path,
+    study_root: str | None = None,
+    tracking_uri: str | None = None,
+    parent_id: str | None = None,
+    chosen: dict[str, Any] | None = None,
+) -> Analysis:
     """(Re)write the analysis folder of the study in ``run_dir`` (the arguments: see ``load_trials``; ``chosen``:
     the study's choice as its export records it, ``trial_number``, ``test`` and ``test_uncertainty``, marked in
     the figures and shown on the page). It is built beside the folder and moved in at the end: a failure leaves
@@ -62,8 +68,7 @@ def write_analysis(spec: SpaceSpec, run_dir: Path, study_root: str | None = None
 
     summary = summary_text(trials, importance, skipped)
     (building / SUMMARY_FILE).write_text(summary + "\n")
-    write_page(building / PAGE_FILE, f"{spec.name} run {run_dir.name}", summary, importance, figures, skipped,
-               chosen)  # fmt: skip
+    write_page(building / PAGE_FILE, f"{spec.name} run {run_dir.name}", summary, importance, figures, skipped, chosen)
     building.rename(folder)
     return Analysis(folder, summary, importance)
 

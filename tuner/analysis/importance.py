@@ -57,10 +57,11 @@ def optuna_study(spec: SpaceSpec, mode: str, trials: list[TrialRecord], params: 
         names = [p for p in (params or trial.config) if p in trial.config]
         try:
             frozen = optuna.trial.create_trial(
-                value=trial.score, params={p: trial.config[p] for p in names},
+                value=trial.score,
+                params={p: trial.config[p] for p in names},
                 distributions={p: distribution(spec.param(p).domain) for p in names},
                 user_attrs={"number": trial.number},
-            )  # fmt: skip
+            )
         except (ValueError, KeyError):
             continue
         study.add_trial(frozen)
@@ -107,15 +108,19 @@ def compared_trials(spec: SpaceSpec, trials: StudyTrials, chosen: int | None = N
     curves = [t for t in ran if t.history]
     if not ran or len(curves) < len(ran):
         missing = f" ({len(ran) - len(curves)} trial(s) without a learning curve)" if ran else ""
-        basis = (f"trials that ended on their own ({', '.join(ENDED_ON_ITS_OWN)}) with their final score{missing}; "
-                 f"pruned, stopped, failed and diverged trials left out")  # fmt: skip
+        basis = (
+            f"trials that ended on their own ({', '.join(ENDED_ON_ITS_OWN)}) with their final score{missing}; "
+            f"pruned, stopped, failed and diverged trials left out"
+        )
         return Compared(trials.final(), trials.metric, trials.mode, None, basis, chosen)
     epoch = min(max(t.history) for t in curves)
     rescored = [dataclasses.replace(t, score=_score_at(spec, trials.mode, t.history, epoch)) for t in curves]
     kept = [t for t in rescored if t.score is not None and math.isfinite(t.score)]
     rule = "its latest value" if spec.score == "last_epoch" else "its best value up to then"
-    basis = (f"every trial with a learning curve, scored at epoch {epoch}, the highest all of them reached "
-             f"({rule}); failed and diverged trials left out")  # fmt: skip
+    basis = (
+        f"every trial with a learning curve, scored at epoch {epoch}, the highest all of them reached "
+        f"({rule}); failed and diverged trials left out"
+    )
     return Compared(kept, trials.metric, trials.mode, epoch, basis, chosen)
 
 

@@ -11,8 +11,15 @@ from typing import Any
 from tuner.analysis.importance import EVALUATORS
 
 
-def write_page(path: Path, title: str, summary: str, importance: dict[str, Any], figures: dict[str, Path],
-               skipped: dict[str, str], chosen: dict[str, Any] | None = None) -> Path:  # fmt: skip
+def write_page(
+    path: Path,
+    title: str,
+    summary: str,
+    importance: dict[str, Any],
+    figures: dict[str, Path],
+    skipped: dict[str, str],
+    chosen: dict[str, Any] | None = None,
+) -> Path:
     """``chosen``: the study's choice as its export records it (``trial_number``, ``test``, ``test_uncertainty``)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}"
@@ -40,11 +47,15 @@ def _chosen_section(chosen: dict[str, Any] | None) -> str:
     uncertainty = chosen.get("test_uncertainty") or {}
     intervals, level = uncertainty.get("interval") or {}, uncertainty.get("level")
     shown = f"{level:.0%} bootstrap interval" if isinstance(level, int | float) else "interval"
-    rows = "".join(f"<tr><th>{html.escape(name)}</th><td>{value:.4f}</td><td>{_interval(intervals.get(name))}</td></tr>"
-                   for name, value in test.items())  # fmt: skip
+    rows = "".join(
+        f"<tr><th>{html.escape(name)}</th><td>{value:.4f}</td><td>{_interval(intervals.get(name))}</td></tr>"
+        for name, value in test.items()
+    )
     size = f" ({uncertainty['split_size']} rows)" if uncertainty.get("split_size") else ""
-    return (f"{head}<p>on the test split{size}, with the chosen config's best-epoch weights</p>"
-            f"<table><tr><th>figure</th><th>value</th><th>{shown}</th></tr>{rows}</table>")  # fmt: skip
+    return (
+        f"{head}<p>on the test split{size}, with the chosen config's best-epoch weights</p>"
+        f"<table><tr><th>figure</th><th>value</th><th>{shown}</th></tr>{rows}</table>"
+    )
 
 
 def _interval(bounds: Any) -> str:
@@ -57,6 +68,8 @@ def _importance_table(importance: dict[str, Any]) -> str:
         return ""
     names = sorted(values.get("fanova", {}), key=lambda p: -values["fanova"][p])
     header = "".join(f"<th>{e}</th>" for e in EVALUATORS)
-    rows = "".join(f"<tr><th>{html.escape(p)}</th>" + "".join(f"<td>{values[e].get(p, 0):.3f}</td>" for e in EVALUATORS)
-                   + "</tr>" for p in names)  # fmt: skip
+    rows = "".join(
+        f"<tr><th>{html.escape(p)}</th>" + "".join(f"<td>{values[e].get(p, 0):.3f}</td>" for e in EVALUATORS) + "</tr>"
+        for p in names
+    )
     return f"<h2>importance</h2><table><tr><th>parameter</th>{header}</tr>{rows}</table>"

@@ -61,8 +61,14 @@ def learning_curves(trials: StudyTrials, path: Path) -> Path | str:
         ax.plot(epochs, [trial.history[e] for e in epochs], lw=1, alpha=0.6)
         if trial.status in END_MARKERS:
             marker, label = END_MARKERS[trial.status]
-            ax.scatter([epochs[-1]], [trial.history[epochs[-1]]], marker=marker, color="black", zorder=3,
-                       label=None if label in labelled else label)  # fmt: skip
+            ax.scatter(
+                [epochs[-1]],
+                [trial.history[epochs[-1]]],
+                marker=marker,
+                color="black",
+                zorder=3,
+                label=None if label in labelled else label,
+            )
             labelled.add(label)
     ax.set(xlabel="epoch", ylabel=trials.metric, title=f"learning curves of {len(drawn)} trials")
     if labelled:
@@ -129,8 +135,16 @@ def slices(spec: SpaceSpec, compared: Compared, params: list[str], path: Path) -
         name = ax.get_xlabel()
         x = _slice_x(ax, spec, name, chosen.params.get(name)) if chosen is not None and name in params else None
         if x is not None:
-            ring = ax.scatter([x], [chosen.value], s=160, facecolors="none", edgecolors="black", linewidths=1.5,
-                              zorder=5, label=f"chosen: trial {compared.chosen}")  # fmt: skip
+            ring = ax.scatter(
+                [x],
+                [chosen.value],
+                s=160,
+                facecolors="none",
+                edgecolors="black",
+                linewidths=1.5,
+                zorder=5,
+                label=f"chosen: trial {compared.chosen}",
+            )
             ax.legend(handles=[ring], loc="best", fontsize="small")  # not Optuna's empty "Infeasible Trial"
     return _save(fig, path)
 

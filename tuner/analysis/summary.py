@@ -16,8 +16,10 @@ def summary_text(trials: StudyTrials, importance: dict[str, Any], skipped: dict[
     """``skipped``: figure name -> why it was not drawn."""
     epoch = importance.get("scored_at_epoch")
     over = f"each scored at epoch {epoch}" if epoch is not None else f"with a final {trials.metric}"
-    lines = [f"analysis of {trials.space} run {trials.run}: {len(trials.trials)} search trials, "
-             f"importance over {importance.get('trials_used', 0)} {over}"]  # fmt: skip
+    lines = [
+        f"analysis of {trials.space} run {trials.run}: {len(trials.trials)} search trials, "
+        f"importance over {importance.get('trials_used', 0)} {over}"
+    ]
     ranked = ranking(importance)
     if not ranked:
         lines.append(f"  importance: {importance.get('note') or 'no parameter varied across the trials'}")
@@ -30,9 +32,11 @@ def summary_text(trials: StudyTrials, importance: dict[str, Any], skipped: dict[
         lines.append(f"    {i}. {name:<22} {value:.2f} | {peds.get(name, 0.0):.2f}   best: {won}")
     for name, entry in (importance.get("conditional") or {}).items():
         if "fanova" in entry:
-            lines.append(f"  conditional {name}: {entry['fanova']:.2f} | {entry['ped_anova']:.2f} on the "
-                         f"{entry['trials']} trials where {entry['condition']} "
-                         f"(not comparable with the above)")  # fmt: skip
+            lines.append(
+                f"  conditional {name}: {entry['fanova']:.2f} | {entry['ped_anova']:.2f} on the "
+                f"{entry['trials']} trials where {entry['condition']} "
+                f"(not comparable with the above)"
+            )
         else:
             lines.append(f"  conditional {name}: left out ({entry['excluded']})")
     lines += [f"  not drawn: {figure}: {why}" for figure, why in skipped.items()]

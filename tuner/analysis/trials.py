@@ -78,22 +78,35 @@ class StudyTrials:
         return bool(self.scored()) and all(t.end_s is not None for t in self.scored())
 
 
-def load_trials(run_dir: Path, study_root: str | None = None, tracking_uri: str | None = None,
-                parent_id: str | None = None) -> StudyTrials:  # fmt: skip
+def load_trials(
+    run_dir: Path, study_root: str | None = None, tracking_uri: str | None = None, parent_id: str | None = None
+) -> StudyTrials:
     """The search trials of the study in ``run_dir``. ``study_root``: where Ray Tune kept its state (default the
     run folder); ``tracking_uri``: the MLflow store to read the learning curves from (None: not read);
     ``parent_id``: the study's parent run (default: the one its finished run record names)."""
     info = read_json(run_dir / RUN_FILE, "run record")
     progress = read_json(run_dir / PROGRESS_FILE, "the study's trials")
     trials = [
-        TrialRecord(int(t["trial"]), t["trial_id"], t["status"], t.get("score"), int(t.get("epochs") or 0),
-                    dict(t.get("config") or {}))
-        for t in progress.get("trials", []) if t.get("status") != TrialStatus.RUNNING
-    ]  # fmt: skip
+        TrialRecord(
+            int(t["trial"]),
+            t["trial_id"],
+            t["status"],
+            t.get("score"),
+            int(t.get("epochs") or 0),
+            dict(t.get("config") or {}),
+        )
+        for t in progress.get("trials", [])
+        if t.get("status") != TrialStatus.RUNNING
+    ]
     if not trials:
         raise TunerError(f"{run_dir / PROGRESS_FILE} holds no ended trial; nothing to analyse")
-    study = StudyTrials(info.get("space", run_dir.parent.name), run_dir.name, progress["metric"], progress["mode"],
-                        sorted(trials, key=lambda t: t.number))  # fmt: skip
+    study = StudyTrials(
+        info.get("space", run_dir.parent.name),
+        run_dir.name,
+        progress["metric"],
+        progress["mode"],
+        sorted(trials, key=lambda t: t.number),
+    )
     _add_times(study, Path(study_root or run_dir) / SEARCH_EXPERIMENT, _started(info))
     if tracking_uri:
         _add_histories(study, tracking_uri, parent_id or (info.get("mlflow") or {}).get("parent_run_id"))

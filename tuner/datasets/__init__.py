@@ -39,19 +39,25 @@ def loader(name: str) -> Callable[[Path | None, dict[str, Any], Path], LoadedDat
         return importlib.import_module(_LOADERS[name]).load
     module_name, sep, attr = name.partition(":")
     if not sep or not module_name or not attr:
-        raise TunerError(f"unknown dataset {name!r}; built-in: {', '.join(dataset_names())}; or a loader of your "
-                         f"own as module:function")  # fmt: skip
+        raise TunerError(
+            f"unknown dataset {name!r}; built-in: {', '.join(dataset_names())}; or a loader of your "
+            f"own as module:function"
+        )
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's code: whatever it raises is named in one line
-        raise TunerError(f"dataset {name}: module {module_name} does not import: {type(exc).__name__}: "
-                         f"{first_line(exc, default='')[:300]}") from None  # fmt: skip
+        raise TunerError(
+            f"dataset {name}: module {module_name} does not import: {type(exc).__name__}: "
+            f"{first_line(exc, default='')[:300]}"
+        ) from None
     function = getattr(module, attr, None)
     if function is None:
         raise TunerError(f"dataset {name}: module {module_name} has no {attr}")
     if not callable(function):
-        raise TunerError(f"dataset {name}: {attr} is a {type(function).__name__}, not a function "
-                         f"load(path, options, cache_dir) -> LoadedData")  # fmt: skip
+        raise TunerError(
+            f"dataset {name}: {attr} is a {type(function).__name__}, not a function "
+            f"load(path, options, cache_dir) -> LoadedData"
+        )
     return function
 
 

@@ -83,8 +83,10 @@ def train_file_splits(dataset: str, options: dict[str, Any], y_train: np.ndarray
     if not 0 < val_fraction < 1:
         raise ValueError(f"{dataset} val_fraction must be between 0 and 1, got {val_fraction}")
     train, val = train_test_split(
-        np.arange(len(y_train)), test_size=val_fraction, stratify=y_train,
+        np.arange(len(y_train)),
+        test_size=val_fraction,
+        stratify=y_train,
         random_state=int(options.get("split_seed", 42)),
-    )  # fmt: skip
+    )
     test = np.arange(len(y_train), len(y_train) + n_test)
     return {"train": np.sort(train), "val": np.sort(val), "test": test}

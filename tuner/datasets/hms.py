@@ -67,10 +67,13 @@ def load(path: Path | None, options: dict[str, Any], cache_dir: Path) -> LoadedD
     votes = train[list(VOTE_COLUMNS)].to_numpy(np.float32)
     patients = train["patient_id"].to_numpy(np.int64)
     if len(np.unique(patients)) < 3:
-        raise DataError(f"{folder / 'train.csv'}: {len(np.unique(patients))} patients; at least 3 are needed to hold "
-                        f"some out for testing and cross-validate on the rest")  # fmt: skip
-    test_idx, pool_idx = patient_split(patients, float(options.get("test_fraction", 0.2)),
-                                       int(options.get("split_seed", 42)))  # fmt: skip
+        raise DataError(
+            f"{folder / 'train.csv'}: {len(np.unique(patients))} patients; at least 3 are needed to hold "
+            f"some out for testing and cross-validate on the rest"
+        )
+    test_idx, pool_idx = patient_split(
+        patients, float(options.get("test_fraction", 0.2)), int(options.get("split_seed", 42))
+    )
     kind = "SYNTHETIC (generated, not the Kaggle data)" if synthetic else "Kaggle competition folder"
     return LoadedData(
         arrays={
@@ -128,8 +131,10 @@ def read_train_csv(folder: Path) -> pd.DataFrame:
     bad = numeric.isna().any(axis=1) | (numeric < 0).any(axis=1) | (numeric.sum(axis=1) <= 0)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{path}: row {row + 2}: votes must be non-negative numbers with a positive sum, "
-                        f"got {votes.iloc[row].tolist()}")  # fmt: skip
+        raise DataError(
+            f"{path}: row {row + 2}: votes must be non-negative numbers with a positive sum, "
+            f"got {votes.iloc[row].tolist()}"
+        )
     for column in ("eeg_id", "spectrogram_id", "patient_id"):
         if not pd.api.types.is_integer_dtype(train[column]):
             raise DataError(f"{path}: column {column} must hold integer ids")
@@ -153,8 +158,10 @@ def _files(folder: Path, train: pd.DataFrame, kind: str, column: str) -> dict[in
     files = {int(i): folder / kind / f"{int(i)}.parquet" for i in train[column].unique()}
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:
-        raise DataError(f"{missing[0]}: missing ({len(missing)} of the {len(files)} {column}s in "
-                        f"{folder / 'train.csv'} have no file in {kind}/)")  # fmt: skip
+        raise DataError(
+            f"{missing[0]}: missing ({len(missing)} of the {len(files)} {column}s in "
+            f"{folder / 'train.csv'} have no file in {kind}/)"
+        )
     return files
 
 
@@ -184,8 +191,9 @@ def kaggle_windows(folder: Path, train: pd.DataFrame) -> np.ndarray:
             start = int(offset // 2)
             if offset < 0 or start + SPEC_WINDOW_ROWS > len(power):
                 last = start + SPEC_WINDOW_ROWS - 1
-                raise DataError(f"{path}: label window at {offset:g} s needs rows {start}..{last}, "
-                                f"the file has {len(power)} rows")  # fmt: skip
+                raise DataError(
+                    f"{path}: label window at {offset:g} s needs rows {start}..{last}, the file has {len(power)} rows"
+                )
             window = power[start + SPEC_CROP : start + SPEC_CROP + SPEC_KEEP]  # (256, 400)
             window = np.minimum(window, np.finfo(np.float16).max)  # stored as float16; beyond any clip bound
             out[row] = window.reshape(SPEC_KEEP, len(CHAINS), SPEC_BINS).transpose(1, 2, 0)
@@ -210,8 +218,9 @@ def eeg_windows(folder: Path, train: pd.DataFrame):
             start = int(round(offset * EEG_RATE))
             if offset < 0 or start + EEG_WINDOW > len(frame):
                 last = start + EEG_WINDOW - 1
-                raise DataError(f"{path}: label window at {offset:g} s needs samples {start}..{last}, "
-                                f"the file has {len(frame)}")  # fmt: skip
+                raise DataError(
+                    f"{path}: label window at {offset:g} s needs samples {start}..{last}, the file has {len(frame)}"
+                )
             yield row, {e: x[start : start + EEG_WINDOW] for e, x in signals.items()}
 
 

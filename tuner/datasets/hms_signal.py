@@ -76,8 +76,7 @@ def mel_db(signals: np.ndarray) -> np.ndarray:
     import librosa
 
     hop = signals.shape[-1] // MEL_WIDTH
-    stft = librosa.stft(signals.astype(np.float32), n_fft=MEL_SETTINGS["n_fft"], hop_length=hop,
-                        win_length=WIN_LENGTH)  # fmt: skip
+    stft = librosa.stft(signals.astype(np.float32), n_fft=MEL_SETTINGS["n_fft"], hop_length=hop, win_length=WIN_LENGTH)
     bank = librosa.filters.mel(**MEL_SETTINGS)
     used = int(np.flatnonzero(bank.any(axis=0))[-1]) + 1  # fmax=20 Hz: FFT bins above it have zero weight
     mel = bank[:, :used] @ (np.abs(stft[..., :used, :]) ** 2)
@@ -92,11 +91,13 @@ def eeg_spectrogram(window: dict[str, np.ndarray]) -> np.ndarray:
     ``CHAINS`` order, each chain the mean of its four neighbour-difference images."""
     length = len(next(iter(window.values())))
     start = (length - EEG_WINDOW) // 2
-    diffs = np.stack([
-        _fill_nan(window[a][start : start + EEG_WINDOW].astype(np.float64) - window[b][start : start + EEG_WINDOW])
-        for chain in CHAINS
-        for a, b in bipolar_pairs(chain)
-    ])  # fmt: skip
+    diffs = np.stack(
+        [
+            _fill_nan(window[a][start : start + EEG_WINDOW].astype(np.float64) - window[b][start : start + EEG_WINDOW])
+            for chain in CHAINS
+            for a, b in bipolar_pairs(chain)
+        ]
+    )
     images = mel_db(diffs).reshape(len(CHAINS), 4, MEL_BINS, MEL_WIDTH)
     return images.mean(axis=1)
 

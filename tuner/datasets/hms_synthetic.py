@@ -36,9 +36,16 @@ from tuner.datasets.hms_signal import (
 CLASSES = ("Seizure", "LPD", "GPD", "LRDA", "GRDA", "Other")
 VOTE_COLUMNS = ("seizure_vote", "lpd_vote", "gpd_vote", "lrda_vote", "grda_vote", "other_vote")
 TRAIN_COLUMNS = (
-    "eeg_id", "eeg_sub_id", "eeg_label_offset_seconds", "spectrogram_id", "spectrogram_sub_id",
-    "spectrogram_label_offset_seconds", "label_id", "patient_id", "expert_consensus",
-) + VOTE_COLUMNS  # fmt: skip
+    "eeg_id",
+    "eeg_sub_id",
+    "eeg_label_offset_seconds",
+    "spectrogram_id",
+    "spectrogram_sub_id",
+    "spectrogram_label_offset_seconds",
+    "label_id",
+    "patient_id",
+    "expert_consensus",
+) + VOTE_COLUMNS
 CLASS_WEIGHTS = (0.17, 0.15, 0.16, 0.12, 0.14, 0.26)
 CONFUSED_WITH = {0: (1, 2), 1: (2, 0), 2: (1, 0), 3: (4, 1), 4: (3, 5), 5: (4, 3)}
 """The classes annotators mix up for each class (periodic vs rhythmic, lateralised vs generalised)."""
@@ -173,9 +180,19 @@ def generate_competition(
             for k in range(n_windows):
                 votes = _votes(rng, classes, mix)
                 rows.append(
-                    (eeg_id, k, float(eeg_offsets[k]), spectrogram_id, k, float(spec_offsets[k]), label_id,
-                     patient_id, CLASSES[int(np.argmax(votes))], *votes.tolist())
-                )  # fmt: skip
+                    (
+                        eeg_id,
+                        k,
+                        float(eeg_offsets[k]),
+                        spectrogram_id,
+                        k,
+                        float(spec_offsets[k]),
+                        label_id,
+                        patient_id,
+                        CLASSES[int(np.argmax(votes))],
+                        *votes.tolist(),
+                    )
+                )
                 label_id += int(rng.integers(1, 999))
     train = pd.DataFrame(rows, columns=list(TRAIN_COLUMNS))
     train.to_csv(folder / "train.csv", index=False)

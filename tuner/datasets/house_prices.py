@@ -169,10 +169,16 @@ def generate_train_csv(seed: int = SYNTHETIC_SEED, rows: int = SYNTHETIC_ROWS) -
         else:
             table[column] = rng.choice(np.array(["TA", "Gd", "NA"], dtype=object), rows)
     table.update(
-        Id=np.arange(1, rows + 1), MSSubClass=rng.choice([20, 50, 60, 120], rows),
+        Id=np.arange(1, rows + 1),
+        MSSubClass=rng.choice([20, 50, 60, 120], rows),
         LotFrontage=np.where(rng.random(rows) < 0.18, "NA", rng.integers(40, 120, rows).astype(str)),
-        MSZoning=rng.choice(["RL", "RM", "FV"], rows), Alley=np.where(rng.random(rows) < 0.94, "NA", "Grvl"),
-        OverallQual=quality.astype(int), YearBuilt=year.astype(int), TotalBsmtSF=basement.astype(int),
-        GrLivArea=living.astype(int), YrSold=rng.integers(2006, 2011, rows), SalePrice=sale.astype(int),
-    )  # fmt: skip
+        MSZoning=rng.choice(["RL", "RM", "FV"], rows),
+        Alley=np.where(rng.random(rows) < 0.94, "NA", "Grvl"),
+        OverallQual=quality.astype(int),
+        YearBuilt=year.astype(int),
+        TotalBsmtSF=basement.astype(int),
+        GrLivArea=living.astype(int),
+        YrSold=rng.integers(2006, 2011, rows),
+        SalePrice=sale.astype(int),
+    )
     return pd.DataFrame(table, columns=list(KAGGLE_COLUMNS)).to_csv(index=False)

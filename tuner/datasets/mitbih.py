@@ -36,8 +36,10 @@ def load(path: Path | None, options: dict[str, Any], cache_dir: Path) -> LoadedD
     synthetic = path is None
     folder = cache_dir / SYNTHETIC_DIR if synthetic else Path(path)
     if synthetic:
-        for name, counts, seed in ((TRAIN_FILE, SYNTHETIC_TRAIN_COUNTS, SYNTHETIC_SEED),
-                                   (TEST_FILE, SYNTHETIC_TEST_COUNTS, SYNTHETIC_SEED + 1)):  # fmt: skip
+        for name, counts, seed in (
+            (TRAIN_FILE, SYNTHETIC_TRAIN_COUNTS, SYNTHETIC_SEED),
+            (TEST_FILE, SYNTHETIC_TEST_COUNTS, SYNTHETIC_SEED + 1),
+        ):
             if not (folder / name).exists():
                 write_atomically(folder / name, generate_csv(counts, seed))
     train_path, test_path = find_files(folder)
@@ -117,14 +119,16 @@ def read_mitbih_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 # One row per class: R amplitude, QRS width, S-wave depth, T amplitude, T position (share of RR), P amplitude,
 # RR interval (share of the normal one), pacing spike amplitude. Widths and RR jitter overlap between classes.
-_MORPHOLOGY = np.array([
-    # R    qrs_w  s     t_amp  t_pos  p_amp  rr    spike
-    [1.00, 2.2, -0.25, 0.30, 0.35, 0.12, 1.00, 0.0],  # N: narrow QRS, upright T, P before the next beat
-    [1.00, 2.2, -0.25, 0.36, 0.31, 0.00, 0.84, 0.0],  # S: premature (short RR), P wave missing
-    [0.90, 5.5, -0.55, -0.40, 0.42, 0.00, 1.25, 0.0],  # V: wide QRS, deep S, inverted T, compensatory pause
-    [0.95, 3.2, -0.38, 0.12, 0.37, 0.07, 1.05, 0.0],  # F: fusion, between N and V
-    [0.80, 4.5, -0.30, -0.22, 0.40, 0.00, 0.95, 0.6],  # Q: paced, a sharp spike before a wide complex
-])  # fmt: skip
+_MORPHOLOGY = np.array(
+    [
+        # R    qrs_w  s     t_amp  t_pos  p_amp  rr    spike
+        [1.00, 2.2, -0.25, 0.30, 0.35, 0.12, 1.00, 0.0],  # N: narrow QRS, upright T, P before the next beat
+        [1.00, 2.2, -0.25, 0.36, 0.31, 0.00, 0.84, 0.0],  # S: premature (short RR), P wave missing
+        [0.90, 5.5, -0.55, -0.40, 0.42, 0.00, 1.25, 0.0],  # V: wide QRS, deep S, inverted T, compensatory pause
+        [0.95, 3.2, -0.38, 0.12, 0.37, 0.07, 1.05, 0.0],  # F: fusion, between N and V
+        [0.80, 4.5, -0.30, -0.22, 0.40, 0.00, 0.95, 0.6],  # Q: paced, a sharp spike before a wide complex
+    ]
+)
 
 
 def generate_csv(counts: tuple[int, ...], seed: int) -> str:

@@ -82,8 +82,9 @@ def raise_search_budget(experiment: Path, more: int) -> int:
 
     states = sorted(experiment.glob(SEARCH_STATE)) or sorted(experiment.glob(RANDOM_STATE))
     if not states:
-        raise TunerError(f"{experiment} holds no saved search state ({SEARCH_STATE} or {RANDOM_STATE}); the study "
-                         f"cannot be extended")  # fmt: skip
+        raise TunerError(
+            f"{experiment} holds no saved search state ({SEARCH_STATE} or {RANDOM_STATE}); the study cannot be extended"
+        )
     path = states[-1]
     state = cloudpickle.loads(path.read_bytes())
     if "total_samples" in state:  # the search generator: it asks its searcher until counter reaches the budget

@@ -127,8 +127,10 @@ class StudyMonitor(Callback):
         ledger = self.ledger
         counts = ledger.counts()
         ended = sum(n for status, n in counts.items() if status != TrialStatus.RUNNING)
-        self.progress.echo(f"resumed: {ended} trial(s) already ended, {counts[TrialStatus.RUNNING]} to run again, "
-                           f"{ledger.total - len(ledger.outcomes)} not started")  # fmt: skip
+        self.progress.echo(
+            f"resumed: {ended} trial(s) already ended, {counts[TrialStatus.RUNNING]} to run again, "
+            f"{ledger.total - len(ledger.outcomes)} not started"
+        )
 
     # --- Tune's events ---
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -201,8 +203,17 @@ def restored_monitor(tuner: Any) -> StudyMonitor:
 
 def _from_flat_pickle(old: dict[str, Any]) -> dict[str, Any]:
     """The pickled state of a monitor that kept its trials itself (no ledger), as a monitor pickles it now."""
-    monitor = StudyMonitor(old["spec"], None, old["prune_log"], old["total"], print, old.get("started"),
-                           old.get("progress_path"), old.get("table_every"), old.get("scheduler"))  # fmt: skip
+    monitor = StudyMonitor(
+        old["spec"],
+        None,
+        old["prune_log"],
+        old["total"],
+        print,
+        old.get("started"),
+        old.get("progress_path"),
+        old.get("table_every"),
+        old.get("scheduler"),
+    )
     monitor.ledger.outcomes = dict(old.get("outcomes") or {})
     monitor.ledger.first_trial_after = old.get("first_trial_after")
     return monitor.__getstate__()

@@ -66,8 +66,9 @@ class CheckpointJanitor:
         (a ``restored`` study's trials also hold checkpoints a driver before it registered)."""
         for checkpoint in self._latest.values():
             trial_folder, keep = posixpath.split(checkpoint.path.rstrip("/"))
-            _delete_folders(checkpoint.filesystem, trial_folder,
-                            lambda name, keep=keep: is_checkpoint_folder(name) and name != keep)  # fmt: skip
+            _delete_folders(
+                checkpoint.filesystem, trial_folder, lambda name, keep=keep: is_checkpoint_folder(name) and name != keep
+            )
         if restored and self._latest and self._trial_ids:
             # Trials a killed driver started after its last snapshot ran again under new ids: their old folders
             # (checkpoints included) belong to no trial of the study.
@@ -96,8 +97,9 @@ def keep_only(study_root: str, weights_of: dict[str, set[str]]) -> None:
 
     from tuner.storage import is_uri
 
-    filesystem, root = pyarrow.fs.FileSystem.from_uri(study_root) if is_uri(study_root) else (
-        pyarrow.fs.LocalFileSystem(), study_root)  # fmt: skip
+    filesystem, root = (
+        pyarrow.fs.FileSystem.from_uri(study_root) if is_uri(study_root) else (pyarrow.fs.LocalFileSystem(), study_root)
+    )
     for experiment, kept in weights_of.items():
         for trial in _folders(filesystem, f"{root.rstrip('/')}/{experiment}"):
             name = posixpath.basename(trial)

@@ -149,21 +149,32 @@ class ProgressReporter:
         self._written, self._dirty = now, False
         ledger = self.ledger
         best = ledger.best()
-        write_json(self.path, {
-            "updated": dt.datetime.now().isoformat(timespec="seconds"),
-            "elapsed_s": round(now - self.started, 1),
-            "total": ledger.total,
-            "metric": ledger.spec.metric,
-            "mode": ledger.spec.mode,
-            "counts": dict(ledger.counts()),
-            "best": None if best is None else {"trial": best.number, "score": best.score, "config": best.config},
-            "trials": [
-                {"trial": o.number, "trial_id": o.trial_id, "status": o.status, "score": o.score,
-                 "epochs": o.epochs, "node_ip": o.last.get(NODE_IP), "node_id": o.last.get(NODE_ID),
-                 "restarts": o.restarts, "config": o.config}
-                for o in ledger.outcomes.values()
-            ],
-        })  # fmt: skip
+        write_json(
+            self.path,
+            {
+                "updated": dt.datetime.now().isoformat(timespec="seconds"),
+                "elapsed_s": round(now - self.started, 1),
+                "total": ledger.total,
+                "metric": ledger.spec.metric,
+                "mode": ledger.spec.mode,
+                "counts": dict(ledger.counts()),
+                "best": None if best is None else {"trial": best.number, "score": best.score, "config": best.config},
+                "trials": [
+                    {
+                        "trial": o.number,
+                        "trial_id": o.trial_id,
+                        "status": o.status,
+                        "score": o.score,
+                        "epochs": o.epochs,
+                        "node_ip": o.last.get(NODE_IP),
+                        "node_id": o.last.get(NODE_ID),
+                        "restarts": o.restarts,
+                        "config": o.config,
+                    }
+                    for o in ledger.outcomes.values()
+                ],
+            },
+        )
 
 
 def _standing(ledger: TrialLedger, label: str = "trial") -> str:

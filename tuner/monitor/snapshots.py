@@ -92,16 +92,20 @@ def repair(folder: Path) -> str:
         return ""
     backup = folder / BACKUP
     if not backup.is_dir() or not any(backup.iterdir()):
-        raise TunerError(f"the study's last snapshot in {folder} is incomplete ({', '.join(broken)}) and no "
-                         f"complete copy was kept; start the study again with tuner run")  # fmt: skip
+        raise TunerError(
+            f"the study's last snapshot in {folder} is incomplete ({', '.join(broken)}) and no "
+            f"complete copy was kept; start the study again with tuner run"
+        )
     aside = folder / BROKEN
     aside.mkdir(exist_ok=True)
     for path in files:
         os.replace(path, aside / path.name)
     for path in backup.iterdir():
         shutil.copy2(path, folder / path.name)
-    return (f"the study's last snapshot was incomplete ({', '.join(broken)}; a full disk?): continuing from the "
-            f"last complete one; the incomplete files are in {aside}")  # fmt: skip
+    return (
+        f"the study's last snapshot was incomplete ({', '.join(broken)}; a full disk?): continuing from the "
+        f"last complete one; the incomplete files are in {aside}"
+    )
 
 
 __all__ = ["SnapshotKeeper", "repair"]

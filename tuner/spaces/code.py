@@ -138,8 +138,10 @@ def check_code(space: Space) -> None:
     family = import_module(spec.trainable, f"space {spec.name}: its family module {spec.trainable}")
     missing = [name for name in ("train", "evaluate") if not callable(getattr(family, name, None))]
     if missing:
-        raise TunerError(f"space {spec.name}: its family module {spec.trainable} defines no "
-                         f"{' and no '.join(f'{m}()' for m in missing)} (see tuner.ModelFamily)")  # fmt: skip
+        raise TunerError(
+            f"space {spec.name}: its family module {spec.trainable} defines no "
+            f"{' and no '.join(f'{m}()' for m in missing)} (see tuner.ModelFamily)"
+        )
     if spec.dataset:
         loader(spec.dataset)
 

@@ -37,8 +37,10 @@ def _find_origin(name: str) -> str | None:
 
 def signature(spec: SpaceSpec) -> dict[str, Any]:
     """What a study's trials mean: a study cannot continue once any of it changed."""
-    params = [f"{p.name} {p.domain.describe()}" + (f" if {p.active_if[0]} in {list(p.active_if[1])}"
-              if p.active_if else "") for p in spec.params]  # fmt: skip
+    params = [
+        f"{p.name} {p.domain.describe()}" + (f" if {p.active_if[0]} in {list(p.active_if[1])}" if p.active_if else "")
+        for p in spec.params
+    ]
     return {"metric": spec.metric, "mode": spec.mode, "params": params}
 
 
@@ -55,9 +57,11 @@ def check_unchanged(space: Space, recorded: dict[str, Any] | None, run: str) -> 
     then, now = recorded.get("signature") or {}, signature(space.spec)
     changed = [key for key in ("metric", "mode", "params") if key in then and then[key] != now[key]]
     if changed:
-        raise TunerError(f"space {space.spec.name} is not the one run {run} started with: its "
-                         f"{' and '.join(changed)} changed ({_difference(then, now, changed[0])}); a study cannot "
-                         f"continue on another space: start a new run")  # fmt: skip
+        raise TunerError(
+            f"space {space.spec.name} is not the one run {run} started with: its "
+            f"{' and '.join(changed)} changed ({_difference(then, now, changed[0])}); a study cannot "
+            f"continue on another space: start a new run"
+        )
     warnings = []
     if recorded.get("ref") and space.source.ref and recorded["ref"] != space.source.ref:
         warnings.append(f"warning: run {run} was started from {recorded['ref']}; continuing with {space.source.ref}")
@@ -73,8 +77,9 @@ def _difference(then: dict[str, Any], now: dict[str, Any], key: str) -> str:
         return f"{then[key]} -> {now[key]}"
     gone = [p for p in then[key] if p not in now[key]]
     new = [p for p in now[key] if p not in then[key]]
-    return "; ".join(part for part in (f"was {', '.join(gone)}" if gone else "",
-                                       f"now {', '.join(new)}" if new else "") if part)  # fmt: skip
+    return "; ".join(
+        part for part in (f"was {', '.join(gone)}" if gone else "", f"now {', '.join(new)}" if new else "") if part
+    )
 
 
 __all__ = ["check_unchanged", "record", "signature"]

@@ -46,8 +46,10 @@ def load(ref: str | SpaceSpec | Space) -> Space:
 
 
 def _unknown(text: str, regs: dict[str, Any]) -> str:
-    return (f"unknown space {text!r}; valid spaces: {', '.join(regs) or 'none registered (is tuner installed?)'}; "
-            f"or a module path (my_pkg.space[:ATTR]) or a file (./space.py[:ATTR])")  # fmt: skip
+    return (
+        f"unknown space {text!r}; valid spaces: {', '.join(regs) or 'none registered (is tuner installed?)'}; "
+        f"or a module path (my_pkg.space[:ATTR]) or a file (./space.py[:ATTR])"
+    )
 
 
 def _split_attr(text: str) -> tuple[str, str | None]:
@@ -64,8 +66,9 @@ def _from_registration(reg: Registration) -> Space:
     module = import_module(module_name, where)
     spec = _spec_of(module, attr or DEFAULT_ATTR, where)
     if spec.name != reg.name:
-        raise TunerError(f"{where} is a SpaceSpec named {spec.name!r}; the registered name and the spec's name must "
-                         f"be the same")  # fmt: skip
+        raise TunerError(
+            f"{where} is a SpaceSpec named {spec.name!r}; the registered name and the spec's name must be the same"
+        )
     return Space(spec, SpaceSource(reg.name, f"registered by {reg.distribution}", module_name))
 
 
@@ -101,8 +104,10 @@ def _import_root(top: str) -> str | None:
 def load_recorded(source: dict[str, Any], run: str) -> Space:
     """The space a run record's ``space_source`` names, from any working directory."""
     if not source.get("ref"):
-        raise TunerError(f"run {run} was started from {source.get('origin', 'a SpaceSpec object')}; continue it from "
-                         f"Python with the same spec (tuner.resume(spec, name={run!r}))")  # fmt: skip
+        raise TunerError(
+            f"run {run} was started from {source.get('origin', 'a SpaceSpec object')}; continue it from "
+            f"Python with the same spec (tuner.resume(spec, name={run!r}))"
+        )
     on_import_path(source.get("folder"))
     return load(source["ref"])
 
@@ -154,8 +159,10 @@ def _checked_name(space: Space, regs: dict[str, list[Registration]]) -> Space:
     registered_space = _from_registration(single(name, regs[name]))
     if module_file(registered_space.source.module) == module_file(space.source.module):
         return registered_space
-    raise TunerError(f"space {space.source.ref} is named {name!r}, which is registered by "
-                     f"{single(name, regs[name]).describe()}; give its SpaceSpec another name")  # fmt: skip
+    raise TunerError(
+        f"space {space.source.ref} is named {name!r}, which is registered by "
+        f"{single(name, regs[name]).describe()}; give its SpaceSpec another name"
+    )
 
 
 def space_name(ref: str, results_dir: Path) -> str:

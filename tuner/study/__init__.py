@@ -70,8 +70,9 @@ def run_study(
         return result
 
 
-def resume_study(space: SpaceArg, name: str | None, results_dir: Path,
-                 echo: Callable[[str], None] = print) -> StudyResult:  # fmt: skip
+def resume_study(
+    space: SpaceArg, name: str | None, results_dir: Path, echo: Callable[[str], None] = print
+) -> StudyResult:
     """``tuner resume``: continue a study whose driver stopped (killed, machine restarted, interrupted)."""
     found, info, options = stored_study(space, name, results_dir, echo)
     space = found.spec.name
@@ -84,21 +85,26 @@ def resume_study(space: SpaceArg, name: str | None, results_dir: Path,
     return run_study(found, options, echo, resume=info)
 
 
-def verify_study(space: SpaceArg, name: str | None, results_dir: Path, top: int, seeds: int,
-                 echo: Callable[[str], None] = print) -> StudyResult:  # fmt: skip
+def verify_study(
+    space: SpaceArg, name: str | None, results_dir: Path, top: int, seeds: int, echo: Callable[[str], None] = print
+) -> StudyResult:
     """``tuner verify``: re-verify the top configs of a finished study (as its verify phase does) and export the
     config with the best mean again. The study is continued from Ray Tune's snapshot: its search trials stay."""
     found, info, options = stored_study(space, name, results_dir, echo)
     space = found.spec.name
     if run_state(info) != RunStatus.FINISHED:
-        raise TunerError(f"run {info['name']} of {space} is {run_state(info)}; verify takes a finished study "
-                         f"(tuner resume {space} --name {info['name']} first)")  # fmt: skip
+        raise TunerError(
+            f"run {info['name']} of {space} is {run_state(info)}; verify takes a finished study "
+            f"(tuner resume {space} --name {info['name']} first)"
+        )
     if options.config_file is not None:
         raise TunerError(f"run {info['name']} of {space} trained one config (--config); there is nothing to verify")
     kept = kept_top(info)
     if kept is not None and top > kept:
-        raise TunerError(f"--top {top}: run {info['name']} of {space} kept the weights of its top {kept} trial(s) "
-                         f"only (it finished without --keep-checkpoints); give --top {kept} or less")  # fmt: skip
+        raise TunerError(
+            f"--top {top}: run {info['name']} of {space} kept the weights of its top {kept} trial(s) "
+            f"only (it finished without --keep-checkpoints); give --top {kept} or less"
+        )
     check_resumable(space, info["name"], options)
     options = dataclasses.replace(options, verify_top=top, verify_seeds=seeds)
     return run_study(found, options, echo, resume=info)
@@ -131,8 +137,10 @@ def sync_study(space: SpaceArg, name: str | None, results_dir: Path, echo: Calla
         tracker.close()
     except RuntimeError as exc:
         tracker.close(raise_errors=False)
-        raise TunerError(f"the MLflow store {uri} still fails ({first_line(exc)}); {tracker.guard.spool.pending} "
-                         f"record(s) still wait in {tracker.guard.spool.path}") from None  # fmt: skip
+        raise TunerError(
+            f"the MLflow store {uri} still fails ({first_line(exc)}); {tracker.guard.spool.pending} "
+            f"record(s) still wait in {tracker.guard.spool.path}"
+        ) from None
     echo(f"run {info['name']} of {space}: wrote {written} waiting record(s) to MLflow at {uri}")
     return written
 
@@ -148,8 +156,9 @@ def find_study(space: SpaceArg, name: str | None, results_dir: Path) -> Path:
     return find_run(results_dir, label or space_name(str(space), results_dir), name)
 
 
-def stored_study(space: SpaceArg, name: str | None, results_dir: Path,
-                 echo: Callable[[str], None] = print) -> tuple[Space, dict[str, Any], RunOptions]:  # fmt: skip
+def stored_study(
+    space: SpaceArg, name: str | None, results_dir: Path, echo: Callable[[str], None] = print
+) -> tuple[Space, dict[str, Any], RunOptions]:
     """A study's space, run record and the options it was started with. A space whose parameters, metric or mode
     changed since the run started is refused; changed code is said in one line."""
     from tuner.spaces.record import check_unchanged

@@ -34,12 +34,15 @@ def analyze(study: Study, trials: SearchResult, figures=None) -> None:
     try:
         study.tracker.flush()  # the learning curves are read back from the store: every epoch written first
         chosen = chosen_record(figures, study.data) if figures is not None else None
-        analysis = write_analysis(plan.spec, plan.run_dir, plan.study_root, plan.tracking_uri, study.tracker.parent_id,
-                                  chosen)  # fmt: skip
+        analysis = write_analysis(
+            plan.spec, plan.run_dir, plan.study_root, plan.tracking_uri, study.tracker.parent_id, chosen
+        )
         study.tracker.log_to_parent(analysis.metrics(), str(analysis.folder), ARTIFACT_PATH)
     except Exception as exc:
-        study.echo(f"warning: the analysis failed ({type(exc).__name__}: {first_line(exc)[:200]}); the study "
-                   f"goes on without it (traceback in {_log_traceback(plan.run_dir)})")  # fmt: skip
+        study.echo(
+            f"warning: the analysis failed ({type(exc).__name__}: {first_line(exc)[:200]}); the study "
+            f"goes on without it (traceback in {_log_traceback(plan.run_dir)})"
+        )
 
 
 @study_session(ray=False)

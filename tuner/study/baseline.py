@@ -46,8 +46,9 @@ def baseline(study: Study, search: SearchResult) -> Baseline:
     from tuner.monitor.ledger import config_key  # with Ray Tune: imported as Ray starts (tuner.cluster)
 
     reruns = {config_key(config): searched[0].number} if searched else None
-    ledger = train_to_end(study, [(config, plan.options.seed)], BASELINE_EXPERIMENT, keep=True, fixed=protocol,
-                          reruns=reruns)  # fmt: skip
+    ledger = train_to_end(
+        study, [(config, plan.options.seed)], BASELINE_EXPERIMENT, keep=True, fixed=protocol, reruns=reruns
+    )
     trial = next(iter(ledger.outcomes.values()), None)
     if trial is None or trial.checkpoint_path is None:
         return Baseline(None, f"the report's config left no checkpoint ({trial.status if trial else 'no run'})")

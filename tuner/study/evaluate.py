@@ -133,8 +133,13 @@ def _ensemble(study: Study, search: SearchResult) -> dict[str, Any] | None:
     if len(complete) < 2:
         return {"note": f"skipped: {len(complete)} trial(s) ran all {spec.max_epochs} epochs; need at least 2"}
     with contextlib.ExitStack() as stack:
-        members = [(o.config, stack.enter_context(local_checkpoint(study.plan.options.storage, o.checkpoint_path))
-                    / CHECKPOINT_FILE) for o in complete]  # fmt: skip
+        members = [
+            (
+                o.config,
+                stack.enter_context(local_checkpoint(study.plan.options.storage, o.checkpoint_path)) / CHECKPOINT_FILE,
+            )
+            for o in complete
+        ]
         figures = load_family(spec.trainable).ensemble(members, study.data, trial_context(study))
     return {**figures, "trial_numbers": [o.number for o in complete]}
 

@@ -37,40 +37,51 @@ class StudyResult:
     wall_s: float
 
 
-def export(study: Study, search: SearchResult, checked: Verification, figures: Evaluation,
-           model: dict[str, Any] | None = None) -> StudyResult:  # fmt: skip
+def export(
+    study: Study, search: SearchResult, checked: Verification, figures: Evaluation, model: dict[str, Any] | None = None
+) -> StudyResult:
     from tuner.study_text import print_summary, trials_csv
 
     plan, tracker, ledger = study.plan, study.tracker, search.ledger
     payload = best_config(study, search, checked, figures, model)
     tracker.flush()
-    payload["mlflow"].update(experiment_id=tracker.experiment_id, parent_run_id=tracker.parent_id,
-                             child_run_id=tracker.child_run_id(figures.best.trial_id))  # fmt: skip
+    payload["mlflow"].update(
+        experiment_id=tracker.experiment_id,
+        parent_run_id=tracker.parent_id,
+        child_run_id=tracker.child_run_id(figures.best.trial_id),
+    )
     _mark_chosen(study, payload["mlflow"]["child_run_id"])
     write_json(plan.run_dir / BEST_CONFIG_FILE, payload)
     trials = trials_csv(plan.spec, ledger)
     (plan.run_dir / TRIALS_FILE).write_text(trials)
     counts = dict(ledger.counts())
-    tracker.end_parent(MLFLOW_FINISHED, _parent_metrics(study, search, checked, figures, counts),
-                       _chosen_tags(study, figures, payload),
-                       {BEST_CONFIG_FILE: payload, TRIALS_FILE: trials})  # fmt: skip
+    tracker.end_parent(
+        MLFLOW_FINISHED,
+        _parent_metrics(study, search, checked, figures, counts),
+        _chosen_tags(study, figures, payload),
+        {BEST_CONFIG_FILE: payload, TRIALS_FILE: trials},
+    )
     tracker.close()
     wall = time.monotonic() - study.started
     mlflow_ids = {"experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_id,
                   "records_waiting": tracker.guard.spool.pending}  # fmt: skip
-    study.record.finished(mlflow=mlflow_ids, counts=counts, wall_s=round(wall, 2),
-                          first_trial_after_s=ledger.first_trial_after)  # fmt: skip
+    study.record.finished(
+        mlflow=mlflow_ids, counts=counts, wall_s=round(wall, 2), first_trial_after_s=ledger.first_trial_after
+    )
     print_summary(study.echo, plan.spec, ledger, payload, plan.run_dir, wall)
     waiting = tracker.guard.spool
     if waiting.pending:
-        study.echo(f"MLflow: {waiting.pending} record(s) could not be written to {plan.tracking_uri} "
-                   f"({tracker.guard.reason}); they wait in {waiting.path}. When the store answers: tuner sync "
-                   f"{plan.spec.name} --name {plan.name}")  # fmt: skip
+        study.echo(
+            f"MLflow: {waiting.pending} record(s) could not be written to {plan.tracking_uri} "
+            f"({tracker.guard.reason}); they wait in {waiting.path}. When the store answers: tuner sync "
+            f"{plan.spec.name} --name {plan.name}"
+        )
     return StudyResult(plan.run_dir, payload, counts, tracker.parent_id, ledger.first_trial_after, wall)
 
 
-def best_config(study: Study, search: SearchResult, checked: Verification, figures: Evaluation,
-                model: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def best_config(
+    study: Study, search: SearchResult, checked: Verification, figures: Evaluation, model: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The export: the best config with everything needed to trust it and to train it again (``run --config``);
     ``model``: the MLflow model the publish phase logged (URI, registered name and version) or why there is none."""
     plan, data, best = study.plan, study.data, figures.best
@@ -88,7 +99,7 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
             "fingerprint": data.fingerprint if data else None,
             "synthetic": data.synthetic if data else None,
             "source": data.source if data else None,
-        },  # fmt: skip
+        },
         "library_versions": library_versions(),
         "verification": checked.record(),
         **chosen_record(figures, data),
@@ -107,7 +118,7 @@ def best_config(study: Study, search: SearchResult, checked: Verification, figur
             "statuses": dict(search.ledger.counts()),
             "verify_top": opts.verify_top,
             "verify_seeds": opts.verify_seeds,
-        },  # fmt: skip
+        },
     }
 
 
@@ -185,8 +196,9 @@ def _description(study: Study, payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parent_metrics(study: Study, search: SearchResult, checked: Verification, figures: Evaluation,
-                    counts: dict[str, int]):  # fmt: skip
+def _parent_metrics(
+    study: Study, search: SearchResult, checked: Verification, figures: Evaluation, counts: dict[str, int]
+):
     """The parent's figures, each named for what it is: the chosen trial's search score, the highest search score
     (another trial's when re-verification chose otherwise), the test figures first among the rest."""
     spec = study.plan.spec

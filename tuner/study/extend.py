@@ -45,12 +45,16 @@ def extend_study(space, name: str | None, results_dir: Path, trials: int, echo: 
     if options.config_file is not None:
         raise TunerError(f"run {run} of {space} trained one config (--config); there is no search to extend")
     if options.searcher not in EXTENDABLE:
-        raise TunerError(f"run {run} of {space} searched with {options.searcher}; extend takes a study of "
-                         f"{', '.join(EXTENDABLE)} (a grid has no more points to give)")  # fmt: skip
+        raise TunerError(
+            f"run {run} of {space} searched with {options.searcher}; extend takes a study of "
+            f"{', '.join(EXTENDABLE)} (a grid has no more points to give)"
+        )
     if options.time_budget:  # Tune restores its time budget as it was spent: the extension would run no trial
-        raise TunerError(f"run {run} of {space} was limited by --time-budget {options.time_budget:g}s, which Ray "
-                         f"Tune keeps spent when it restores the study; extend takes a study limited by its trial "
-                         f"count")  # fmt: skip
+        raise TunerError(
+            f"run {run} of {space} was limited by --time-budget {options.time_budget:g}s, which Ray "
+            f"Tune keeps spent when it restores the study; extend takes a study limited by its trial "
+            f"count"
+        )
     check_resumable(space, run, options)
     root = study_root(options.storage, options.results_dir.resolve(), space, run)
     if is_uri(root):

@@ -18,9 +18,11 @@ def place(plan, data: Callable[[], Any], echo: Callable[[str], None]) -> tuple[C
     ``data()``: the study's data, waited for only when a probe trial needs it."""
     cluster = _connect_checked(plan, echo)
     if cluster.nodes > 1 and plan.options.storage is None:
-        echo(f"note: the cluster has {cluster.nodes} nodes and checkpoints go to {plan.run_dir}, a folder on this "
-             f"machine: trials on other nodes can only save them there if it is on a filesystem they mount at "
-             f"the same path; otherwise pass --storage with a shared folder (NFS) or a URI (s3://...)")  # fmt: skip
+        echo(
+            f"note: the cluster has {cluster.nodes} nodes and checkpoints go to {plan.run_dir}, a folder on this "
+            f"machine: trials on other nodes can only save them there if it is on a filesystem they mount at "
+            f"the same path; otherwise pass --storage with a shared folder (NFS) or a URI (s3://...)"
+        )
     if plan.options.gpus_per_trial != AUTO_GPUS:
         return cluster, {}
     from tuner.packing import auto_gpu_share
@@ -43,8 +45,15 @@ def _connect_checked(plan, echo: Callable[[str], None]) -> ClusterInfo:
     # A space's own family is imported by the trials themselves, once its folder is on their path.
     preload = () if space.source.folder else (plan.spec.trainable,)
     code = tuple(str(path) for path in shipped_code(space)) if opts.address else ()
-    cluster = connect(opts.address, dashboard=opts.dashboard, num_cpus=opts.num_cpus, preload=preload,
-                      num_gpus=opts.num_gpus, verbose=opts.verbose, code=code)  # fmt: skip
+    cluster = connect(
+        opts.address,
+        dashboard=opts.dashboard,
+        num_cpus=opts.num_cpus,
+        preload=preload,
+        num_gpus=opts.num_gpus,
+        verbose=opts.verbose,
+        code=code,
+    )
     gpus = opts.gpus_per_trial
     if gpus == AUTO_GPUS:
         if cluster.gpus == 0:
@@ -59,8 +68,7 @@ def _connect_checked(plan, echo: Callable[[str], None]) -> ClusterInfo:
                 f"--gpus-per-trial {gpus:g} asked for GPUs but the Ray cluster has none ({cluster.describe()}); "
                 f"use --gpus-per-trial 0 to train on CPUs"
             )
-        echo(f"note: space {plan.spec.name} asks for {gpus:g} GPU per trial but the cluster has none; training "
-             f"on CPUs")  # fmt: skip
+        echo(f"note: space {plan.spec.name} asks for {gpus:g} GPU per trial but the cluster has none; training on CPUs")
         gpus = 0.0
     if opts.cpus_per_trial > cluster.cpus:
         raise TunerError(

@@ -133,8 +133,10 @@ def report_config(spec: SpaceSpec, choice: str) -> dict[str, Any]:
     _, _, variant = choice.partition(":")
     if not variant:
         if not spec.report_config:
-            raise TunerError(f"--config {choice}: space {spec.name} declares no report_config; give a JSON file of "
-                             f"parameters (e.g. a tuner export)")  # fmt: skip
+            raise TunerError(
+                f"--config {choice}: space {spec.name} declares no report_config; give a JSON file of "
+                f"parameters (e.g. a tuner export)"
+            )
         return spec.active_config(spec.report_config)
     if variant not in spec.report_variants:
         accepted = ", ".join(["report", *(f"report:{v}" for v in spec.report_variants)])

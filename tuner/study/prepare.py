@@ -98,8 +98,9 @@ def prepare(plan: StudyPlan, echo: Callable[[str], None]) -> Iterator[Study]:
         raise
     except KeyboardInterrupt as exc:  # outside a Tune experiment: say as well what is kept and how to continue
         _record_failure(study, exc)
-        raise StudyInterrupted(f"interrupted; the trials that ended are kept. Continue with: "
-                               f"{resume_command(plan)}") from None  # fmt: skip
+        raise StudyInterrupted(
+            f"interrupted; the trials that ended are kept. Continue with: {resume_command(plan)}"
+        ) from None
     except BaseException as exc:
         _record_failure(study, exc)
         raise
@@ -129,8 +130,11 @@ def _check_writable(folder: Path, what: str) -> None:
 def _starting(plan: StudyPlan) -> str:
     """The line said while the slow part of the start runs (Ray's start, the data, the store)."""
     opts = plan.options
-    ray = f"joining Ray at {opts.address}" if opts.address else (
-        f"starting a local Ray instance{' with its dashboard' if opts.dashboard else ''}")  # fmt: skip
+    ray = (
+        f"joining Ray at {opts.address}"
+        if opts.address
+        else (f"starting a local Ray instance{' with its dashboard' if opts.dashboard else ''}")
+    )
     data = f", loading the {plan.spec.dataset} data" if plan.spec.dataset else ""
     data += " (generated on first use without --data)" if plan.spec.dataset and opts.data is None else ""
     return f"tuner {plan.spec.name}: {ray}{data}, opening the MLflow store ..."
@@ -144,9 +148,13 @@ def _load_ahead(plan: StudyPlan) -> tuple[LoadedData | None, str, Any]:
 
     data = _load_data(plan)
     commit = git_commit()
-    tracker = StudyTracker(plan.tracking_uri, plan.spec.name,
-                           plan.options.results_dir / "mlartifacts" if plan.default_store else None,
-                           spool=plan.run_dir / SPOOL_FILE, run_tags=source_tags(plan, commit))  # fmt: skip
+    tracker = StudyTracker(
+        plan.tracking_uri,
+        plan.spec.name,
+        plan.options.results_dir / "mlartifacts" if plan.default_store else None,
+        spool=plan.run_dir / SPOOL_FILE,
+        run_tags=source_tags(plan, commit),
+    )
     return data, commit, tracker
 
 

@@ -85,8 +85,18 @@ def _stage(study: Study, trial, folder, test_figures: dict[str, float]) -> None:
         weights = checkpoint / CHECKPOINT_FILE
         state = family.inference_state(trial.config, data, ctx)
         predictions = family.predict(trial.config, state, weights, example)
-        stage(folder, spec.trainable, spec.name, trial.config, state, weights, example, predictions,
-              shipped_code(study.plan.space), test_figures)  # fmt: skip
+        stage(
+            folder,
+            spec.trainable,
+            spec.name,
+            trial.config,
+            state,
+            weights,
+            example,
+            predictions,
+            shipped_code(study.plan.space),
+            test_figures,
+        )
 
 
 __all__ = ["MODEL_FOLDER", "publish", "record_synced_model"]

@@ -90,8 +90,14 @@ def _compare(study: Study, figures: Evaluation, baseline: Baseline) -> dict[str,
         if predicted is not None:
             sides[reference.name] = predicted
     key = as_test(spec.metric)
-    compared = paired_differences(lambda rows, pred: family.score_predictions(data, rows, pred, "test"), test,
-                                  sides, key, spec.mode, study.plan.options.seed)  # fmt: skip
+    compared = paired_differences(
+        lambda rows, pred: family.score_predictions(data, rows, pred, "test"),
+        test,
+        sides,
+        key,
+        spec.mode,
+        study.plan.options.seed,
+    )
     for name, model in models.items():
         if name in sides:
             model.update(test=compared["figures"][name], interval=compared["intervals"].get(name, {}))
@@ -121,17 +127,22 @@ def _trial_predictions(study: Study, family, trial, overrides: dict[str, Any]) -
     from tuner.trial import make_context
 
     data, config = study.data, trial.config
-    ctx = trial_context(study) if not overrides else make_context(
-        study.plan.spec, study.plan.options.seed, "cpu", report=lambda row, ckpt: None, overrides=overrides
-    )  # fmt: skip
+    ctx = (
+        trial_context(study)
+        if not overrides
+        else make_context(
+            study.plan.spec, study.plan.options.seed, "cpu", report=lambda row, ckpt: None, overrides=overrides
+        )
+    )
     with local_checkpoint(study.plan.options.storage, trial.checkpoint_path) as folder:
         state = family.inference_state(config, data, ctx)
         inputs = data.arrays["x"][data.splits["test"]]
         return np.asarray(family.predict(config, state, folder / CHECKPOINT_FILE, inputs))
 
 
-def fit_reference(reference: Reference, data, seed: int,
-                  budget_s: float = REFERENCE_BUDGET_S) -> tuple[np.ndarray | None, dict[str, Any]]:  # fmt: skip
+def fit_reference(
+    reference: Reference, data, seed: int, budget_s: float = REFERENCE_BUDGET_S
+) -> tuple[np.ndarray | None, dict[str, Any]]:
     """Train ``reference`` on the data's non-test rows (flattened ``x``) and predict the test rows, in a thread
     given ``budget_s`` seconds: its predictions (None past the budget, or when it failed) and its record."""
     test = data.splits["test"]
@@ -180,8 +191,9 @@ def build_reference(reference: Reference, seed: int):
     return make_pipeline(StandardScaler(), model)
 
 
-def paired_differences(score, rows: np.ndarray, sides: dict[str, np.ndarray], key: str, mode: str,
-                       seed: int) -> dict[str, Any]:  # fmt: skip
+def paired_differences(
+    score, rows: np.ndarray, sides: dict[str, np.ndarray], key: str, mode: str, seed: int
+) -> dict[str, Any]:
     """Each side's figures on ``rows`` and their intervals, and ``key``'s difference between the ``chosen`` side
     and every other one with its paired interval: every resample scores all sides on the same rows.
     ``score(rows, predicted)`` gives a side's figures; ``sides`` maps a name to its predictions, one per row.

@@ -32,8 +32,10 @@ def best_trial(study: Study, search: SearchResult):
     if best is None:
         from tuner.study_text import tally
 
-        raise TunerError(f"no trial produced a finite {study.plan.spec.metric} ({tally(dict(search.ledger.counts()))}"
-                         f"); see {study.plan.run_dir} and the MLflow runs")  # fmt: skip
+        raise TunerError(
+            f"no trial produced a finite {study.plan.spec.metric} ({tally(dict(search.ledger.counts()))}"
+            f"); see {study.plan.run_dir} and the MLflow runs"
+        )
     return best
 
 
@@ -66,15 +68,26 @@ def search(study: Study, warm: list[tuple[dict[str, Any], float]] | None = None)
     return SearchResult(monitor.ledger, searcher.note)
 
 
-def new_monitor(study: Study, prune_log, total: int, scheduler, phase: str = SEARCH_PHASE,
-                reruns: dict[str, int] | None = None):  # fmt: skip
+def new_monitor(
+    study: Study, prune_log, total: int, scheduler, phase: str = SEARCH_PHASE, reruns: dict[str, int] | None = None
+):
     """Tuner's Tune callback for one phase's trials; the search phase's keeps the study's progress file."""
     from tuner.monitor import StudyMonitor
 
     progress_path = study.plan.run_dir / PROGRESS_FILE if phase == SEARCH_PHASE else None
-    return StudyMonitor(study.plan.spec, study.tracker, prune_log, total, study.echo, started=PROCESS_START,
-                        progress_path=progress_path, table_every=study.plan.options.progress_every,
-                        scheduler=scheduler, phase=phase, reruns=reruns)  # fmt: skip
+    return StudyMonitor(
+        study.plan.spec,
+        study.tracker,
+        prune_log,
+        total,
+        study.echo,
+        started=PROCESS_START,
+        progress_path=progress_path,
+        table_every=study.plan.options.progress_every,
+        scheduler=scheduler,
+        phase=phase,
+        reruns=reruns,
+    )
 
 
 def trainable(study: Study):
@@ -86,9 +99,15 @@ def trainable(study: Study):
 
     opts, gpus = study.plan.options, study.cluster.gpus_per_trial
     data = with_code(study.data, study.plan.space.source.folder)  # a space folder of its own: on the trials' path
-    trainable = tune.with_parameters(run_trial, data=data, spec=study.plan.spec, seed=opts.seed,
-                                     threads=max(1, int(opts.cpus_per_trial)), gpus=gpus,
-                                     checkpoint_every_s=opts.checkpoint_every)  # fmt: skip
+    trainable = tune.with_parameters(
+        run_trial,
+        data=data,
+        spec=study.plan.spec,
+        seed=opts.seed,
+        threads=max(1, int(opts.cpus_per_trial)),
+        gpus=gpus,
+        checkpoint_every_s=opts.checkpoint_every,
+    )
     return tune.with_resources(trainable, {"cpu": opts.cpus_per_trial, "gpu": gpus})
 
 
@@ -112,7 +131,7 @@ def tuner_for(study: Study, searcher, scheduler, monitor, experiment: str):
             time_budget_s=opts.time_budget,
             reuse_actors=True,
             trial_dirname_creator=trial_dirname,
-        ),  # fmt: skip
+        ),
         run_config=tune.RunConfig(
             name=experiment,
             storage_path=study.plan.study_root,
@@ -151,8 +170,14 @@ def run_experiment(study: Study, tuner, monitor) -> None:
     )
 
 
-def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: str, keep: bool,
-                 fixed: dict[str, Any] | None = None, reruns: dict[str, int] | None = None):  # fmt: skip
+def train_to_end(
+    study: Study,
+    runs: list[tuple[dict[str, Any], int]],
+    phase: str,
+    keep: bool,
+    fixed: dict[str, Any] | None = None,
+    reruns: dict[str, int] | None = None,
+):
     """Train each (config, seed) of ``runs`` once, to its end (no pruning), as the Ray Tune experiment ``phase``
     in the study's storage, with MLflow child runs tagged with the phase (and with the search trial whose config
     they train again: ``reruns``, ``config_key`` -> trial number); the ledger of those runs. Their checkpoints are
@@ -174,8 +199,9 @@ def train_to_end(study: Study, runs: list[tuple[dict[str, Any], int]], phase: st
     space = {**tune_param_space(plan.spec), SEED: tune.choice(sorted({seed for _, seed in runs})),
              **{key: tune.choice([value]) for key, value in overrides.items()}}  # fmt: skip
     concurrent = opts.max_concurrent or trial_slots(study.cluster, opts.cpus_per_trial)
-    searcher = SearchPlan(BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrent), space,
-                          len(points), phase)  # fmt: skip
+    searcher = SearchPlan(
+        BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrent), space, len(points), phase
+    )
     prune_log = PruneLog()
     scheduler = build_scheduler(plan.spec, "fifo", prune_log)
     monitor = new_monitor(study, prune_log, len(points), scheduler, phase=phase, reruns=reruns)
@@ -211,8 +237,9 @@ def _continue(study: Study):
         study.echo(f"note: {repaired}")
     # A trial that runs again reports epochs Optuna has seen: Optuna ignores them, and says so once per epoch.
     warnings.filterwarnings("ignore", message="The reported value is ignored because", category=UserWarning)
-    tuner = tune.Tuner.restore(f"{study.plan.study_root}/{SEARCH_EXPERIMENT}", trainable(study), resume_unfinished=True,
-                               resume_errored=False)  # fmt: skip
+    tuner = tune.Tuner.restore(
+        f"{study.plan.study_root}/{SEARCH_EXPERIMENT}", trainable(study), resume_unfinished=True, resume_errored=False
+    )
     monitor = restored_monitor(tuner)
     if study.plan.resume.get("extended"):  # tuner extend raised the trial budget since the monitor was saved
         monitor.ledger.total = max(monitor.ledger.total, study.plan.options.trials)

@@ -42,8 +42,10 @@ def tidy(study: Study, search: SearchResult, checked: Verification, reference: B
     # The baseline's own run is trained again by any later command that needs it.
     keep_only(plan.study_root, {SEARCH_EXPERIMENT: set(kept), BASELINE_EXPERIMENT: set()})
     where = f" in {plan.study_root}" if is_uri(plan.study_root) else ""
-    study.echo(f"run folder: {_size(plan.run_dir)} (checkpoints of {len(kept)} trial(s) kept{where}; "
-               f"--keep-checkpoints keeps all)")  # fmt: skip
+    study.echo(
+        f"run folder: {_size(plan.run_dir)} (checkpoints of {len(kept)} trial(s) kept{where}; "
+        f"--keep-checkpoints keeps all)"
+    )
 
 
 def kept_trials(study: Study, search: SearchResult, checked: Verification, reference: Baseline) -> dict[str, int]:

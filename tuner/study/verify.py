@@ -121,8 +121,10 @@ def _say(study: Study, candidates: tuple[Candidate, ...], chosen: Candidate) -> 
         mean = "-" if c.mean is None else f"{c.mean:.4f}"
         sd = "" if c.sd is None else f" +- {c.sd:.4f}"
         mark = "  <- chosen" if c is chosen else ""
-        study.echo(f"  trial {c.trial.number:3d}  {mean}{sd}  (search {c.trial.score:.4f}; "
-                   f"{len(c.values)}/{len(c.seeds)} runs scored){mark}")  # fmt: skip
+        study.echo(
+            f"  trial {c.trial.number:3d}  {mean}{sd}  (search {c.trial.score:.4f}; "
+            f"{len(c.values)}/{len(c.seeds)} runs scored){mark}"
+        )
 
 
 __all__ = ["Candidate", "Verification", "top_trials", "verify"]

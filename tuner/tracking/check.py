@@ -44,8 +44,9 @@ def _check_server(uri: str) -> None:
         raise TunerError(f"MLflow server {uri} {what} at {health}{hint}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise TunerError(f"MLflow server {uri} does not answer ({reason}); start it, or pass another "
-                         f"--tracking-uri") from None  # fmt: skip
+        raise TunerError(
+            f"MLflow server {uri} does not answer ({reason}); start it, or pass another --tracking-uri"
+        ) from None
 
 
 __all__ = ["check_store", "is_server"]

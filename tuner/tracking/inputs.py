@@ -24,10 +24,13 @@ def dataset_input(record: dict[str, Any]) -> Any:
     file (source type ``local``), used for training."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    dataset = Dataset(name=record["name"], digest=record["digest"], source_type="local",
-                      source=json.dumps({"uri": record["source"]}))  # fmt: skip
-    tags = [InputTag(DATASET_CONTEXT_TAG, DATASET_CONTEXT),
-            InputTag(DATASET_SYNTHETIC_TAG, str(bool(record["synthetic"])).lower())]  # fmt: skip
+    dataset = Dataset(
+        name=record["name"], digest=record["digest"], source_type="local", source=json.dumps({"uri": record["source"]})
+    )
+    tags = [
+        InputTag(DATASET_CONTEXT_TAG, DATASET_CONTEXT),
+        InputTag(DATASET_SYNTHETIC_TAG, str(bool(record["synthetic"])).lower()),
+    ]
     return DatasetInput(dataset, tags)
 
 

@@ -53,9 +53,18 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
         return self.family.predict(self.config, self.state, self.weights, inputs)
 
 
-def stage(folder: Path, family: str, space: str, config: dict[str, Any], state: dict[str, Any], weights: Path,
-          example: np.ndarray, predictions: np.ndarray, code: list[Path] = (),
-          figures: dict[str, float] | None = None) -> None:  # fmt: skip
+def stage(
+    folder: Path,
+    family: str,
+    space: str,
+    config: dict[str, Any],
+    state: dict[str, Any],
+    weights: Path,
+    example: np.ndarray,
+    predictions: np.ndarray,
+    code: list[Path] = (),
+    figures: dict[str, float] | None = None,
+) -> None:
     """Write the model's files to ``folder``: the weights, ``model.json`` (family module, space, config), the
     pickled inference state, an input example and the signature inferred from it and its ``predictions``, a copy
     of the space's own ``code`` (files and package folders), and the test ``figures`` the model's page shows."""
@@ -92,12 +101,18 @@ def log_staged(tracking_uri: str, folder: Path, run_id: str, dataset: dict[str, 
     made = client.create_logged_model(client.get_run(run_id).info.experiment_id, name=MODEL_NAME, source_run_id=run_id)
     with _store(tracking_uri):
         info = Model.log(
-            artifact_path=None, name=MODEL_NAME, flavor=mlflow.pyfunc, run_id=run_id, model_id=made.model_id,
-            python_model=str(MODEL_CODE), artifacts={name: str(folder / name) for name in (WEIGHTS, CONFIG, STATE)},
+            artifact_path=None,
+            name=MODEL_NAME,
+            flavor=mlflow.pyfunc,
+            run_id=run_id,
+            model_id=made.model_id,
+            python_model=str(MODEL_CODE),
+            artifacts={name: str(folder / name) for name in (WEIGHTS, CONFIG, STATE)},
             signature=ModelSignature.from_dict(json.loads((folder / SIGNATURE).read_text())),
-            input_example=np.load(folder / EXAMPLE), code_paths=_code_paths(folder),
+            input_example=np.load(folder / EXAMPLE),
+            code_paths=_code_paths(folder),
             pip_requirements=_requirements(),
-        )  # fmt: skip
+        )
     _log_figures(client, run_id, made.model_id, folder, dataset)
     return {"uri": info.model_uri, "model_id": info.model_id, "registered": None}
 

@@ -101,8 +101,9 @@ def child_runs(client: Any, experiment_id: str, parent_id: str) -> Iterator[tupl
     """(trial id, run id, MLflow run status) of each trial's child run of ``parent_id``, page by page."""
     token = None
     while True:
-        page = client.search_runs([experiment_id], f"tags.{PARENT_RUN_TAG} = '{parent_id}'",
-                                  max_results=1000, page_token=token)  # fmt: skip
+        page = client.search_runs(
+            [experiment_id], f"tags.{PARENT_RUN_TAG} = '{parent_id}'", max_results=1000, page_token=token
+        )
         for run in page:
             trial_id = run.data.tags.get(TRIAL_ID_TAG)
             if trial_id:

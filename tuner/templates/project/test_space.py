@@ -15,8 +15,14 @@ def test_one_trial_reports_every_epoch_and_its_weights_predict(tmp_path: Path):
     loaded = data.load(None, SPEC.data_options, tmp_path)
     assert loaded.synthetic and set(loaded.splits) == {"train", "val", "test"}
     rows = []
-    ctx = TrialContext(metric=SPEC.metric, mode=SPEC.mode, max_epochs=2, fixed=SPEC.fixed, seed=0,
-                       report=lambda row, checkpoint: rows.append((row, checkpoint)))  # fmt: skip
+    ctx = TrialContext(
+        metric=SPEC.metric,
+        mode=SPEC.mode,
+        max_epochs=2,
+        fixed=SPEC.fixed,
+        seed=0,
+        report=lambda row, checkpoint: rows.append((row, checkpoint)),
+    )
     config = SPEC.active_config(SPEC.report_config)
     family.train(config, loaded, ctx)
     assert [row["epoch"] for row, _ in rows] == [1, 2]
