@@ -72,6 +72,23 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
+def trained_one_epoch(tmp_path_factory):
+    """``trained_one_epoch(name)``: space ``name`` after one epoch (tests.helpers.smoke.train_one_epoch), trained
+    once for the session: the tests that need it only read the rows, predict and evaluate from the weights."""
+    from tests.helpers.smoke import train_one_epoch
+
+    data_cache = tmp_path_factory.mktemp("one_epoch_data")
+    done = {}
+
+    def get(name: str):
+        if name not in done:
+            done[name] = train_one_epoch(name, data_cache)
+        return done[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def steel_openml_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("steel") / "steel_openml.csv"
     path.write_text(steel.generate_openml_csv())

@@ -13,32 +13,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
-from tests.helpers.smoke import smoke_spec
-from trainables.family import ScoringFamily, ServingFamily, load_family
-from trainables.reporting import CHECKPOINT_FILE
+from tests.helpers.smoke import OneEpoch
+from trainables.family import ScoringFamily, ServingFamily
 from tuner import spaces
-from tuner.datasets import load_dataset
 from tuner.study.publish import EXAMPLE_ROWS
-from tuner.trial import make_context
 
 
-@pytest.fixture(scope="module")
-def data_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("data_cache")
-
-
-def _trained(name: str, data_cache):
-    """(family, config, data, ctx, best weights) after one epoch of every fold of space ``name``'s report config."""
-    spec = smoke_spec(spaces.get(name))
-    data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
-    rows = []
-    ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append(ckpt))
-    ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": int(spec.fixed.get("folds", 1))})
-    family = load_family(spec.trainable)
-    config = spec.active_config(spec.report_config)
-    family.train(config, data, ctx)
-    checkpoint = next(ckpt for ckpt in reversed(rows) if ckpt is not None)
-    return family, config, data, ctx, checkpoint / CHECKPOINT_FILE
+def _trained(one: OneEpoch):
+    """(family, config, data, ctx, best weights) of a space after one epoch of every fold of its report config."""
+    return one.family, one.config, one.data, one.ctx, one.weights
 
 
 def _served(family, config, data, ctx, weights, inputs):
@@ -48,8 +31,8 @@ def _served(family, config, data, ctx, weights, inputs):
 
 
 @pytest.mark.parametrize("name", ["ecg_cnngru", "ecg_cnn2d"])
-def test_ecg_predictions_score_the_test_figures(name, data_cache, one_torch_thread):
-    family, config, data, ctx, weights = _trained(name, data_cache)
+def test_ecg_predictions_score_the_test_figures(name, trained_one_epoch, one_torch_thread):
+    family, config, data, ctx, weights = _trained(trained_one_epoch(name))
     test = data.split("test")
     predicted, state = _served(family, config, data, ctx, weights, test["x"])
     assert predicted.shape == test["y"].shape
@@ -76,8 +59,8 @@ def _spread_heads(weights, out):
     return out
 
 
-def test_pain_predicts_each_subject_by_the_vote_evaluate_scores(data_cache, one_torch_thread, tmp_path):
-    family, config, data, ctx, trained = _trained("pain_rnn", data_cache)
+def test_pain_predicts_each_subject_by_the_vote_evaluate_scores(trained_one_epoch, one_torch_thread, tmp_path):
+    family, config, data, ctx, trained = _trained(trained_one_epoch("pain_rnn"))
     weights = _spread_heads(trained, tmp_path / "weights.pt")
     subjects = data.splits["test"]
     inputs = family.example_inputs(data, len(subjects))
@@ -94,10 +77,10 @@ def test_pain_predicts_each_subject_by_the_vote_evaluate_scores(data_cache, one_
 
 
 @pytest.mark.slow
-def test_hms_predicts_the_fold_models_mean_evaluate_scores(data_cache, one_torch_thread):
+def test_hms_predicts_the_fold_models_mean_evaluate_scores(trained_one_epoch, one_torch_thread):
     from trainables.hms import kl_divergence
 
-    family, config, data, ctx, weights = _trained("hms_b0", data_cache)
+    family, config, data, ctx, weights = _trained(trained_one_epoch("hms_b0"))
     rows = data.splits["test"]
     inputs = family.example_inputs(data, len(rows))
     predicted, _ = _served(family, config, data, ctx, weights, inputs)
@@ -108,10 +91,10 @@ def test_hms_predicts_the_fold_models_mean_evaluate_scores(data_cache, one_torch
 
 
 @pytest.mark.parametrize("name", [name for name in spaces.names() if spaces.get(name).references])
-def test_predictions_scored_by_score_predictions_are_evaluates_figures(name, data_cache, one_torch_thread):
+def test_predictions_scored_by_score_predictions_are_evaluates_figures(name, trained_one_epoch, one_torch_thread):
     """The reference phase scores the chosen model from its predictions: the figures must be ``evaluate``'s, every
     one that needs no more than a prediction."""
-    family, config, data, ctx, weights = _trained(name, data_cache)
+    family, config, data, ctx, weights = _trained(trained_one_epoch(name))
     assert isinstance(family, ScoringFamily)
     test = data.splits["test"]
     predicted, _ = _served(family, config, data, ctx, weights, data.arrays["x"][test])

@@ -89,16 +89,14 @@ def data_cache(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", _training_runs(SPACES))
-def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, data_cache, one_torch_thread):
-    spec = smoke_spec(spaces.get(name))
-    data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
-    assert data.synthetic
-    rows = []
-    # One epoch (of every fold, for spaces that cross-validate inside a trial), on one thread like a 1-CPU trial.
+def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, trained_one_epoch, one_torch_thread):
+    # One epoch (of every fold, for spaces that cross-validate inside a trial), on one thread like a 1-CPU trial;
+    # the same training serves the prediction tests (test_family_predict), which only read it.
+    one = trained_one_epoch(name)
+    spec, rows = one.spec, one.rows
+    assert one.data.synthetic
+    assert one.config == a_config(spec)
     steps = int(spec.fixed.get("folds", 1))
-    ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)))
-    ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": steps})
-    load_family(spec.trainable).train(a_config(spec), data, ctx)
     assert [row[EPOCH] for row, _ in rows] == list(range(1, steps + 1))
     row, checkpoint = rows[-1]
     for metric in spec.metrics:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from tuner.settings import apply_settings
 from tuner.spec import SpaceSpec
@@ -11,3 +14,41 @@ from tuner.spec import SpaceSpec
 def smoke_spec(spec: SpaceSpec) -> SpaceSpec:
     """The spec with its ``smoke`` overrides applied (checked like ``--set``): what tests run of a space."""
     return apply_settings(spec, tuple(f"{key}={json.dumps(value)}" for key, value in spec.smoke.items()))
+
+
+@dataclass(frozen=True)
+class OneEpoch:
+    """Space ``spec``'s report config (or first grid point) after one epoch of every fold, on the CPU with seed 0:
+    the family, the config, the data, the trial context and every ``(row, checkpoint folder)`` reported."""
+
+    spec: SpaceSpec
+    family: Any
+    config: dict[str, Any]
+    data: Any
+    ctx: Any
+    rows: list[tuple[dict[str, Any], Path | None]]
+
+    @property
+    def weights(self) -> Path:
+        """The weights file of the latest checkpoint."""
+        from trainables.reporting import CHECKPOINT_FILE
+
+        return next(ckpt for _, ckpt in reversed(self.rows) if ckpt is not None) / CHECKPOINT_FILE
+
+
+def train_one_epoch(name: str, data_cache: Path) -> OneEpoch:
+    """Train space ``name`` (its smoke settings applied) for one epoch of every fold, as a 1-CPU trial would."""
+    from trainables.family import load_family
+    from tuner import spaces
+    from tuner.datasets import load_dataset
+    from tuner.trial import make_context
+
+    spec = smoke_spec(spaces.get(name))
+    data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
+    rows = []
+    ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)))
+    ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": int(spec.fixed.get("folds", 1))})
+    family = load_family(spec.trainable)
+    config = spec.active_config(spec.report_config or spec.complete_config({}))
+    family.train(config, data, ctx)
+    return OneEpoch(spec, family, config, data, ctx, rows)
