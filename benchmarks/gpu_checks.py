@@ -181,7 +181,7 @@ def hms_figures(
             "per_trial": [round(p, 1) for p in peaks],
             "max": round(max(peaks), 1) if peaks else None,
             "median": round(statistics.median(peaks), 1) if peaks else None,
-        },  # fmt: skip
+        },
         "gpu_utilisation": {**util, "note": sampler_note},
         "failed_trials": failed["failed"],
         "oom_trials": failed["oom"],
@@ -214,8 +214,18 @@ def memory_figures(work: Path) -> dict[str, Any]:
     """The outcome of ``pytest -m gpu`` from its last line, and the figures the memory test printed."""
     log = work / "gpu_memory.log"
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-    summary = next((line.strip("= ") for line in reversed(lines) if re.search(r"\d+ (passed|failed|skipped|"
-                    r"deselected|error)", line)), "")  # fmt: skip
+    summary = next(
+        (
+            line.strip("= ")
+            for line in reversed(lines)
+            if re.search(
+                r"\d+ (passed|failed|skipped|"
+                r"deselected|error)",
+                line,
+            )
+        ),
+        "",
+    )
     if re.search(r"\d+ (failed|error)", summary):
         outcome = "failed"
     elif re.search(r"\d+ passed", summary):
@@ -267,7 +277,7 @@ def collect(mode: str, work: Path, out: Path, usps_budget: float) -> dict[str, A
             "time_budget_s": usps_budget,
             "auto": usps_figures(work, "auto", steps.get("usps_auto")),
             "one": usps_figures(work, "1", steps.get("usps_1")),
-        },  # fmt: skip
+        },
         "gpu_memory_test": memory_figures(work),
     }
 
@@ -293,8 +303,9 @@ def summary_text(figures: dict[str, Any]) -> str:
     lines = [f"gpu_checks ({figures['mode']}) on {figures['device']}, {figures['written']}"]
     for name, step in figures["steps"].items():
         error = f", tail of its log: {step['error_file']}" if step["error_file"] else ""
-        lines.append(f"  step {name:<10} {step['status']:<9} {step.get('seconds', '-')} s of {step.get('cap_s')} s"
-                     f"{error}")  # fmt: skip
+        lines.append(
+            f"  step {name:<10} {step['status']:<9} {step.get('seconds', '-')} s of {step.get('cap_s')} s{error}"
+        )
     lines += [
         f"hms_b1: wall {hms['wall_s']} s (goal < {hms['goal_s']:g} s on the GPU: {_goal(hms['goal_met'])}), "
         f"first trial after {hms['first_trial_s']} s, run {hms['run_status']}",
@@ -321,9 +332,11 @@ def summary_text(figures: dict[str, Any]) -> str:
 def _probe_line(probe: dict[str, Any] | None) -> str:
     if not probe:
         return "none (a fixed share, or the study stopped before it)"
-    return (f"{probe.get('gpu_probe_device')}, total {probe.get('gpu_probe_total_mb')} MiB, peak reserved "
-            f"{probe.get('gpu_probe_peak_mb')} MiB (allocated {probe.get('gpu_probe_peak_allocated_mb')}), context "
-            f"{probe.get('gpu_probe_context_mb')} MiB, {probe.get('gpu_probe_seconds')} s")  # fmt: skip
+    return (
+        f"{probe.get('gpu_probe_device')}, total {probe.get('gpu_probe_total_mb')} MiB, peak reserved "
+        f"{probe.get('gpu_probe_peak_mb')} MiB (allocated {probe.get('gpu_probe_peak_allocated_mb')}), context "
+        f"{probe.get('gpu_probe_context_mb')} MiB, {probe.get('gpu_probe_seconds')} s"
+    )
 
 
 def _goal(met: bool | None) -> str:

@@ -24,14 +24,24 @@ FIGURES = ("best_so_far.png", "parallel_coordinates.png", "learning_curves.png",
 
 def _spec() -> SpaceSpec:
     return SpaceSpec(
-        name="synthetic", report="none", summary="generated trials", dataset="", data_options={},
-        trainable="benchmarks.sleep_family", model="none", metric="val_score", mode="max",
-        metrics=("val_score",), max_epochs=3,
-        params=(Param("lr", LogUniform(1e-4, 1e-1), "drives the score"),
-                Param("noise", Uniform(0.0, 1.0), "does nothing"),
-                Param("schedule", Choice(("plateau", "none")), "whether the factor exists"),
-                Param("factor", Uniform(0.1, 0.9), "only with plateau", active_if=("schedule", ("plateau",)))),
-    )  # fmt: skip
+        name="synthetic",
+        report="none",
+        summary="generated trials",
+        dataset="",
+        data_options={},
+        trainable="benchmarks.sleep_family",
+        model="none",
+        metric="val_score",
+        mode="max",
+        metrics=("val_score",),
+        max_epochs=3,
+        params=(
+            Param("lr", LogUniform(1e-4, 1e-1), "drives the score"),
+            Param("noise", Uniform(0.0, 1.0), "does nothing"),
+            Param("schedule", Choice(("plateau", "none")), "whether the factor exists"),
+            Param("factor", Uniform(0.1, 0.9), "only with plateau", active_if=("schedule", ("plateau",))),
+        ),
+    )
 
 
 def _trials(n: int, seed: int = 0) -> StudyTrials:
@@ -149,8 +159,16 @@ def test_the_figures_mark_the_chosen_trial_and_number_trials_as_the_study_does(t
 @pytest.mark.slow
 def test_a_study_writes_its_analysis_and_logs_it_to_the_parent_run(ray_instance, tmp_path, capfd):
     results = tmp_path / "results"
-    opts = RunOptions(trials=6, max_epochs=3, seed=0, results_dir=results, name="study", dashboard=False,
-                      verify_top=0, report_baseline=False)  # fmt: skip
+    opts = RunOptions(
+        trials=6,
+        max_epochs=3,
+        seed=0,
+        results_dir=results,
+        name="study",
+        dashboard=False,
+        verify_top=0,
+        report_baseline=False,
+    )
     store_setting = os.environ.get("MLFLOW_TRACKING_URI")
     study = run_study(spaces.get("steel_multiclass"), opts)
     # logging the model set MLflow's store for the process a moment: the next study must not inherit it
@@ -186,8 +204,9 @@ def test_a_study_writes_its_analysis_and_logs_it_to_the_parent_run(ray_instance,
 
 
 def test_analyze_refuses_an_unknown_run_in_one_line(tmp_path, capfd):
-    refused = run_main("analyze", "steel_multiclass", "--name", "nope", "--results-dir", str(tmp_path), cwd=tmp_path,
-                       capfd=capfd)  # fmt: skip
+    refused = run_main(
+        "analyze", "steel_multiclass", "--name", "nope", "--results-dir", str(tmp_path), cwd=tmp_path, capfd=capfd
+    )
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.startswith("error: ") and "'nope'" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
@@ -198,8 +217,9 @@ def test_a_failing_analysis_is_one_line_and_the_study_goes_on(tmp_path):
     lines: list[str] = []
     logged: list[tuple] = []
     tracker = SimpleNamespace(parent_id=None, flush=lambda: None, log_to_parent=lambda *args: logged.append(args))
-    plan = SimpleNamespace(fixed_config=None, spec=_spec(), run_dir=tmp_path, study_root=str(tmp_path),
-                           tracking_uri=None)  # fmt: skip
+    plan = SimpleNamespace(
+        fixed_config=None, spec=_spec(), run_dir=tmp_path, study_root=str(tmp_path), tracking_uri=None
+    )
     study = SimpleNamespace(plan=plan, tracker=tracker, echo=lines.append)
     analyze(study, SimpleNamespace(ledger=SimpleNamespace(outcomes={"t1": object()})))
     assert len(lines) == 1 and lines[0].startswith("warning: the analysis failed")

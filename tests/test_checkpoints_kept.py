@@ -24,16 +24,29 @@ from tuner.study.tidy import KEPT_RECORD
 
 def checkpoints(experiment: Path) -> dict[str, list[set[str]]]:
     """Trial folder -> the file names of each of its checkpoints."""
-    return {trial.name: [{f.name for f in c.iterdir()} for c in sorted(trial.glob("checkpoint_*"))]
-            for trial in experiment.glob("trial_*")}  # fmt: skip
+    return {
+        trial.name: [{f.name for f in c.iterdir()} for c in sorted(trial.glob("checkpoint_*"))]
+        for trial in experiment.glob("trial_*")
+    }
 
 
 @pytest.mark.slow
 def test_a_finished_study_keeps_only_what_later_commands_read_and_they_still_work(ray_instance, tmp_path, capsys):
     spec = spaces.get("steel_multiclass")
-    opts = RunOptions(trials=6, searcher="random", scheduler="fifo", max_epochs=2, seed=3, results_dir=tmp_path,
-                      name="lean", dashboard=False, progress_every=0, verify_top=2, verify_seeds=1,
-                      settings=("cv_folds=1",))  # fmt: skip
+    opts = RunOptions(
+        trials=6,
+        searcher="random",
+        scheduler="fifo",
+        max_epochs=2,
+        seed=3,
+        results_dir=tmp_path,
+        name="lean",
+        dashboard=False,
+        progress_every=0,
+        verify_top=2,
+        verify_seeds=1,
+        settings=("cv_folds=1",),
+    )
     study = run_study(spec, opts)
     out = capsys.readouterr().out
     kept = json.loads((study.run_dir / "run.json").read_text())[KEPT_RECORD]
@@ -63,8 +76,18 @@ def test_a_finished_study_keeps_only_what_later_commands_read_and_they_still_wor
 @pytest.mark.slow
 def test_keep_checkpoints_keeps_every_trials_checkpoint(ray_instance, tmp_path, capsys):
     spec = sleep_spec(max_epochs=2, checkpoint=True)
-    opts = RunOptions(trials=3, searcher="random", scheduler="fifo", seed=0, results_dir=tmp_path, name="all",
-                      dashboard=False, progress_every=0, verify_top=0, keep_checkpoints=True)  # fmt: skip
+    opts = RunOptions(
+        trials=3,
+        searcher="random",
+        scheduler="fifo",
+        seed=0,
+        results_dir=tmp_path,
+        name="all",
+        dashboard=False,
+        progress_every=0,
+        verify_top=0,
+        keep_checkpoints=True,
+    )
     study = run_study(spec, opts)
     found = checkpoints(study.run_dir / "ray")
     assert len(found) == 3 and all(len(folders) == 1 for folders in found.values()), found

@@ -65,8 +65,9 @@ def test_csv_with_wrong_columns_names_the_file(tmp_path, wrong_columns_csv):
 def test_config_with_unknown_parameter_is_refused(tmp_path, capfd):
     config = tmp_path / "c.json"
     config.write_text('{"lr": 0.001, "learning_rate": 0.1}')
-    proc = run_main("run", "steel_binary", "--config", str(config), "--results-dir", str(tmp_path / "r"), cwd=tmp_path,
-                    capfd=capfd)  # fmt: skip
+    proc = run_main(
+        "run", "steel_binary", "--config", str(config), "--results-dir", str(tmp_path / "r"), cwd=tmp_path, capfd=capfd
+    )
     assert proc.returncode == 2 and "unknown parameter(s) learning_rate" in proc.stderr
 
 
@@ -81,8 +82,19 @@ def test_list_and_show(tmp_path, capfd):
 @pytest.mark.slow
 def test_gpu_request_without_gpus_fails_fast_without_a_run(tmp_path):
     results = tmp_path / "results"
-    proc = run_cli("run", "steel_binary", "--gpus-per-trial", "0.5", "--no-dashboard", "--num-cpus", "1",
-                   "--results-dir", str(results), cwd=tmp_path, timeout=120)  # fmt: skip
+    proc = run_cli(
+        "run",
+        "steel_binary",
+        "--gpus-per-trial",
+        "0.5",
+        "--no-dashboard",
+        "--num-cpus",
+        "1",
+        "--results-dir",
+        str(results),
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1
@@ -134,8 +146,18 @@ def test_a_full_disk_met_inside_ray_tune_or_sqlalchemy_is_the_same_one_line(monk
 
 
 def test_a_storage_uri_of_an_unknown_filesystem_is_refused_in_one_line(tmp_path, capfd):
-    proc = run_main("run", "steel_binary", "--trials", "2", "--storage", "nosuch://bucket/studies", "--results-dir",
-                    str(tmp_path / "results"), cwd=tmp_path, capfd=capfd)  # fmt: skip
+    proc = run_main(
+        "run",
+        "steel_binary",
+        "--trials",
+        "2",
+        "--storage",
+        "nosuch://bucket/studies",
+        "--results-dir",
+        str(tmp_path / "results"),
+        cwd=tmp_path,
+        capfd=capfd,
+    )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--storage nosuch://bucket/studies: cannot open" in lines[0], proc.stderr

@@ -105,18 +105,23 @@ def test_shell_script_parses(script):
     [
         pytest.param(["frobnicate"], "unknown command 'frobnicate'", id="bad-subcommand"),
         pytest.param([], "missing command", id="no-subcommand"),
-        pytest.param(["start", "--workers", "two"], "--workers expects a non-negative integer, got 'two'",
-                     id="non-numeric"),
-        pytest.param(["start", "--worker-cpus", "-1"], "--worker-cpus expects a non-negative integer, got '-1'",
-                     id="negative"),
+        pytest.param(
+            ["start", "--workers", "two"], "--workers expects a non-negative integer, got 'two'", id="non-numeric"
+        ),
+        pytest.param(
+            ["start", "--worker-cpus", "-1"], "--worker-cpus expects a non-negative integer, got '-1'", id="negative"
+        ),
         pytest.param(["start", "--port", "80"], "--port must be between 1024 and", id="privileged-port"),
         pytest.param(["start", "--workers", "99"], "--workers must be at most", id="too-many-workers"),
         pytest.param(["start", "--head-cpus"], "--head-cpus expects a value", id="missing-value"),
-        pytest.param(["stop", "--workers", "2"], "--workers is an option of 'start', not of 'stop'",
-                     id="option-of-another-command"),
+        pytest.param(
+            ["stop", "--workers", "2"],
+            "--workers is an option of 'start', not of 'stop'",
+            id="option-of-another-command",
+        ),
         pytest.param(["status", "--verbose"], "unknown option '--verbose' for 'status'", id="unknown-option"),
     ],
-)  # fmt: skip
+)
 def test_local_script_usage_errors_are_one_line(args, expected):
     result = run_local_script(*args)
     assert result.returncode == 2
@@ -294,9 +299,10 @@ def test_rayjob_entrypoint_is_a_tuner_study_that_fits_the_cluster(rayjob):
     # trials run on the GPU workers, which cannot write the head's volume: checkpoints need shared storage
     assert args.storage and urlparse(args.storage).scheme in ("s3", "gs"), args.storage
     worker = next(
-        g for g in spec["rayClusterSpec"]["workerGroupSpecs"]
+        g
+        for g in spec["rayClusterSpec"]["workerGroupSpecs"]
         if "nvidia.com/gpu" in g["template"]["spec"]["containers"][0]["resources"]["limits"]
-    )  # fmt: skip
+    )
     limits = worker["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert_trials_pack_a_node(args.space, args.gpus_per_trial, float(limits["cpu"]), limits["nvidia.com/gpu"])
     slots_at_start = worker["minReplicas"] * int(limits["nvidia.com/gpu"] / args.gpus_per_trial)
@@ -345,9 +351,19 @@ def test_local_cluster_starts_two_nodes_and_stops_cleanly(ray_instance):
     try:
         t0 = time.monotonic()
         start = run_local_script(
-            "start", "--workers", "1", "--head-cpus", "1", "--worker-cpus", "1",
-            "--port", str(port), "--dir", str(state), timeout=240,
-        )  # fmt: skip
+            "start",
+            "--workers",
+            "1",
+            "--head-cpus",
+            "1",
+            "--worker-cpus",
+            "1",
+            "--port",
+            str(port),
+            "--dir",
+            str(state),
+            timeout=240,
+        )
         start_s = time.monotonic() - t0
         assert start.returncode == 0, start.stdout + start.stderr
         started = process_trees(state)

@@ -68,9 +68,19 @@ def two_nodes():
     started: list = []
     try:
         start = run_local_script(
-            "start", "--workers", "1", "--head-cpus", "1", "--worker-cpus", "1",
-            "--port", str(port), "--dir", str(state), timeout=240,
-        )  # fmt: skip
+            "start",
+            "--workers",
+            "1",
+            "--head-cpus",
+            "1",
+            "--worker-cpus",
+            "1",
+            "--port",
+            str(port),
+            "--dir",
+            str(state),
+            timeout=240,
+        )
         assert start.returncode == 0, start.stdout + start.stderr
         started = process_trees(state)
         yield re.search(r"^address\s+(\S+)$", start.stdout, re.MULTILINE).group(1), state
@@ -104,8 +114,9 @@ def test_a_space_of_a_users_own_folder_runs_on_both_nodes_from_the_code_ray_ship
     cmd = [sys.executable, "-m", "tuner", "run", "proj/space.py", "--trials", "4", "--verify-top", "0", "--address",
            address, "--results-dir", str(results), "--name", "outside", "--progress-every", "0", "--set",
            f"import_log={imports}"]  # fmt: skip
-    driver = subprocess.Popen(cmd, cwd=tmp_path, env=_driver_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)  # fmt: skip
+    driver = subprocess.Popen(
+        cmd, cwd=tmp_path, env=_driver_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.monotonic() + 120
     while not (run_dir / "run.json").exists() and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # run.json is written once Ray is joined (the code shipped), before any trial starts
@@ -164,8 +175,11 @@ def test_study_spreads_over_two_nodes_and_survives_losing_the_worker(tmp_path, t
 
     client = MlflowClient(default_tracking_uri(results))
     experiment = client.get_experiment_by_name("usps_cnn")
-    children = [r for r in client.search_runs([experiment.experiment_id], max_results=100)
-                if "mlflow.parentRunId" in r.data.tags]  # fmt: skip
+    children = [
+        r
+        for r in client.search_runs([experiment.experiment_id], max_results=100)
+        if "mlflow.parentRunId" in r.data.tags
+    ]
     assert len(children) == TRIALS and len({c.data.tags["tuner.trial_id"] for c in children}) == TRIALS
     nodes = Counter(c.data.tags["tuner.node_id"] for c in children)
     assert len(nodes) == 2, nodes  # both nodes ran trials, recorded per trial in MLflow
@@ -179,5 +193,7 @@ def test_study_spreads_over_two_nodes_and_survives_losing_the_worker(tmp_path, t
     # Every trial that ended after the kill ran on the surviving head node.
     head_node = Counter(c.data.tags["tuner.node_id"] for c in retried).most_common(1)[0][0]
     assert all(c.data.tags["tuner.node_id"] == head_node for c in retried)
-    print(f"two-node study: trials per node {dict(nodes)}, retried {len(retried)}, continued from epochs "
-          f"{[c.data.tags['tuner.resumed_from_epoch'] for c in retried]}")  # fmt: skip
+    print(
+        f"two-node study: trials per node {dict(nodes)}, retried {len(retried)}, continued from epochs "
+        f"{[c.data.tags['tuner.resumed_from_epoch'] for c in retried]}"
+    )

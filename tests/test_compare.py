@@ -19,8 +19,10 @@ from tuner.study import RunOptions, run_study
 
 def _ended(mode: str, scores: list[float]) -> StudyTrials:
     """Trials ending 10 s apart, in order, with ``scores``."""
-    trials = [TrialRecord(i, f"t{i}", "completed", s, 1, {}, start_s=10.0 * i - 5, end_s=10.0 * i)
-              for i, s in enumerate(scores, 1)]  # fmt: skip
+    trials = [
+        TrialRecord(i, f"t{i}", "completed", s, 1, {}, start_s=10.0 * i - 5, end_s=10.0 * i)
+        for i, s in enumerate(scores, 1)
+    ]
     return StudyTrials("s", "r", "m", mode, trials)
 
 
@@ -38,8 +40,17 @@ def test_95_percent_of_the_way_from_the_first_score_to_the_best(mode, scores, ex
 
 
 def _study(results, spec, searcher: str, name: str) -> None:
-    opts = RunOptions(trials=4, searcher=searcher, scheduler="fifo", seed=0, results_dir=results, name=name,
-                      dashboard=False, verify_top=0, report_baseline=False)  # fmt: skip
+    opts = RunOptions(
+        trials=4,
+        searcher=searcher,
+        scheduler="fifo",
+        seed=0,
+        results_dir=results,
+        name=name,
+        dashboard=False,
+        verify_top=0,
+        report_baseline=False,
+    )
     run_study(spec, opts)
 
 

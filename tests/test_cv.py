@@ -88,8 +88,14 @@ def test_a_cross_validated_trial_continued_from_its_checkpoint_trains_as_if_neve
 
     def run(restore=None):
         rows = []
-        ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)),
-                           checkpoint_every_s=0.0, restore=restore)  # fmt: skip
+        ctx = make_context(
+            spec,
+            seed=0,
+            device="cpu",
+            report=lambda row, ckpt: rows.append((row, ckpt)),
+            checkpoint_every_s=0.0,
+            restore=restore,
+        )
         mlp.train(config, data, ctx)
         return rows
 
@@ -133,8 +139,7 @@ def test_a_trial_overrides_a_fixed_setting_for_itself_and_its_weights_say_how_ma
     config = spec.active_config(spec.report_config)
     assert fixed_overrides({**config, f"{FIXED_PREFIX}{CV_FOLDS}": 1}) == {CV_FOLDS: 1}
     rows = []
-    ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append(ckpt),
-                       overrides={CV_FOLDS: 1})  # fmt: skip
+    ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append(ckpt), overrides={CV_FOLDS: 1})
     assert ctx.fixed[CV_FOLDS] == 1 and spec.fixed[CV_FOLDS] == 3
     mlp.train(config, data, ctx)
     weights = rows[-1] / CHECKPOINT_FILE

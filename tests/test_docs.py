@@ -176,8 +176,14 @@ def test_the_guides_snippets_run_and_the_files_page_names_every_key(tmp_path, mo
     tuner.run("steel_multiclass", name="t100", trials=2, max_epochs=1, verify_top=0, dashboard=False)
     # In a process of its own, as a user runs it: the snippet sets MLflow's store for its process, which in this
     # one would send the later tests' studies to this study's store.
-    shown = subprocess.run([sys.executable, "-c", _snippet("guides/results.md", "load_model")], cwd=tmp_path,
-                           env=cli_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    shown = subprocess.run(
+        [sys.executable, "-c", _snippet("guides/results.md", "load_model")],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shown.returncode == 0, shown.stderr[-3000:]
     ours, exported = shown.stdout.split()[-2:]
     assert float(ours) == pytest.approx(float(exported))

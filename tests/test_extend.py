@@ -23,8 +23,18 @@ from tuner.study.extend import extend_study
 @pytest.mark.parametrize("searcher", ["optuna", "random"])
 def test_extend_ends_with_old_plus_n_trials_one_parent_and_one_child_per_trial(ray_instance, tmp_path, searcher):
     spec = sleep_spec(max_epochs=2)
-    opts = RunOptions(trials=3, searcher=searcher, scheduler="fifo", seed=0, results_dir=tmp_path, name="study",
-                      dashboard=False, progress_every=0, verify_top=0, report_baseline=False)  # fmt: skip
+    opts = RunOptions(
+        trials=3,
+        searcher=searcher,
+        scheduler="fifo",
+        seed=0,
+        results_dir=tmp_path,
+        name="study",
+        dashboard=False,
+        progress_every=0,
+        verify_top=0,
+        report_baseline=False,
+    )
     first = run_study(spec, opts, echo=lambda line: None)
     before = [t.value for t in saved_optuna_study(first.run_dir).trials] if searcher == "optuna" else []
     lines: list[str] = []
@@ -54,8 +64,11 @@ def _run(results, name: str, status: str, searcher: str = "optuna", time_budget=
     run_dir = results / "steel_binary" / name
     run_dir.mkdir(parents=True)
     options = RunOptions(searcher=searcher, results_dir=results, time_budget=time_budget).to_record()
-    (run_dir / "run.json").write_text(json.dumps({"space": "steel_binary", "name": name, "status": status,
-                                                  "started": name, "options": options, **info}))  # fmt: skip
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {"space": "steel_binary", "name": name, "status": status, "started": name, "options": options, **info}
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,7 +98,17 @@ def test_extend_refuses_running_failed_grid_timed_and_unknown_runs_in_one_line(t
     _run(results, "broken", "failed")
     _run(results, "gridded", "finished", searcher="grid")
     _run(results, "timed", "finished", time_budget=60.0)
-    proc = run_main("extend", "steel_binary", "--name", name, "--trials", "2", "--results-dir", str(results),
-                    cwd=tmp_path, capfd=capfd)  # fmt: skip
+    proc = run_main(
+        "extend",
+        "steel_binary",
+        "--name",
+        name,
+        "--trials",
+        "2",
+        "--results-dir",
+        str(results),
+        cwd=tmp_path,
+        capfd=capfd,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith(f"error: {message}") and len(proc.stderr.splitlines()) == 1

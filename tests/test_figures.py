@@ -36,8 +36,18 @@ def test_a_metric_that_is_not_finite_in_some_resample_gets_no_interval():
 @pytest.mark.slow
 def test_the_report_config_is_trained_and_tested_on_the_same_split_beside_the_chosen_one(ray_instance, tmp_path):
     spec = spaces.get("steel_binary")
-    opts = RunOptions(trials=2, max_epochs=3, searcher="random", scheduler="fifo", seed=3, results_dir=tmp_path,
-                      name="figures", dashboard=False, report_start=False, verify_top=0)  # fmt: skip
+    opts = RunOptions(
+        trials=2,
+        max_epochs=3,
+        searcher="random",
+        scheduler="fifo",
+        seed=3,
+        results_dir=tmp_path,
+        name="figures",
+        dashboard=False,
+        report_start=False,
+        verify_top=0,
+    )
     export = run_study(spec, opts, echo=lambda line: None).export
     test, uncertainty = export["test"], export["test_uncertainty"]
     assert uncertainty["split"] == "test" and uncertainty["split_size"] == 98 and uncertainty["level"] == 0.95

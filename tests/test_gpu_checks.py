@@ -34,7 +34,7 @@ def test_gpu_samples_are_read_within_the_step_only(tmp_path):
         "2026/12/07 13:00:01.100, 80, 9000, 143771, NVIDIA H200\n"
         "2026/12/07 13:00:02.100, 90, 12000, 143771, NVIDIA H200\n"
         "2026/12/07 13:00:03.100, 5"  # cut when the sampler was stopped
-    )  # fmt: skip
+    )
     at = lambda s: __import__("datetime").datetime(2026, 12, 7, 13, 0, s).timestamp()  # noqa: E731
     figures = helper.gpu_samples(samples, at(1), at(3))
     assert figures == {"samples": 2, "mean_util_pct": 85.0, "median_util_pct": 85.0, "max_memory_used_mb": 12000.0}
@@ -48,8 +48,11 @@ def test_memory_test_outcome_and_figures_come_from_its_log(tmp_path):
     (tmp_path / "gpu_memory.log").write_text(
         f"{helper.MEMORY_MARK}{json.dumps(figures)}\n.\n1 passed, 9 deselected in 3.1s\n"
     )
-    assert helper.memory_figures(tmp_path) == {"outcome": "passed", "pytest": "1 passed, 9 deselected in 3.1s",
-                                               "figures": figures}  # fmt: skip
+    assert helper.memory_figures(tmp_path) == {
+        "outcome": "passed",
+        "pytest": "1 passed, 9 deselected in 3.1s",
+        "figures": figures,
+    }
     (tmp_path / "gpu_memory.log").write_text("F\n= 1 failed, 9 deselected in 3.1s =\n")
     assert helper.memory_figures(tmp_path)["outcome"] == "failed"
     (tmp_path / "gpu_memory.log").write_text("ImportError while loading conftest\n")
@@ -61,8 +64,14 @@ def test_dry_run_writes_every_figure_and_a_summary(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(PROJECT_ROOT), "RAY_ADDRESS": "local"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run(["bash", str(SCRIPT), "--dry-run", "--out", str(out)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=3000)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
     work = re.search(r"\(full logs: (\S+)\)", proc.stdout)
     if work:  # the script's own temporary folder (not under tmp_path: Ray's socket paths must stay short)
         shutil.rmtree(work.group(1), ignore_errors=True)

@@ -47,15 +47,28 @@ def test_a_reused_trial_process_gives_its_gpu_memory_back(ray_instance, tmp_path
     generate_competition(competition, n_patients=10, recordings_per_patient=(1, 2), windows_per_recording=(2, 3))
     base = spaces.get("hms_b1")
     spec = dataclasses.replace(base, trainable=measured.__name__, metrics=(*base.metrics, *measured.METRICS))
-    opts = RunOptions(trials=TRIALS, max_epochs=2, data=competition, results_dir=tmp_path / "results", name="memory",
-                      dashboard=False, settings=("image_scale=1.0", "ensemble_top_k=1"), searcher="random",
-                      scheduler="fifo", cpus_per_trial=1, gpus_per_trial=1, max_concurrent=1, verify_top=0,
-                      report_baseline=False)  # fmt: skip
+    opts = RunOptions(
+        trials=TRIALS,
+        max_epochs=2,
+        data=competition,
+        results_dir=tmp_path / "results",
+        name="memory",
+        dashboard=False,
+        settings=("image_scale=1.0", "ensemble_top_k=1"),
+        searcher="random",
+        scheduler="fifo",
+        cpus_per_trial=1,
+        gpus_per_trial=1,
+        max_concurrent=1,
+        verify_top=0,
+        report_baseline=False,
+    )
     run_study(spec, opts)
 
     _, _, children = mlflow_runs(tmp_path / "results", base.name)
-    trials = sorted((c for c in children if measured.PID in c.data.metrics),
-                    key=lambda c: c.data.metrics[measured.STARTED_AT])  # fmt: skip
+    trials = sorted(
+        (c for c in children if measured.PID in c.data.metrics), key=lambda c: c.data.metrics[measured.STARTED_AT]
+    )
     assert len(trials) == TRIALS and {c.data.tags[TRIAL_STATUS_TAG] for c in trials} == {"completed"}
     figures = {key: [c.data.metrics[key] for c in trials] for key in measured.METRICS if key != measured.STARTED_AT}
     print(measured_line(figures))

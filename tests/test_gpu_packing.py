@@ -74,8 +74,14 @@ def test_fractional_gpus_pack_one_over_f_trials_per_gpu_and_never_more(tmp_path)
     # RAY_ADDRESS=local: a new local Ray, even when a cluster started by `ray start` runs on this machine
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RAY_ADDRESS": "local"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run([sys.executable, "-c", STUDIES, str(results)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", STUDIES, str(results)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "local instance: 1 node(s), 4 CPUs, 1 GPUs" in proc.stderr  # the header of each study
     assert "0.5 CPU + 0.25 GPU per trial" in proc.stderr and "0.5 CPU + 0.5 GPU per trial" in proc.stderr

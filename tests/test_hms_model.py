@@ -27,14 +27,17 @@ def test_local_pretrained_weights_are_loaded_and_adapted(tmp_path):
     torch.nn.init.constant_(source.conv_stem.weight, 0.5)
     path = tmp_path / "b0.pth"
     torch.save(source.state_dict(), path)
-    model = make_model({"dropout": 0.0, "norm_layer": "batchnorm"},
-                       {"architecture": "efficientnet_b0", "pretrained_file": str(path)})  # fmt: skip
+    model = make_model(
+        {"dropout": 0.0, "norm_layer": "batchnorm"}, {"architecture": "efficientnet_b0", "pretrained_file": str(path)}
+    )
     assert model.conv_stem.weight.shape[1] == 1  # the three input channels summed into one
     torch.testing.assert_close(model.conv_stem.weight, torch.full_like(model.conv_stem.weight, 1.5))
     assert model.get_classifier().out_features == 6
     with pytest.raises(ValueError, match="norm_layer='groupnorm' cannot load them"):
-        make_model({"dropout": 0.0, "norm_layer": "groupnorm"},
-                   {"architecture": "efficientnet_b0", "pretrained_file": str(path)})  # fmt: skip
+        make_model(
+            {"dropout": 0.0, "norm_layer": "groupnorm"},
+            {"architecture": "efficientnet_b0", "pretrained_file": str(path)},
+        )
 
 
 @pytest.mark.parametrize("name", ["cosine", "onecycle", "exponential", "constant"])

@@ -27,9 +27,18 @@ def test_optuna_with_asha_prunes_after_the_first_fold_epoch(ray_instance, compet
     spec = spaces.get("hms_b1")
     # One trial at a time: asynchronous ASHA's decisions depend on the order results arrive, and with two
     # concurrent trials that order (and so whether any of six trials is pruned) varied between runs.
-    opts = RunOptions(trials=6, max_epochs=2, data=competition, results_dir=results, name="study", dashboard=False,
-                      settings=("image_scale=0.125", "ensemble_top_k=2"), max_concurrent=1, verify_top=0,
-                      report_baseline=False)  # fmt: skip
+    opts = RunOptions(
+        trials=6,
+        max_epochs=2,
+        data=competition,
+        results_dir=results,
+        name="study",
+        dashboard=False,
+        settings=("image_scale=0.125", "ensemble_top_k=2"),
+        max_concurrent=1,
+        verify_top=0,
+        report_baseline=False,
+    )
     study = run_study(spec, opts)
     out = capsys.readouterr().out
     assert study.counts.get("pruned", 0) >= 1, study.counts

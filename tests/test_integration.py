@@ -21,8 +21,18 @@ STATUSES = {"completed", "early_stopped", "pruned", "diverged", "failed", "stopp
 def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, capsys):
     results = tmp_path / "results"
     spec = spaces.get("steel_multiclass")
-    opts = RunOptions(trials=4, searcher="random", scheduler="asha", max_epochs=4, seed=1, results_dir=results,
-                      name="study", dashboard=False, verify_top=0, report_baseline=False)  # fmt: skip
+    opts = RunOptions(
+        trials=4,
+        searcher="random",
+        scheduler="asha",
+        max_epochs=4,
+        seed=1,
+        results_dir=results,
+        name="study",
+        dashboard=False,
+        verify_top=0,
+        report_baseline=False,
+    )
     study = run_study(spec, opts)
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "top trials" in out and "test_macro_accuracy" in out
@@ -80,8 +90,9 @@ def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, cap
     assert cli_main(["export", spec.name, "--results-dir", str(results), "--out", str(out_file)]) == 0
     assert json.loads(out_file.read_text()) == exported
 
-    rerun = run_study(spec, RunOptions(config_file=out_file, seed=1, max_epochs=4, results_dir=results,
-                                       name="rerun", dashboard=False))  # fmt: skip
+    rerun = run_study(
+        spec, RunOptions(config_file=out_file, seed=1, max_epochs=4, results_dir=results, name="rerun", dashboard=False)
+    )
     assert rerun.export["config"] == exported["config"]
     assert rerun.export["search"]["trials"] == 1
     # same config, same seed, same data and split: the same training, the same figures
@@ -92,8 +103,15 @@ def test_search_export_and_rerun_the_exported_config(ray_instance, tmp_path, cap
 
 def test_trial_statuses_failed_diverged_completed(ray_instance, tmp_path):
     spec = sleep_spec(max_epochs=2, grid=(0.2, 0.7, 0.85, 0.95), diverge_above=0.8, fail_above=0.9)
-    opts = RunOptions(trials=4, searcher="grid", scheduler="fifo", results_dir=tmp_path, name="statuses", verify_top=0,
-                      dashboard=False)  # fmt: skip
+    opts = RunOptions(
+        trials=4,
+        searcher="grid",
+        scheduler="fifo",
+        results_dir=tmp_path,
+        name="statuses",
+        verify_top=0,
+        dashboard=False,
+    )
     study = run_study(spec, opts)
     assert study.counts == {"completed": 2, "diverged": 1, "failed": 1}
     _, _, children = mlflow_runs(tmp_path, "sleep")
@@ -112,8 +130,16 @@ def test_trial_statuses_failed_diverged_completed(ray_instance, tmp_path):
 def test_asha_prunes_poor_trials_and_mlflow_says_so(ray_instance, tmp_path):
     # one trial at a time, good ones first: ASHA's first rung then stops the poor ones deterministically
     spec = sleep_spec(max_epochs=9, grid=(0.7, 0.68, 0.72, 0.0, 0.05, 0.1), grace_period=1)
-    opts = RunOptions(trials=6, searcher="grid", scheduler="asha", max_concurrent=1, results_dir=tmp_path, verify_top=0,
-                      name="asha", dashboard=False)  # fmt: skip
+    opts = RunOptions(
+        trials=6,
+        searcher="grid",
+        scheduler="asha",
+        max_concurrent=1,
+        results_dir=tmp_path,
+        verify_top=0,
+        name="asha",
+        dashboard=False,
+    )
     study = run_study(spec, opts)
     _, _, children = mlflow_runs(tmp_path, "sleep")
     status = {float(c.data.params["x"]): c.data.tags[TRIAL_STATUS_TAG] for c in children}
@@ -126,9 +152,25 @@ def test_asha_prunes_poor_trials_and_mlflow_says_so(ray_instance, tmp_path):
 
 
 def test_cli_run_end_to_end_in_a_fresh_process(tmp_path):
-    proc = run_cli("run", "steel_binary", "--trials", "2", "--max-epochs", "2", "--no-dashboard", "--num-cpus", "2",
-                   "--verify-top", "0", "--no-report-baseline", "--results-dir", str(tmp_path / "results"),
-                   "--name", "cli", cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        "run",
+        "steel_binary",
+        "--trials",
+        "2",
+        "--max-epochs",
+        "2",
+        "--no-dashboard",
+        "--num-cpus",
+        "2",
+        "--verify-top",
+        "0",
+        "--no-report-baseline",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--name",
+        "cli",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "SYNTHETIC" in proc.stdout and "tuner ui steel_binary --results-dir" in proc.stdout
     assert "/#/experiments/1?workflowType=machine_learning" in proc.stdout

@@ -39,8 +39,9 @@ def test_pyproject_requires_the_supported_range():
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     required = {Requirement(r).name: Requirement(r).specifier for r in project["dependencies"]}
     for name, accepted in internals.SUPPORTED.items():
-        assert required[name] == SpecifierSet(accepted), f"pyproject.toml requires {name}{required[name]}, " \
-                                                         f"tuner.internals.SUPPORTED says {name}{accepted}"  # fmt: skip
+        assert required[name] == SpecifierSet(accepted), (
+            f"pyproject.toml requires {name}{required[name]}, tuner.internals.SUPPORTED says {name}{accepted}"
+        )
 
 
 def test_an_unsupported_version_is_refused_in_one_line_before_a_study(monkeypatch, capsys, tmp_path):
@@ -61,8 +62,9 @@ def test_an_unsupported_version_is_refused_in_one_line_before_a_study(monkeypatc
 def test_token_auth_logger_is_the_logger_of_the_notice():
     module = importlib.import_module(ray_core.TOKEN_AUTH_LOGGER)
     source = inspect.getsource(module)
-    assert "getLogger(__name__)" in source and "Token authentication is enabled for this Ray cluster" in source, \
-        broke("ray_core.token_auth_logger", f"the notice is logged by {ray_core.TOKEN_AUTH_LOGGER}")  # fmt: skip
+    assert "getLogger(__name__)" in source and "Token authentication is enabled for this Ray cluster" in source, broke(
+        "ray_core.token_auth_logger", f"the notice is logged by {ray_core.TOKEN_AUTH_LOGGER}"
+    )
     assert ray_core.token_auth_logger().name == module.__name__
 
 
@@ -71,8 +73,9 @@ def test_preload_modules_is_an_argument_of_ray_init():
 
     (name,) = ray_core.preload_modules(["json"])
     source = inspect.getsource(ray.init)
-    assert name in source and "preload_python_modules" in ray_core.preload_modules(["json"])[name], \
-        broke("ray_core.preload_modules", f"ray.init takes {name}")  # fmt: skip
+    assert name in source and "preload_python_modules" in ray_core.preload_modules(["json"])[name], broke(
+        "ray_core.preload_modules", f"ray.init takes {name}"
+    )
 
 
 @pytest.mark.slow
@@ -101,8 +104,9 @@ def test_dashboard_url_reads_the_connected_node(ray_instance):
 def test_without_default_actor_env_drops_tunes_default_and_puts_it_back():
     from ray.tune.execution import class_cache
 
-    assert class_cache.DEFAULT_ENV_VARS == ray_tune.TUNE_ACTOR_ENV, \
-        broke("ray_tune.without_default_actor_env", f"Tune's actor env is {ray_tune.TUNE_ACTOR_ENV}")  # fmt: skip
+    assert class_cache.DEFAULT_ENV_VARS == ray_tune.TUNE_ACTOR_ENV, broke(
+        "ray_tune.without_default_actor_env", f"Tune's actor env is {ray_tune.TUNE_ACTOR_ENV}"
+    )
     with ray_tune.without_default_actor_env():
         assert class_cache.DEFAULT_ENV_VARS == {}
         ray_tune.restore_default_actor_env()
@@ -146,8 +150,9 @@ def test_without_callback_telemetry_skips_tunes_count(monkeypatch):
     import ray.tune.tune
     from ray.air._internal import usage
 
-    assert "air_usage.tag_callbacks(callbacks)" in inspect.getsource(ray.tune.tune), \
-        broke("ray_tune.without_callback_telemetry", "tune.run looks tag_callbacks up on its usage module")  # fmt: skip
+    assert "air_usage.tag_callbacks(callbacks)" in inspect.getsource(ray.tune.tune), broke(
+        "ray_tune.without_callback_telemetry", "tune.run looks tag_callbacks up on its usage module"
+    )
     original = usage.tag_callbacks
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     with ray_tune.without_callback_telemetry():
@@ -164,8 +169,9 @@ def test_median_rule_results_and_keys_are_what_the_rule_compares():
     )
     trial = _FakeTrial("t1")
     rule.on_trial_result(None, trial, {"epoch": 1, "score": 0.5})
-    assert ray_tune.median_rule_results(rule) == {trial: [{"epoch": 1, "score": 0.5}]}, \
-        broke("ray_tune.median_rule_results", "MedianStoppingRule keeps each trial's results in _results")  # fmt: skip
+    assert ray_tune.median_rule_results(rule) == {trial: [{"epoch": 1, "score": 0.5}]}, broke(
+        "ray_tune.median_rule_results", "MedianStoppingRule keeps each trial's results in _results"
+    )
 
 
 def test_asha_state_travels_in_a_pickle_and_restores_the_rungs():
@@ -183,8 +189,9 @@ def test_asha_state_travels_in_a_pickle_and_restores_the_rungs():
     ray_tune.restore_asha_state(restored, state)
     late = _FakeTrial("d")
     restored.on_trial_add(None, late)
-    assert restored.on_trial_result(None, late, {"epoch": 1, "score": 0.1}) == TrialScheduler.STOP, \
-        broke("ray_tune.asha_state", "ASHA keeps its rungs in its instance attributes")  # fmt: skip
+    assert restored.on_trial_result(None, late, {"epoch": 1, "score": 0.1}) == TrialScheduler.STOP, broke(
+        "ray_tune.asha_state", "ASHA keeps its rungs in its instance attributes"
+    )
 
 
 def test_hyperopt_trials_and_point():
@@ -251,7 +258,7 @@ def _experiment(storage: Path, searcher: str, samples: int = 2):
         tune_config=tune.TuneConfig(num_samples=samples, search_alg=alg, metric="score", mode="max"),
         run_config=tune.RunConfig(
             name="ray", storage_path=str(storage), callbacks=[_remembering_callback()], verbose=0
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -262,18 +269,22 @@ def test_the_files_of_a_real_experiment(ray_instance, tmp_path):
     session = tune_files.newest_session(experiment)
     assert session is not None, broke("tune_files.newest_session", "snapshots are experiment_state-<session>.json")
     names = [p.name for p in tune_files.session_files(experiment, session)]
-    assert f"experiment_state-{session}.json" in names and f"callback-states-{session}.pkl" in names, \
-        broke("tune_files.session_files", f"a snapshot's files end with -<session> (found {names})")  # fmt: skip
+    assert f"experiment_state-{session}.json" in names and f"callback-states-{session}.pkl" in names, broke(
+        "tune_files.session_files", f"a snapshot's files end with -<session> (found {names})"
+    )
     runs = tune_files.trial_runs(tune_files.newest_experiment_state(experiment))
     ids = {result.metrics["trial_id"] for result in grid}
-    assert set(runs) == ids and all(r["start_time"] and r["last_result_time"] for r in runs.values()), \
-        broke("tune_files.trial_runs", "trial_data pairs a trial (with trial_id) with its run's times")  # fmt: skip
+    assert set(runs) == ids and all(r["start_time"] and r["last_result_time"] for r in runs.values()), broke(
+        "tune_files.trial_runs", "trial_data pairs a trial (with trial_id) with its run's times"
+    )
     folders = {Path(result.checkpoint.path).name for result in grid}
-    assert all(tune_files.is_checkpoint_folder(name) for name in folders), \
-        broke("tune_files.is_checkpoint_folder", f"checkpoints are named checkpoint_<index> ({folders})")  # fmt: skip
+    assert all(tune_files.is_checkpoint_folder(name) for name in folders), broke(
+        "tune_files.is_checkpoint_folder", f"checkpoints are named checkpoint_<index> ({folders})"
+    )
     states = tune_files.newest_callback_states(experiment)
-    assert states is not None and {"remembered": 1} in states.values(), \
-        broke("tune_files.newest_callback_states", f"callback-states-*.pkl holds their states ({states})")  # fmt: skip
+    assert states is not None and {"remembered": 1} in states.values(), broke(
+        "tune_files.newest_callback_states", f"callback-states-*.pkl holds their states ({states})"
+    )
 
 
 @pytest.mark.slow
@@ -286,8 +297,9 @@ def test_a_raised_search_budget_runs_more_trials_when_restored(ray_instance, tmp
     assert tune_files.raise_search_budget(experiment, 1) == 3
     restored = tune.Tuner.restore(str(experiment), trainable=_train)
     config = ray_tune.restored_run_config(restored)
-    assert config is not None and any(type(c).__name__ == "RememberCallback" for c in config.callbacks), \
-        broke("ray_tune.restored_run_config", "a restored Tuner's _local_tuner holds its run config")  # fmt: skip
+    assert config is not None and any(type(c).__name__ == "RememberCallback" for c in config.callbacks), broke(
+        "ray_tune.restored_run_config", "a restored Tuner's _local_tuner holds its run config"
+    )
     grid = restored.fit()
     assert len(grid) == 3, broke("tune_files.raise_search_budget", f"{searcher}'s saved state holds its trial budget")
 
@@ -303,5 +315,6 @@ def test_process_tracking_uri_is_set_in_the_block_and_put_back_exactly(monkeypat
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with mlflow_store.process_tracking_uri(uri):
         assert mlflow.get_tracking_uri() == uri, broke("mlflow_store.process_tracking_uri", "_use_tracking_uri sets it")
-    assert mlflow.get_tracking_uri() == before and "MLFLOW_TRACKING_URI" not in os.environ, \
-        broke("mlflow_store.process_tracking_uri", "_use_tracking_uri puts the setting back exactly")  # fmt: skip
+    assert mlflow.get_tracking_uri() == before and "MLFLOW_TRACKING_URI" not in os.environ, broke(
+        "mlflow_store.process_tracking_uri", "_use_tracking_uri puts the setting back exactly"
+    )

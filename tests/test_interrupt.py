@@ -48,8 +48,9 @@ def test_ctrl_c_stops_the_study_gracefully_and_resume_finishes_it(tmp_path):
     # the trials that were running keep the training state they continue from
     assert list((run_dir / "ray").glob("trial_*/checkpoint_*/state.pt"))
 
-    resumed = run_cli("resume", "steel_multiclass", "--name", "stopped", "--results-dir", str(results),
-                      cwd=tmp_path, timeout=400)  # fmt: skip
+    resumed = run_cli(
+        "resume", "steel_multiclass", "--name", "stopped", "--results-dir", str(results), cwd=tmp_path, timeout=400
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     export = json.loads((run_dir / "best_config.json").read_text())
     assert export["search"]["trials"] == TRIALS

@@ -39,8 +39,17 @@ def tracking_uri_of(tmp_path):
 def test_the_logged_model_predicts_the_exported_test_figure(ray_instance, tmp_path, tracking_uri_of, one_torch_thread):
     """Two fold models (cv_folds=2) are one MLflow model: their mean prediction, as the study scored the test split."""
     spec = spaces.get("steel_multiclass")
-    opts = RunOptions(trials=2, max_epochs=2, results_dir=tmp_path, name="served", dashboard=False, verify_top=0,
-                      report_baseline=False, settings=("cv_folds=2",), register="steel-faults")  # fmt: skip
+    opts = RunOptions(
+        trials=2,
+        max_epochs=2,
+        results_dir=tmp_path,
+        name="served",
+        dashboard=False,
+        verify_top=0,
+        report_baseline=False,
+        settings=("cv_folds=2",),
+        register="steel-faults",
+    )
     study = run_study(spec, opts)
     exported = json.loads((study.run_dir / "best_config.json").read_text())
     model = exported["model"]
@@ -81,14 +90,14 @@ def test_cli_run_registers_the_model_and_prints_no_ray_start_up_notice(tmp_path)
     versions = sorted(int(v.version) for v in client.search_model_versions("name='steel-binary'"))
     assert versions == [1, 2]
     exported = json.loads((results / "steel_binary" / "second" / "best_config.json").read_text())
-    assert exported["model"]["registered"] == {"name": "steel-binary", "version": 2,
-                                               "uri": "models:/steel-binary/2"}  # fmt: skip
+    assert exported["model"]["registered"] == {"name": "steel-binary", "version": 2, "uri": "models:/steel-binary/2"}
 
 
 def test_a_bad_registered_model_name_is_a_one_line_error(tmp_path, capfd):
     results = tmp_path / "r"
-    proc = run_main("run", "steel_binary", "--register", "team/steel", "--results-dir", str(results), cwd=tmp_path,
-                    capfd=capfd)  # fmt: skip
+    proc = run_main(
+        "run", "steel_binary", "--register", "team/steel", "--results-dir", str(results), cwd=tmp_path, capfd=capfd
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: --register 'team/steel': use letters, digits, '_', '.', '-' (at most 100, no '/' or ':')"

@@ -92,9 +92,27 @@ def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("ui-study")
     scratch, results = root / "scratch", root / "elsewhere" / "results"
     scratch.mkdir()
-    proc = run_cli("run", SPACE, "--trials", "3", "--max-epochs", "2", "--verify-top", "1", "--verify-seeds", "1",
-                   "--no-dashboard", "--num-cpus", "2", "--results-dir", str(results), "--name", RUN,
-                   cwd=scratch, timeout=600)  # fmt: skip
+    proc = run_cli(
+        "run",
+        SPACE,
+        "--trials",
+        "3",
+        "--max-epochs",
+        "2",
+        "--verify-top",
+        "1",
+        "--verify-seeds",
+        "1",
+        "--no-dashboard",
+        "--num-cpus",
+        "2",
+        "--results-dir",
+        str(results),
+        "--name",
+        RUN,
+        cwd=scratch,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     export = json.loads((results / SPACE / RUN / "best_config.json").read_text())
     return {"scratch": scratch, "results": results, "stdout": proc.stdout, "export": export}
@@ -118,8 +136,11 @@ def test_a_study_run_from_another_folder_writes_nothing_there(study):
     assert [r.data.tags.get(SEARCH_TRIAL_TAG) for r in by_phase["verify"]] == [str(chosen)]
     assert all(SEARCH_TRIAL_TAG not in r.data.tags for r in by_phase["search"])
     (baseline,) = by_phase["baseline"]  # the report's config: the search trial with its params, if any
-    same = [r.info.run_name.removeprefix("trial-").lstrip("0") for r in by_phase["search"]
-            if r.data.params == baseline.data.params]  # fmt: skip
+    same = [
+        r.info.run_name.removeprefix("trial-").lstrip("0")
+        for r in by_phase["search"]
+        if r.data.params == baseline.data.params
+    ]
     assert baseline.data.tags.get(SEARCH_TRIAL_TAG) == (same[0] if same else None)
     marked = [r.info.run_id for r in runs if r.data.tags.get(CHOSEN_TAG) == "true"]
     assert marked == [mlflow["child_run_id"]]
@@ -130,8 +151,9 @@ def test_the_mlflow_ui_in_a_fresh_browser(study, tmp_path):
     if find_chromium() is None:
         pytest.skip("no Chromium on PATH (chromium, chromium-browser, google-chrome): apt-get install chromium")
     port = _free_port()
-    ui = start_cli("ui", SPACE, "--results-dir", str(study["results"]), "--port", str(port), cwd=study["scratch"],
-                   capture=True)  # fmt: skip
+    ui = start_cli(
+        "ui", SPACE, "--results-dir", str(study["results"]), "--port", str(port), cwd=study["scratch"], capture=True
+    )
     lines = _lines_of(ui)
     try:
         printed = _wait_for_line(lines, "MLflow UI: ", timeout=180)
@@ -174,8 +196,11 @@ def _look_at_the_ui(address: str, study: dict, shots: Path) -> list[Path]:
 
         browser.open(f"{base}/{run_link(mlflow['experiment_id'], mlflow['child_run_id'])}")  # as the parent links it
         browser.wait_for("document.body.innerText.includes('tuner.chosen')", timeout=60, what="the chosen run's tags")
-        browser.wait_for(f"document.body.innerText.includes('Parent run\\n{run_name}')", timeout=60,
-                         what="the chosen run names its parent")  # fmt: skip
+        browser.wait_for(
+            f"document.body.innerText.includes('Parent run\\n{run_name}')",
+            timeout=60,
+            what="the chosen run names its parent",
+        )
         page = browser.text()
         assert "Model training" in page and "Evaluation runs" not in page  # the model-training pages, not GenAI
         assert re.search(r"tuner\.chosen\s*:\s*true", page), page[-2000:]
@@ -183,8 +208,11 @@ def _look_at_the_ui(address: str, study: dict, shots: Path) -> list[Path]:
         taken.append(browser.screenshot(shots / "mlflow-chosen-run.png"))
 
         browser.open(f"{base}/{run_link(mlflow['experiment_id'], mlflow['parent_run_id'])}")
-        browser.wait_for("document.body.innerText.includes('Logged models (1)')", timeout=60,
-                         what="the parent run lists its logged model")  # fmt: skip
+        browser.wait_for(
+            "document.body.innerText.includes('Logged models (1)')",
+            timeout=60,
+            what="the parent run lists its logged model",
+        )
         assert f"Chosen: trial {export['trial_number']}" in browser.text()
         taken.append(browser.screenshot(shots / "mlflow-parent-run.png"))
     keep = os.environ.get("TUNER_UI_SCREENSHOTS")

@@ -31,8 +31,13 @@ def _trained(space: str, folds: int, batch_size: int, batched: bool, tmp_path_fa
     config = {**spec.active_config(spec.report_config), "batch_size": batch_size}
     rows = []
     # the rows as reported, less the trial's own timers (wall-clock seconds, never equal between two runs)
-    ctx = make_context(spec, seed=3, device="cpu", report=lambda row, ckpt: rows.append(_untimed(row)),
-                       overrides={BATCHED_FOLDS: batched})  # fmt: skip
+    ctx = make_context(
+        spec,
+        seed=3,
+        device="cpu",
+        report=lambda row, ckpt: rows.append(_untimed(row)),
+        overrides={BATCHED_FOLDS: batched},
+    )
     per_fold = []
     original = mlp.mean_row  # the folds' own rows, before they are averaged
 

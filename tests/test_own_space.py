@@ -117,8 +117,10 @@ def test_installed_distributions_register_spaces_and_a_name_taken_twice_is_one_e
     for command in (["list"], ["run", "pkg_space", "--trials", "1"]):
         twice = run_cli(*command, cwd=tmp_path, env=env)
         assert twice.returncode == 2 and len(twice.stderr.splitlines()) == 1, twice.stderr
-        assert ("error: space 'pkg_space' is registered twice: by userpkg 1.0 (userpkg.space:SPEC) and otherpkg 1.0 "
-                "(otherpkg.space:SPEC)") in twice.stderr  # fmt: skip
+        assert (
+            "error: space 'pkg_space' is registered twice: by userpkg 1.0 (userpkg.space:SPEC) and otherpkg 1.0 "
+            "(otherpkg.space:SPEC)"
+        ) in twice.stderr
 
 
 def test_a_registered_name_that_does_not_match_its_spec_is_refused(tmp_path, monkeypatch):
@@ -197,5 +199,7 @@ def test_a_space_folder_travels_to_a_joined_cluster_as_ray_py_modules(project):
 
 def test_the_report_config_of_a_space_without_one_is_a_one_line_error(project, capsys):
     code, _, err = _cli(capsys, "run", "proj/space.py", "--config", "report")
-    assert code == 2 and err.strip() == ("error: --config report: space outside declares no report_config; give a "
-                                         "JSON file of parameters (e.g. a tuner export)")  # fmt: skip
+    assert code == 2 and err.strip() == (
+        "error: --config report: space outside declares no report_config; give a "
+        "JSON file of parameters (e.g. a tuner export)"
+    )

@@ -33,13 +33,19 @@ def _only_run(results: Path, space: str) -> Path:
 
 def _test_split(space_file: Path, results: Path) -> tuple[np.ndarray, np.ndarray]:
     """The study's test rows, read by the project's own loader in a fresh process (as the study read them)."""
-    code = ("import sys, numpy as np; from tuner import spaces; from tuner.datasets import load_dataset; "
-            "spec = spaces.load(sys.argv[1]).spec; "
-            "d = load_dataset(spec.dataset, None, spec.data_options, __import__('pathlib').Path(sys.argv[2])); "
-            "t = d.split('test'); np.save(sys.argv[3], t['x']); np.save(sys.argv[4], t['y'])")  # fmt: skip
+    code = (
+        "import sys, numpy as np; from tuner import spaces; from tuner.datasets import load_dataset; "
+        "spec = spaces.load(sys.argv[1]).spec; "
+        "d = load_dataset(spec.dataset, None, spec.data_options, __import__('pathlib').Path(sys.argv[2])); "
+        "t = d.split('test'); np.save(sys.argv[3], t['x']); np.save(sys.argv[4], t['y'])"
+    )
     x_file, y_file = results.parent / "test_x.npy", results.parent / "test_y.npy"
-    subprocess.run([sys.executable, "-c", code, str(space_file), str(results / ".data"), str(x_file), str(y_file)],
-                   check=True, env=cli_env(), cwd=results.parent)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", code, str(space_file), str(results / ".data"), str(x_file), str(y_file)],
+        check=True,
+        env=cli_env(),
+        cwd=results.parent,
+    )
     return np.load(x_file), np.load(y_file)
 
 
@@ -54,8 +60,14 @@ def _predict_elsewhere(tracking_uri: str, model_uri: str, x: np.ndarray, where: 
         "import family, tuner; print(json.dumps({'family': family.__file__, 'tuner': tuner.__file__}))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
-    proc = subprocess.run([sys.executable, "-c", code, tracking_uri, model_uri], cwd=where, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code, tracking_uri, model_uri],
+        cwd=where,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return np.load(where / "pred.npy"), json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -72,8 +84,14 @@ def test_a_new_project_runs_as_generated_and_its_model_predicts_where_neither_it
     assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]
     assert "SYNTHETIC" in study.stdout and "Traceback" not in study.stderr
     print(f"tuner new project: `tuner run demo/space.py --trials 4` took {wall:.1f} s")
-    checked = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "demo"], cwd=work,
-                             env=cli_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    checked = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "demo"],
+        cwd=work,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert checked.returncode == 0 and "1 passed" in checked.stdout, checked.stdout[-3000:]
 
     results = work / "results"
@@ -97,11 +115,36 @@ def test_a_new_project_runs_as_generated_and_its_model_predicts_where_neither_it
     extended = run_cli("extend", "demo", "--trials", "1", *where, cwd=elsewhere)
     assert extended.returncode == 0, extended.stdout[-2000:] + extended.stderr[-2000:]
     assert _export(run_dir)["search"]["trials"] == 5
-    warm = run_cli("run", str(work / "demo" / "space.py"), "--trials", "2", "--warm-start", f"demo:{run_dir.name}",
-                   "--name", "warm", "--verify-top", "0", *QUIET, *where, cwd=elsewhere)  # fmt: skip
+    warm = run_cli(
+        "run",
+        str(work / "demo" / "space.py"),
+        "--trials",
+        "2",
+        "--warm-start",
+        f"demo:{run_dir.name}",
+        "--name",
+        "warm",
+        "--verify-top",
+        "0",
+        *QUIET,
+        *where,
+        cwd=elsewhere,
+    )
     assert warm.returncode == 0 and "warm start: 5 earlier trial(s) from demo:" in warm.stdout, warm.stderr[-2000:]
-    report = run_cli("run", "steel_binary", "--trials", "2", "--max-epochs", "2", "--verify-top", "0",
-                     "--no-report-baseline", *QUIET, *where, cwd=elsewhere)  # fmt: skip
+    report = run_cli(
+        "run",
+        "steel_binary",
+        "--trials",
+        "2",
+        "--max-epochs",
+        "2",
+        "--verify-top",
+        "0",
+        "--no-report-baseline",
+        *QUIET,
+        *where,
+        cwd=elsewhere,
+    )
     assert report.returncode == 0, report.stderr[-2000:]
     compared = run_cli("compare", f"{work / 'demo' / 'space.py'}:warm", "steel_binary", *where, cwd=elsewhere)
     assert compared.returncode == 0, compared.stderr[-2000:]
@@ -115,8 +158,24 @@ def test_an_outside_study_killed_mid_study_resumes_from_another_directory_to_exa
     work, elsewhere, trials = tmp_path / "work", tmp_path / "elsewhere", 8
     elsewhere.mkdir()
     space_file = write_project(work / "proj")
-    driver = start_cli("run", "proj/space.py", "--trials", str(trials), "--set", "sleep_s=0.4", "--max-epochs", "3",
-                       "--num-cpus", "2", "--verify-top", "0", "--name", "killed", *QUIET, cwd=work)  # fmt: skip
+    driver = start_cli(
+        "run",
+        "proj/space.py",
+        "--trials",
+        str(trials),
+        "--set",
+        "sleep_s=0.4",
+        "--max-epochs",
+        "3",
+        "--num-cpus",
+        "2",
+        "--verify-top",
+        "0",
+        "--name",
+        "killed",
+        *QUIET,
+        cwd=work,
+    )
     run_dir = work / "results" / "outside" / "killed"
     deadline = time.monotonic() + 180
     while ended_trials(run_dir) < 2 and driver.poll() is None and time.monotonic() < deadline:
@@ -148,8 +207,9 @@ def test_an_installed_package_space_runs_by_its_registered_name(tmp_path):
     site = tmp_path / "site"
     write_project(site, name="pkg_space", package="userpkg")
     write_distribution(site, "userpkg", {"pkg_space": "userpkg.space:SPEC"})
-    study = run_cli("run", "pkg_space", "--trials", "2", "--verify-top", "0", *QUIET, cwd=tmp_path,
-                    env={"PYTHONPATH": str(site)})  # fmt: skip
+    study = run_cli(
+        "run", "pkg_space", "--trials", "2", "--verify-top", "0", *QUIET, cwd=tmp_path, env={"PYTHONPATH": str(site)}
+    )
     assert study.returncode == 0, study.stdout[-2000:] + study.stderr[-2000:]
     run_dir = _only_run(tmp_path / "results", "pkg_space")
     assert _export(run_dir)["search"]["statuses"] == {"completed": 2}
@@ -182,9 +242,14 @@ def test_the_python_api_runs_two_studies_in_one_process_and_chooses_what_the_cli
     # One trial at a time, random search, no pruning: the same seed gives the same trials, the same choice.
     options = {"trials": 3, "searcher": "random", "scheduler": "fifo", "max_concurrent": 1, "verify_top": 2,
                "verify_seeds": 1, "dashboard": False, "progress_every": 0, "results_dir": results}  # fmt: skip
-    api = subprocess.run([sys.executable, "-c", API_SCRIPT, str(work / "demo" / "space.py"), str(other),
-                          json.dumps(options)], cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
-                         timeout=600)  # fmt: skip
+    api = subprocess.run(
+        [sys.executable, "-c", API_SCRIPT, str(work / "demo" / "space.py"), str(other), json.dumps(options)],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert api.returncode == 0, api.stdout[-3000:] + api.stderr[-3000:]
     got = json.loads(api.stdout.strip().splitlines()[-1])
     assert got["second"] == "outside" and got["second_status"] == "finished"
@@ -194,8 +259,27 @@ def test_the_python_api_runs_two_studies_in_one_process_and_chooses_what_the_cli
     accuracy = got["test"]["test_accuracy"]
     assert accuracy["split"] == "test" and accuracy["low"] <= accuracy["value"] <= accuracy["high"]
 
-    cli = run_cli("run", "demo/space.py", "--trials", "3", "--searcher", "random", "--scheduler", "fifo",
-                  "--max-concurrent", "1", "--verify-top", "2", "--verify-seeds", "1", "--name", "cli",
-                  "--results-dir", results, *QUIET, cwd=work)  # fmt: skip
+    cli = run_cli(
+        "run",
+        "demo/space.py",
+        "--trials",
+        "3",
+        "--searcher",
+        "random",
+        "--scheduler",
+        "fifo",
+        "--max-concurrent",
+        "1",
+        "--verify-top",
+        "2",
+        "--verify-seeds",
+        "1",
+        "--name",
+        "cli",
+        "--results-dir",
+        results,
+        *QUIET,
+        cwd=work,
+    )
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert _export(Path(results) / "demo" / "cli")["config"] == got["first"]

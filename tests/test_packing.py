@@ -78,8 +78,14 @@ def test_a_trial_that_does_not_fit_alone_is_one_line_naming_the_figures():
         choose_gpu_share(70 * GIB, GIB, 80 * GIB)  # 71 GiB: on the GPU, but not within 85 % of it
     message = str(raised.value)
     assert "\n" not in message and message.startswith("--gpus-per-trial auto: one trial does not fit")
-    for figure in ("peak 70.00 GiB", "CUDA context 1.00 GiB", "71.00 GiB per trial", "68.00 GiB usable",
-                   "GPU's 80.00 GiB", "15% margin"):  # fmt: skip
+    for figure in (
+        "peak 70.00 GiB",
+        "CUDA context 1.00 GiB",
+        "71.00 GiB per trial",
+        "68.00 GiB usable",
+        "GPU's 80.00 GiB",
+        "15% margin",
+    ):
         assert figure in message
     assert "--gpus-per-trial 1 gives each trial a whole GPU" in message
     with pytest.raises(TunerError, match="needs a smaller config"):
@@ -189,8 +195,14 @@ finally:
 @pytest.mark.slow
 def test_probe_on_gpus_torch_cannot_see_is_a_one_line_error(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RAY_ADDRESS": "local"}
-    proc = subprocess.run([sys.executable, "-c", FAKE_GPU_PROBE, str(tmp_path / "data")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", FAKE_GPU_PROBE, str(tmp_path / "data")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = {line[:6]: line[7:] for line in proc.stdout.splitlines() if line.startswith("PROBE")}
     assert lines["PROBE1"].startswith("--gpus-per-trial auto: on node ")

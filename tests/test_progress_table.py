@@ -34,14 +34,16 @@ def clock(monkeypatch) -> Clock:
 
 
 def fake_trial(n: int) -> types.SimpleNamespace:
-    return types.SimpleNamespace(trial_id=f"t{n:03d}", config={"lr": 0.001 * n}, checkpoint=None, error_file=None,
-                                 error_msg=None)  # fmt: skip
+    return types.SimpleNamespace(
+        trial_id=f"t{n:03d}", config={"lr": 0.001 * n}, checkpoint=None, error_file=None, error_msg=None
+    )
 
 
 def make_monitor(clock: Clock, table_every: float | None = 30.0, total: int = 20):
     lines: list[str] = []
-    monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), total, lines.append,
-                           started=clock.now, table_every=table_every)  # fmt: skip
+    monitor = StudyMonitor(
+        spaces.get("steel_binary"), None, PruneLog(), total, lines.append, started=clock.now, table_every=table_every
+    )
     return monitor, lines
 
 
@@ -185,8 +187,13 @@ def test_a_monitor_from_an_older_snapshot_has_no_table_and_does_not_fail(clock):
 
 def test_the_snapshot_state_of_an_older_monitor_restores_into_the_ledger():
     monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), 10, lambda line: None)
-    monitor.set_state({"outcomes": [{"trial_id": "t001", "number": 1, "config": {}, "status": "pruned"}],
-                       "first_trial_after": 1.5, "pruned": {"t001": 3}})  # fmt: skip
+    monitor.set_state(
+        {
+            "outcomes": [{"trial_id": "t001", "number": 1, "config": {}, "status": "pruned"}],
+            "first_trial_after": 1.5,
+            "pruned": {"t001": 3},
+        }
+    )
     assert monitor.ledger.restored and monitor.ledger.first_trial_after == 1.5
     assert monitor.ledger.outcomes["t001"].status == "pruned" and monitor.ledger.prune_log.pruned == {"t001": 3}
 
@@ -205,8 +212,9 @@ def test_the_progress_file_is_rewritten_at_most_once_a_second_and_its_last_state
     import json
 
     path = tmp_path / "progress.json"
-    monitor = StudyMonitor(spaces.get("steel_binary"), None, PruneLog(), 3, lambda line: None,
-                           started=clock.now, progress_path=path)  # fmt: skip
+    monitor = StudyMonitor(
+        spaces.get("steel_binary"), None, PruneLog(), 3, lambda line: None, started=clock.now, progress_path=path
+    )
     first, second = fake_trial(1), fake_trial(2)
     monitor.on_trial_start(0, [], first)
     assert [t["trial"] for t in json.loads(path.read_text())["trials"]] == [1], "the first write is immediate"
@@ -364,33 +372,52 @@ def test_a_restored_monitor_older_than_the_restored_trials_takes_their_ends_from
     spec = spaces.get("steel_binary")
     monitor = StudyMonitor(spec, None, PruneLog(), 10, lambda line: None)
     saved = TrialLedger(spec, 10)
-    saved.outcomes = {o.trial_id: o for o in [
-        TrialOutcome("t001", 1, {}), TrialOutcome("t002", 2, {}), TrialOutcome("t003", 3, {}),
-        TrialOutcome("t009", 4, {}), TrialOutcome("t004", 5, {}, status="completed", score=0.7),
-    ]}  # fmt: skip
+    saved.outcomes = {
+        o.trial_id: o
+        for o in [
+            TrialOutcome("t001", 1, {}),
+            TrialOutcome("t002", 2, {}),
+            TrialOutcome("t003", 3, {}),
+            TrialOutcome("t009", 4, {}),
+            TrialOutcome("t004", 5, {}, status="completed", score=0.7),
+        ]
+    }
     monitor.set_state({"ledger": saved})
 
     def trial(n: int, status: str, **last):
         checkpoint = types.SimpleNamespace(path=f"/study/trial_t{n:03d}/checkpoint_000002")
-        return types.SimpleNamespace(trial_id=f"t{n:03d}", status=status, last_result=last, config={"lr": 0.01},
-                                     checkpoint=checkpoint, error_file=None, error_msg="device lost")  # fmt: skip
+        return types.SimpleNamespace(
+            trial_id=f"t{n:03d}",
+            status=status,
+            last_result=last,
+            config={"lr": 0.01},
+            checkpoint=checkpoint,
+            error_file=None,
+            error_msg="device lost",
+        )
 
-    monitor.ledger.adopt_trials([
-        trial(1, "TERMINATED", **{EPOCH: 7, SCORE: 0.81, BEST_EPOCH: 5, END_REASON: "completed"}),
-        trial(2, "TERMINATED", **{EPOCH: 3, SCORE: 0.6, BEST_EPOCH: 3}),  # the scheduler stopped it
-        trial(3, "PENDING", **{EPOCH: 4, SCORE: 0.7}),  # was running: Tune runs it again
-        trial(4, "TERMINATED", **{EPOCH: 9, SCORE: 0.7, END_REASON: "completed"}),
-        trial(5, "PENDING", **{EPOCH: 2, SCORE: 0.5}),  # started after the monitor's state: runs again
-        trial(6, "PENDING"),  # never reported: starts as a new trial
-        trial(7, "TERMINATED", **{EPOCH: 4, SCORE: 0.75, BEST_EPOCH: 2, END_REASON: "early_stopped"}),
-        trial(8, "ERROR", **{EPOCH: 1, SCORE: 0.1}),
-    ])  # fmt: skip
+    monitor.ledger.adopt_trials(
+        [
+            trial(1, "TERMINATED", **{EPOCH: 7, SCORE: 0.81, BEST_EPOCH: 5, END_REASON: "completed"}),
+            trial(2, "TERMINATED", **{EPOCH: 3, SCORE: 0.6, BEST_EPOCH: 3}),  # the scheduler stopped it
+            trial(3, "PENDING", **{EPOCH: 4, SCORE: 0.7}),  # was running: Tune runs it again
+            trial(4, "TERMINATED", **{EPOCH: 9, SCORE: 0.7, END_REASON: "completed"}),
+            trial(5, "PENDING", **{EPOCH: 2, SCORE: 0.5}),  # started after the monitor's state: runs again
+            trial(6, "PENDING"),  # never reported: starts as a new trial
+            trial(7, "TERMINATED", **{EPOCH: 4, SCORE: 0.75, BEST_EPOCH: 2, END_REASON: "early_stopped"}),
+            trial(8, "ERROR", **{EPOCH: 1, SCORE: 0.1}),
+        ]
+    )
     got = {tid: (o.number, o.status, o.score) for tid, o in monitor.ledger.outcomes.items()}
     assert got == {
-        "t001": (1, "completed", 0.81), "t002": (2, "pruned", 0.6), "t003": (3, "running", None),
-        "t004": (5, "completed", 0.7), "t005": (6, "running", None), "t007": (7, "early_stopped", 0.75),
+        "t001": (1, "completed", 0.81),
+        "t002": (2, "pruned", 0.6),
+        "t003": (3, "running", None),
+        "t004": (5, "completed", 0.7),
+        "t005": (6, "running", None),
+        "t007": (7, "early_stopped", 0.75),
         "t008": (8, "failed", 0.1),
-    }  # fmt: skip
+    }
     assert monitor.ledger.outcomes["t002"].message == "stopped by the scheduler after epoch 3"
     assert monitor.ledger.outcomes["t001"].checkpoint_path == "/study/trial_t001/checkpoint_000002"
     assert monitor.ledger.outcomes["t001"].best_epoch == 5 and monitor.ledger.outcomes["t007"].epochs == 4
@@ -413,8 +440,15 @@ class RecordingTracker:
 
 
 def restored_trial(n: int, status: str, **last) -> types.SimpleNamespace:
-    return types.SimpleNamespace(trial_id=f"t{n:03d}", status=status, last_result=last, config={}, checkpoint=None,
-                                 error_file=None, error_msg=None)  # fmt: skip
+    return types.SimpleNamespace(
+        trial_id=f"t{n:03d}",
+        status=status,
+        last_result=last,
+        config={},
+        checkpoint=None,
+        error_file=None,
+        error_msg=None,
+    )
 
 
 def test_an_attached_monitor_resumes_at_tunes_first_step_and_says_what_runs_again():
@@ -428,8 +462,10 @@ def test_an_attached_monitor_resumes_at_tunes_first_step_and_says_what_runs_agai
     tracker, lines = RecordingTracker(), []
     monitor.attach(tracker, lines.append, 0.0)
     assert not tracker.calls and not lines, "nothing before Tune's loop runs"
-    trials = [restored_trial(1, "TERMINATED", **{EPOCH: 5, SCORE: 0.8, END_REASON: "completed"}),
-              restored_trial(2, "PENDING", **{EPOCH: 2, SCORE: 0.6})]  # fmt: skip
+    trials = [
+        restored_trial(1, "TERMINATED", **{EPOCH: 5, SCORE: 0.8, END_REASON: "completed"}),
+        restored_trial(2, "PENDING", **{EPOCH: 2, SCORE: 0.6}),
+    ]
     monitor.on_step_begin(iteration=0, trials=trials)
     assert lines == ["resumed: 1 trial(s) already ended, 1 to run again, 2 not started"]
     child = {SPACE_TAG: "steel_binary", PHASE_TAG: "search"}

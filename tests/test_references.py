@@ -130,8 +130,18 @@ def test_references_are_on_by_default_and_off_by_the_flag_or_the_keyword():
 @pytest.mark.slow
 def test_a_tiny_study_prints_and_records_its_references_and_the_paired_differences(ray_instance, tmp_path, capfd):
     spec = spaces.get("steel_binary")
-    opts = RunOptions(trials=2, max_epochs=2, searcher="random", scheduler="fifo", seed=1, results_dir=tmp_path,
-                      name="refs", dashboard=False, report_start=False, verify_top=0)  # fmt: skip
+    opts = RunOptions(
+        trials=2,
+        max_epochs=2,
+        searcher="random",
+        scheduler="fifo",
+        seed=1,
+        results_dir=tmp_path,
+        name="refs",
+        dashboard=False,
+        report_start=False,
+        verify_top=0,
+    )
     printed: list[str] = []
     result = run_study(spec, opts, echo=printed.append)
     record = result.export["references"]
@@ -162,11 +172,21 @@ def test_a_tiny_study_prints_and_records_its_references_and_the_paired_differenc
         diff["interval"][0]
     )
 
-    status = run_main("status", "steel_binary", "--name", "refs", "--results-dir", str(tmp_path), cwd=tmp_path,
-                      capfd=capfd)  # fmt: skip
+    status = run_main(
+        "status", "steel_binary", "--name", "refs", "--results-dir", str(tmp_path), cwd=tmp_path, capfd=capfd
+    )
     assert status.returncode == 0 and "chosen - other in test_accuracy" in status.stdout, status.stderr
-    compared = run_main("compare", "steel_binary:refs", "steel_binary", "--results-dir", str(tmp_path), "--out",
-                        str(tmp_path / "compare.png"), cwd=tmp_path, capfd=capfd)  # fmt: skip
+    compared = run_main(
+        "compare",
+        "steel_binary:refs",
+        "steel_binary",
+        "--results-dir",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "compare.png"),
+        cwd=tmp_path,
+        capfd=capfd,
+    )
     assert compared.returncode == 0, compared.stderr
     low, high = diff["interval"]
     assert f"{diff['value']:+.3f} [{low:+.3f}, {high:+.3f}] {diff['verdict']}" in compared.stdout
@@ -175,8 +195,17 @@ def test_a_tiny_study_prints_and_records_its_references_and_the_paired_differenc
 @pytest.mark.slow
 def test_no_references_skips_the_phase_with_one_line(ray_instance, tmp_path):
     spec = spaces.get("steel_binary")
-    opts = RunOptions(trials=1, max_epochs=1, searcher="random", scheduler="fifo", results_dir=tmp_path,
-                      dashboard=False, verify_top=0, report_baseline=False, references=False)  # fmt: skip
+    opts = RunOptions(
+        trials=1,
+        max_epochs=1,
+        searcher="random",
+        scheduler="fifo",
+        results_dir=tmp_path,
+        dashboard=False,
+        verify_top=0,
+        report_baseline=False,
+        references=False,
+    )
     printed: list[str] = []
     export = run_study(spec, opts, echo=printed.append).export
     assert export["references"] == {"note": "skipped (--no-references)", "seconds": pytest.approx(0, abs=0.5)}

@@ -20,10 +20,17 @@ from trainables.reporting import (
 def make(mode="max", max_epochs=10, patience=3, min_delta=0.0, monitor="val_loss"):
     rows = []
     ctx = TrialContext(
-        metric="val_acc", mode=mode, max_epochs=max_epochs, fixed={}, seed=0,
-        report=lambda row, ckpt: rows.append((row, ckpt)), early_stopping_monitor=monitor,
-        early_stopping_mode="min", early_stopping_patience=patience, early_stopping_min_delta=min_delta,
-    )  # fmt: skip
+        metric="val_acc",
+        mode=mode,
+        max_epochs=max_epochs,
+        fixed={},
+        seed=0,
+        report=lambda row, ckpt: rows.append((row, ckpt)),
+        early_stopping_monitor=monitor,
+        early_stopping_mode="min",
+        early_stopping_patience=patience,
+        early_stopping_min_delta=min_delta,
+    )
     return EpochReporter(ctx), rows
 
 
@@ -118,8 +125,12 @@ def test_a_resumable_family_checkpoints_its_state_at_new_bests_and_when_the_inte
     states = []
     for epoch, acc in enumerate([0.5, 0.8, 0.7, 0.6, 0.55], start=1):
         clock.now += 4.0
-        reporter.epoch(epoch, {"val_acc": acc, "val_loss": 1.0 - acc}, _weights_saver(epoch),
-                       lambda path, epoch=epoch: (path.write_text(f"state {epoch}"), states.append(epoch)))  # fmt: skip
+        reporter.epoch(
+            epoch,
+            {"val_acc": acc, "val_loss": 1.0 - acc},
+            _weights_saver(epoch),
+            lambda path, epoch=epoch: (path.write_text(f"state {epoch}"), states.append(epoch)),
+        )
     # epochs 1, 2: new bests; 3, 4: 4 and 8 s after the last checkpoint; 5: 12 s after it
     assert [ckpt is not None for _, ckpt in rows] == [True, True, False, False, True]
     assert states == [1, 2, 5]
@@ -127,8 +138,13 @@ def test_a_resumable_family_checkpoints_its_state_at_new_bests_and_when_the_inte
     assert (periodic / CHECKPOINT_FILE).read_text() == "weights of epoch 2", "every checkpoint holds the best weights"
     assert (periodic / STATE_FILE).read_text() == "state 5"
     counters = json.loads((periodic / REPORTER_FILE).read_text())
-    assert counters == {"epoch": 5, "best": 0.8, "best_epoch": 2, "monitor_best": 0.19999999999999996,
-                        "epochs_without_improvement": 3}  # fmt: skip
+    assert counters == {
+        "epoch": 5,
+        "best": 0.8,
+        "best_epoch": 2,
+        "monitor_best": 0.19999999999999996,
+        "epochs_without_improvement": 3,
+    }
 
 
 def test_the_epoch_that_ends_a_trial_saves_no_state(monkeypatch):
@@ -136,8 +152,12 @@ def test_the_epoch_that_ends_a_trial_saves_no_state(monkeypatch):
 
     reporter, rows, clock = _resumable(monkeypatch, every=0.0, max_epochs=2)
     for epoch in (1, 2):
-        reporter.epoch(epoch, {"val_acc": 0.1 * epoch, "val_loss": 1.0 / epoch}, _weights_saver(epoch),
-                       lambda path: path.write_text("state"))  # fmt: skip
+        reporter.epoch(
+            epoch,
+            {"val_acc": 0.1 * epoch, "val_loss": 1.0 / epoch},
+            _weights_saver(epoch),
+            lambda path: path.write_text("state"),
+        )
     (first_row, first), (last_row, last) = rows
     assert first_row[END_REASON] == "" and (first / STATE_FILE).is_file()
     assert last_row[END_REASON] == COMPLETED
@@ -152,8 +172,9 @@ def test_a_restored_trial_continues_after_the_checkpoint_with_its_counters(monke
     reporter, rows, clock = _resumable(monkeypatch, every=10.0)
     for epoch, acc in enumerate([0.5, 0.8, 0.7, 0.6, 0.55], start=1):
         clock.now += 4.0
-        reporter.epoch(epoch, {"val_acc": acc, "val_loss": 1.0 - acc}, _weights_saver(epoch),
-                       lambda path: path.write_text("state"))  # fmt: skip
+        reporter.epoch(
+            epoch, {"val_acc": acc, "val_loss": 1.0 - acc}, _weights_saver(epoch), lambda path: path.write_text("state")
+        )
     checkpoint = tmp_path / "checkpoint"
     shutil.copytree(rows[-1][1], checkpoint)
 

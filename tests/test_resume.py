@@ -40,10 +40,29 @@ def test_sigkilled_study_resumes_to_exactly_the_requested_trials(tmp_path):
     results = tmp_path / "results"
     run_dir = results / "steel_binary" / "killed"
     # Its own session: the kill takes the driver and the local Ray it started, as a machine restart would.
-    driver = start_cli("run", "steel_binary", "--trials", str(TRIALS), "--max-epochs", "10", "--verify-top", "0",
-                       "--no-report-baseline", "--scheduler", "asha", "--no-dashboard", "--num-cpus", str(SLOTS),
-                       "--results-dir", str(results), "--name", "killed", "--storage", str(tmp_path / "shared"),
-                       cwd=tmp_path)  # fmt: skip
+    driver = start_cli(
+        "run",
+        "steel_binary",
+        "--trials",
+        str(TRIALS),
+        "--max-epochs",
+        "10",
+        "--verify-top",
+        "0",
+        "--no-report-baseline",
+        "--scheduler",
+        "asha",
+        "--no-dashboard",
+        "--num-cpus",
+        str(SLOTS),
+        "--results-dir",
+        str(results),
+        "--name",
+        "killed",
+        "--storage",
+        str(tmp_path / "shared"),
+        cwd=tmp_path,
+    )
     study = tmp_path / "shared" / "steel_binary" / "killed" / "ray"
     deadline = time.monotonic() + 240
     older: dict[Path, bytes] = {}
@@ -116,15 +135,17 @@ def test_resume_refuses_finished_and_unknown_runs(tmp_path, capfd):
     results = tmp_path / "results"
     run_dir = results / "steel_binary" / "done"
     run_dir.mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"space": "steel_binary", "name": "done", "status": "finished",
-                                                  "started": "2026-01-01T00:00:00"}))  # fmt: skip
+    (run_dir / "run.json").write_text(
+        json.dumps({"space": "steel_binary", "name": "done", "status": "finished", "started": "2026-01-01T00:00:00"})
+    )
     proc = run_main("resume", "steel_binary", "--results-dir", str(results), cwd=tmp_path, capfd=capfd)
     assert proc.returncode == 2 and proc.stderr.startswith("error: run done of steel_binary already finished")
     proc = run_main(
         "resume", "steel_binary", "--name", "nope", "--results-dir", str(results), cwd=tmp_path, capfd=capfd
     )
     assert proc.returncode == 2 and "no run named 'nope'" in proc.stderr and len(proc.stderr.splitlines()) == 1
-    (run_dir / "run.json").write_text(json.dumps({"space": "steel_binary", "name": "done", "status": "failed",
-                                                  "started": "2026-01-01T00:00:00"}))  # fmt: skip
+    (run_dir / "run.json").write_text(
+        json.dumps({"space": "steel_binary", "name": "done", "status": "failed", "started": "2026-01-01T00:00:00"})
+    )
     proc = run_main("resume", "steel_binary", "--results-dir", str(results), cwd=tmp_path, capfd=capfd)
     assert proc.returncode == 2 and "stopped before Ray Tune saved its state" in proc.stderr

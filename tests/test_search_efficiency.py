@@ -36,9 +36,14 @@ def test_paired_ratios_are_bounds_where_a_run_never_reached_the_target():
     assert bench.paired_ratios(slow, fast, 0.85, "max", budget=60) == "3.00 >=3.00 <=0.17 ?"
 
 
-@pytest.mark.parametrize("name, expected", [("random_fifo", ("random", "fifo")),
-                                            ("optuna_grouped_asha", ("optuna_grouped", "asha")),
-                                            ("optuna_hyperband", ("optuna", "hyperband"))])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("random_fifo", ("random", "fifo")),
+        ("optuna_grouped_asha", ("optuna_grouped", "asha")),
+        ("optuna_hyperband", ("optuna", "hyperband")),
+    ],
+)
 def test_strategy_names_split_into_searcher_and_scheduler(name, expected):
     assert bench.parse_strategy(name) == expected
     with pytest.raises(ValueError, match="strategy 'grid_asha': expected SEARCHER_SCHEDULER"):

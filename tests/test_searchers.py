@@ -67,8 +67,18 @@ def test_bad_searcher_or_scheduler_on_the_command_line_is_one_line_listing_the_v
 @pytest.mark.parametrize(("searcher", "scheduler"), [(s, "fifo") for s in NEW_SEARCHERS] + [("random", "hyperband")])
 def test_a_study_runs_with_each_new_searcher_and_scheduler(ray_instance, tmp_path, searcher, scheduler):
     spec = sleep_spec(max_epochs=3)
-    opts = RunOptions(trials=4, searcher=searcher, scheduler=scheduler, seed=0, results_dir=tmp_path, name=searcher,
-                      dashboard=False, progress_every=0, verify_top=0, report_baseline=False)  # fmt: skip
+    opts = RunOptions(
+        trials=4,
+        searcher=searcher,
+        scheduler=scheduler,
+        seed=0,
+        results_dir=tmp_path,
+        name=searcher,
+        dashboard=False,
+        progress_every=0,
+        verify_top=0,
+        report_baseline=False,
+    )
     study = run_study(dataclasses.replace(spec), opts, echo=lambda line: None)
     export = study.export
     assert export["search"]["searcher"] == searcher and export["search"]["scheduler"] == scheduler

@@ -56,8 +56,11 @@ def table_file(tmp_path: Path) -> Path:
             "early_stopping": False, "data_fingerprint": "generated",
             "metrics": list(SPEC.metrics), "metric": SPEC.metric, "mode": SPEC.mode, "configs": configs}  # fmt: skip
     lines = [json.dumps(meta)]
-    lines += [json.dumps({"kind": ROW, "config": c, "seed": s, **curve(configs[c], s)})
-              for s in range(2) for c in range(len(configs))]  # fmt: skip
+    lines += [
+        json.dumps({"kind": ROW, "config": c, "seed": s, **curve(configs[c], s)})
+        for s in range(2)
+        for c in range(len(configs))
+    ]
     path = tmp_path / "tiny.jsonl"
     path.write_text("\n".join(lines) + '\n{"kind": "row", "conf')  # a torn last line, as an interrupted recording
     return path

@@ -53,9 +53,25 @@ def test_a_cut_snapshot_without_a_copy_is_one_line_error(tmp_path):
 def test_a_killed_study_whose_last_snapshot_was_cut_resumes_from_the_complete_one(tmp_path):
     trials, results = 8, tmp_path / "results"
     run_dir = results / "steel_binary" / "cut"
-    driver = start_cli("run", "steel_binary", "--trials", str(trials), "--max-epochs", "10", "--verify-top", "0",
-                       "--no-report-baseline", "--no-dashboard", "--num-cpus", "2", "--results-dir", str(results),
-                       "--name", "cut", cwd=tmp_path)  # fmt: skip
+    driver = start_cli(
+        "run",
+        "steel_binary",
+        "--trials",
+        str(trials),
+        "--max-epochs",
+        "10",
+        "--verify-top",
+        "0",
+        "--no-report-baseline",
+        "--no-dashboard",
+        "--num-cpus",
+        "2",
+        "--results-dir",
+        str(results),
+        "--name",
+        "cut",
+        cwd=tmp_path,
+    )
     deadline = time.monotonic() + 240
     while ended_trials(run_dir) < 3 and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

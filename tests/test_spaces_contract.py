@@ -129,8 +129,14 @@ def test_a_trial_continued_from_a_checkpoint_trains_as_if_never_interrupted(name
 
     def run(restore=None):
         rows = []
-        ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)),
-                           checkpoint_every_s=0.0, restore=restore)  # fmt: skip
+        ctx = make_context(
+            spec,
+            seed=0,
+            device="cpu",
+            report=lambda row, ckpt: rows.append((row, ckpt)),
+            checkpoint_every_s=0.0,
+            restore=restore,
+        )
         ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": steps})
         load_family(spec.trainable).train(a_config(spec), data, ctx)
         return rows

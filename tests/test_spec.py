@@ -10,8 +10,17 @@ from tuner.spec import Choice, IntUniform, LogUniform, Param, SpaceSpec, Uniform
 
 def spec(**overrides) -> SpaceSpec:
     fields = dict(
-        name="toy", report="r", summary="s", dataset="", data_options={}, trainable="trainables.mlp", model="m",
-        metric="val_score", mode="max", metrics=("val_score", "val_loss"), max_epochs=3,
+        name="toy",
+        report="r",
+        summary="s",
+        dataset="",
+        data_options={},
+        trainable="trainables.mlp",
+        model="m",
+        metric="val_score",
+        mode="max",
+        metrics=("val_score", "val_loss"),
+        max_epochs=3,
         params=(
             Param("lr", LogUniform(1e-4, 1e-1), "lr"),
             Param("sched", Choice(("plateau", "none")), "schedule"),
@@ -19,7 +28,7 @@ def spec(**overrides) -> SpaceSpec:
             Param("layers", IntUniform(1, 4), "layers"),
         ),
         report_config={"lr": 1e-3, "sched": "none", "layers": 2},
-    )  # fmt: skip
+    )
     fields.update(overrides)
     return SpaceSpec(**fields)
 
@@ -27,8 +36,10 @@ def spec(**overrides) -> SpaceSpec:
 def test_conditional_parameter_is_dropped_when_its_condition_fails():
     s = spec()
     assert s.active_config({"lr": 1e-3, "sched": "none", "factor": 0.5, "layers": 2}) == {
-        "lr": 1e-3, "sched": "none", "layers": 2,
-    }  # fmt: skip
+        "lr": 1e-3,
+        "sched": "none",
+        "layers": 2,
+    }
     assert "factor" in s.active_config({"lr": 1e-3, "sched": "plateau", "factor": 0.5, "layers": 2})
 
 

@@ -42,8 +42,14 @@ raise SystemExit(main(sys.argv[2:]))
 
 
 def _imported(code: str, tmp_path) -> set[str]:
-    done = subprocess.run([sys.executable, "-c", f"{code}\nimport json, sys; print(json.dumps(sorted(sys.modules)))"],
-                          capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport json, sys; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return set(json.loads(done.stdout.splitlines()[-1]))
 
@@ -112,10 +118,32 @@ def test_a_failed_ray_start_leaves_no_run_in_the_store_opened_meanwhile(tmp_path
 @pytest.mark.slow
 def test_at_the_first_trial_the_driver_has_not_imported_the_later_phases(tmp_path):
     seen = tmp_path / "modules.json"
-    done = subprocess.run([sys.executable, "-c", MODULES_AT_FIRST_TRIAL, str(seen), "run", "steel_binary",
-                           "--trials", "1", "--max-epochs", "1", "--verify-top", "0", "--no-references",
-                           "--no-report-baseline", "--no-dashboard", "--results-dir", str(tmp_path / "results")],
-                          capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MODULES_AT_FIRST_TRIAL,
+            str(seen),
+            "run",
+            "steel_binary",
+            "--trials",
+            "1",
+            "--max-epochs",
+            "1",
+            "--verify-top",
+            "0",
+            "--no-references",
+            "--no-report-baseline",
+            "--no-dashboard",
+            "--results-dir",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     modules = set(json.loads(seen.read_text()))
     assert {"ray.tune", "mlflow", "tuner.monitor"} <= modules  # the hook ran inside a started search

@@ -43,9 +43,27 @@ def test_state_and_checkpoints_are_found_through_the_uris_filesystem(tmp_path):
 @pytest.mark.slow
 def test_a_study_keeps_its_checkpoints_behind_a_storage_uri_and_evaluates_from_there(tmp_path):
     results, remote = tmp_path / "results", tmp_path / "remote"
-    proc = run_cli("run", "steel_binary", "--trials", "3", "--max-epochs", "3", "--no-dashboard", "--num-cpus", "2",
-                   "--results-dir", str(results), "--storage", f"file://{remote}", "--name", "shared",
-                   "--verify-top", "0", "--no-report-baseline", cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        "run",
+        "steel_binary",
+        "--trials",
+        "3",
+        "--max-epochs",
+        "3",
+        "--no-dashboard",
+        "--num-cpus",
+        "2",
+        "--results-dir",
+        str(results),
+        "--storage",
+        f"file://{remote}",
+        "--name",
+        "shared",
+        "--verify-top",
+        "0",
+        "--no-report-baseline",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"storage   : file://{remote}/steel_binary/shared/ray" in proc.stdout
     run_dir = results / "steel_binary" / "shared"

@@ -177,15 +177,27 @@ def test_trials_that_ended_as_designed_are_finished_and_only_crashes_failed(tmp_
     client = MlflowClient(uri)
     runs = {s: client.get_run(tracker.child_run_id(s)) for s in ends}
     assert {s: r.info.status for s, r in runs.items()} == {
-        "completed": "FINISHED", "early_stopped": "FINISHED", "pruned": "FINISHED", "stopped": "FINISHED",
-        "diverged": "FAILED", "failed": "FAILED",
-    }  # fmt: skip
+        "completed": "FINISHED",
+        "early_stopped": "FINISHED",
+        "pruned": "FINISHED",
+        "stopped": "FINISHED",
+        "diverged": "FAILED",
+        "failed": "FAILED",
+    }
     assert all(r.data.tags[TRIAL_STATUS_TAG] == s for s, r in runs.items()), "the precise end stays in the tag"
 
 
 def _datasets(client, run_id):
-    return [(d.dataset.name, d.dataset.digest, d.dataset.source_type, json.loads(d.dataset.source)["uri"],
-             {t.key: t.value for t in d.tags}) for d in client.get_run(run_id).inputs.dataset_inputs]  # fmt: skip
+    return [
+        (
+            d.dataset.name,
+            d.dataset.digest,
+            d.dataset.source_type,
+            json.loads(d.dataset.source)["uri"],
+            {t.key: t.value for t in d.tags},
+        )
+        for d in client.get_run(run_id).inputs.dataset_inputs
+    ]
 
 
 def test_the_data_is_a_dataset_input_of_the_parent_and_every_trial(tmp_path):
@@ -198,8 +210,15 @@ def test_the_data_is_a_dataset_input_of_the_parent_and_every_trial(tmp_path):
         tracker.end_child(t, "completed", {}, {})
     tracker.close()
     client = MlflowClient(uri)
-    expected = [("steel (synthetic)", "0123456789abcdef", "local", str(tmp_path / "steel.csv"),
-                 {"mlflow.data.context": "training", "tuner.synthetic": "true"})]  # fmt: skip
+    expected = [
+        (
+            "steel (synthetic)",
+            "0123456789abcdef",
+            "local",
+            str(tmp_path / "steel.csv"),
+            {"mlflow.data.context": "training", "tuner.synthetic": "true"},
+        )
+    ]
     for run_id in (tracker.parent_id, tracker.child_run_id("t1"), tracker.child_run_id("t2")):
         assert _datasets(client, run_id) == expected
 

@@ -61,8 +61,9 @@ def test_nothing_listening_is_refused():
 @pytest.mark.parametrize("uri", ["bogus://nowhere", "http://127.0.0.1:1"])
 def test_the_command_line_says_it_in_one_line_and_writes_nothing(uri, tmp_path, capfd):
     results = tmp_path / "results"
-    proc = run_main("run", "steel_binary", "--tracking-uri", uri, "--results-dir", str(results), cwd=tmp_path,
-                    capfd=capfd)  # fmt: skip
+    proc = run_main(
+        "run", "steel_binary", "--tracking-uri", uri, "--results-dir", str(results), cwd=tmp_path, capfd=capfd
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and uri in lines[0]

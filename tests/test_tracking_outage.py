@@ -87,9 +87,17 @@ def test_a_server_killed_and_restarted_mid_study_loses_nothing(ray_instance, ser
     disturber = threading.Thread(target=disturb, daemon=True)
     disturber.start()
     spec = sleep_spec(sleep_s=1.0, max_epochs=2, grid=tuple(round(0.1 * i, 1) for i in range(1, TRIALS + 1)))
-    opts = RunOptions(trials=TRIALS, searcher="grid", scheduler="fifo", max_concurrent=1, name="outage",
-                      results_dir=tmp_path / "results", dashboard=False, tracking_uri=server.uri,
-                      verify_top=0)  # fmt: skip
+    opts = RunOptions(
+        trials=TRIALS,
+        searcher="grid",
+        scheduler="fifo",
+        max_concurrent=1,
+        name="outage",
+        results_dir=tmp_path / "results",
+        dashboard=False,
+        tracking_uri=server.uri,
+        verify_top=0,
+    )
     lines: list[str] = []
     study = run_study(spec, opts, echo=lines.append)
     disturber.join(timeout=180)

@@ -166,8 +166,9 @@ def test_the_report_configs_first_epoch_leaves_no_batch_stuck_on_a_wrong_class(g
     data, _ = generated
     config = spaces.get("usps_cnn").report_config
     torch.manual_seed(0)
-    model = digits_cnn.DigitsCNN(config["n_conv"], config["width"], config["activation"], config["dropout"],
-                                 side=16, n_classes=10)  # fmt: skip
+    model = digits_cnn.DigitsCNN(
+        config["n_conv"], config["width"], config["activation"], config["dropout"], side=16, n_classes=10
+    )
     stuck = []
 
     def loss_fn(logits, target):
@@ -177,8 +178,16 @@ def test_the_report_configs_first_epoch_leaves_no_batch_stuck_on_a_wrong_class(g
 
     train = data.split("train")
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    train_epoch(model, optimizer, torch.as_tensor(train["x"]), torch.as_tensor(train["y"]), config["batch_size"],
-                torch.Generator().manual_seed(0), loss_fn, "cpu")  # fmt: skip
+    train_epoch(
+        model,
+        optimizer,
+        torch.as_tensor(train["x"]),
+        torch.as_tensor(train["y"]),
+        config["batch_size"],
+        torch.Generator().manual_seed(0),
+        loss_fn,
+        "cpu",
+    )
     assert len(stuck) > 20 and max(stuck) <= 0.1
 
 

@@ -20,8 +20,9 @@ GRID = (0.5, 0.7, 0.6)
 
 def lucky_study(tmp_path, **options):
     spec = sleep_spec(max_epochs=2, grid=GRID, lucky_x=0.5)
-    opts = RunOptions(trials=3, searcher="grid", scheduler="fifo", results_dir=tmp_path, name="lucky",
-                      dashboard=False, **options)  # fmt: skip
+    opts = RunOptions(
+        trials=3, searcher="grid", scheduler="fifo", results_dir=tmp_path, name="lucky", dashboard=False, **options
+    )
     return spec, run_study(spec, opts)
 
 

@@ -28,8 +28,17 @@ def _earlier_run(results, space: str, name: str, trials: list[tuple[dict, float 
     run_dir = results / space / name
     run_dir.mkdir(parents=True)
     (run_dir / RUN_FILE).write_text(json.dumps({"space": space, "status": "finished", "started": name}))
-    rows = [{"trial": i + 1, "trial_id": f"t{i}", "status": "completed" if score is not None else "failed",
-             "score": score, "epochs": 1, "config": config} for i, (config, score) in enumerate(trials)]  # fmt: skip
+    rows = [
+        {
+            "trial": i + 1,
+            "trial_id": f"t{i}",
+            "status": "completed" if score is not None else "failed",
+            "score": score,
+            "epochs": 1,
+            "config": config,
+        }
+        for i, (config, score) in enumerate(trials)
+    ]
     (run_dir / PROGRESS_FILE).write_text(json.dumps({"metric": metric, "mode": "max", "trials": rows}))
 
 
@@ -108,8 +117,9 @@ def test_random_search_evaluates_the_best_earlier_configs_first():
 
 
 def test_unknown_reference_on_the_command_line_is_one_line_and_writes_no_run(tmp_path, capfd):
-    done = run_main("run", "steel_binary", "--warm-start", "nosuch", "--results-dir", str(tmp_path), cwd=tmp_path,
-                    capfd=capfd)  # fmt: skip
+    done = run_main(
+        "run", "steel_binary", "--warm-start", "nosuch", "--results-dir", str(tmp_path), cwd=tmp_path, capfd=capfd
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: --warm-start nosuch: no run") and len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "steel_binary").exists()
@@ -120,12 +130,16 @@ def test_a_warm_started_study_searches_from_the_earlier_study(ray_instance, tmp_
     spec = sleep_spec()
     base = {"seed": 0, "results_dir": tmp_path, "dashboard": False, "progress_every": 0, "verify_top": 0,
             "report_baseline": False}  # fmt: skip
-    first = run_study(spec, RunOptions(trials=4, searcher="random", scheduler="fifo", name="first", **base),
-                      echo=lambda line: None)  # fmt: skip
+    first = run_study(
+        spec, RunOptions(trials=4, searcher="random", scheduler="fifo", name="first", **base), echo=lambda line: None
+    )
     earlier = json.loads((first.run_dir / PROGRESS_FILE).read_text())["trials"]
     lines: list[str] = []
-    second = run_study(spec, RunOptions(trials=2, searcher="optuna", scheduler="fifo", name="second",
-                                        warm_start=("first",), **base), echo=lines.append)  # fmt: skip
+    second = run_study(
+        spec,
+        RunOptions(trials=2, searcher="optuna", scheduler="fifo", name="second", warm_start=("first",), **base),
+        echo=lines.append,
+    )
     assert "warm start: 4 earlier trial(s) from first" in lines
     assert "warm start: the best 3 of 4 earlier trial(s) first, learnt from all 4" in second.export["search"]["note"]
     assert second.export["search"]["trials"] == 2  # the earlier trials are the searcher's, not this study's

@@ -34,8 +34,15 @@ def start_cli(*args: str, cwd: Path, capture: bool = False) -> subprocess.Popen:
     ``capture``: its output is piped as text (else thrown away)."""
     env = cli_env()
     out = subprocess.PIPE if capture else subprocess.DEVNULL
-    return subprocess.Popen([sys.executable, "-m", "tuner", *args], cwd=cwd, env=env, stdout=out, stderr=out,
-                            text=capture, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuner", *args],
+        cwd=cwd,
+        env=env,
+        stdout=out,
+        stderr=out,
+        text=capture,
+        start_new_session=True,
+    )
 
 
 def run_main(*args: str, cwd: Path, capfd) -> subprocess.CompletedProcess:

@@ -103,8 +103,9 @@ def load(path, options, cache_dir):
 """
 
 
-def write_project(folder: Path, name: str = "outside", sleep_s: float = 0.0, max_epochs: int = 2,
-                  package: str | None = None) -> Path:  # fmt: skip
+def write_project(
+    folder: Path, name: str = "outside", sleep_s: float = 0.0, max_epochs: int = 2, package: str | None = None
+) -> Path:
     """The project's files in ``folder`` (as a package ``package`` inside it, when given); its space file."""
     folder.mkdir(parents=True, exist_ok=True)
     target, prefix = folder, ""
