@@ -39,7 +39,7 @@ TRIAL_TIMERS = {
     "checkpoint_s": "checkpoint writing",
     "report_s": "reports handed over to Tune (with their checkpoints)",
 }
-PHASES = ("search", "verify", "baseline", "evaluate", "analyze", "publish", "export")
+PHASES = ("search", "verify", "baseline", "evaluate", "references", "publish", "analyze", "export", "tidy")
 PREPARE_STEPS = (
     ("tuner.study.prepare", "_load_data", "data"),
     ("tuner.study.prepare", "place", "Ray, dashboard, GPU share"),
@@ -59,8 +59,8 @@ class Timers:
 
     def wrap(self, module, name: str, label: str) -> None:
         original = getattr(module, name, None)
-        if original is None:
-            return
+        if original is None:  # a renamed step would otherwise drop out of the profile unnoticed
+            raise SystemExit(f"study_profile: {module.__name__}.{name} ({label}) no longer exists; update this script")
 
         @functools.wraps(original)
         def timed(*args, **kwargs):
