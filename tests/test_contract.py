@@ -33,7 +33,7 @@ FIELDS = {
 }  # fmt: skip
 PUBLIC = ("run", "resume", "load", "Study", "TunerError", "SpaceSpec", "Param", "LogUniform", "Uniform", "IntUniform",
           "Choice", "EarlyStopping", "Resources", "LoadedData", "TrialContext", "EpochReporter", "ModelFamily",
-          "ServingFamily", "EnsemblingFamily", "Reference", "ScoringFamily")  # fmt: skip
+          "ServingFamily", "EnsemblingFamily", "Reference", "ScoringFamily", "ResamplingFamily")  # fmt: skip
 
 
 @pytest.mark.parametrize("name", FIELDS)

@@ -102,3 +102,24 @@ def test_predictions_scored_by_score_predictions_are_evaluates_figures(name, tra
     figures = family.evaluate(config, data, ctx, weights, "test")
     assert spaces.get(name).metric.replace("val_", "test_") in scored
     assert scored == pytest.approx({key: figures[key] for key in scored}, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["steel_binary", "steel_multiclass"])
+def test_split_scorer_scores_a_resample_as_evaluate_does(name, trained_one_epoch, one_torch_thread):
+    """The bootstrap intervals score resamples from one inference pass (trainables.family.ResamplingFamily): each
+    resample's figures, the loss included, must be ``evaluate``'s on that resample."""
+    import dataclasses
+
+    from trainables.family import ResamplingFamily
+
+    family, config, data, ctx, weights = _trained(trained_one_epoch(name))
+    assert isinstance(family, ResamplingFamily)
+    score = family.split_scorer(config, data, ctx, weights, "test")
+    assert score(None) == pytest.approx(family.evaluate(config, data, ctx, weights, "test"), rel=1e-6)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        rows = rng.choice(data.splits["test"], size=len(data.splits["test"]), replace=True)
+        resampled = dataclasses.replace(data, splits={**data.splits, "test": rows})
+        expected = family.evaluate(config, resampled, ctx, weights, "test")
+        assert set(score(rows)) == set(expected)
+        assert score(rows) == pytest.approx(expected, rel=1e-5, abs=1e-7)

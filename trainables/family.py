@@ -1,11 +1,13 @@
 """What a model family is: a module with ``train`` and ``evaluate``, ``ensemble`` when it can average its trials'
 predictions, ``inference_state`` + ``predict`` when its chosen model can be served (logged as an MLflow model), and
-``score_predictions`` when its figures can be computed from predictions (untuned references scored beside it).
+``score_predictions`` when its figures can be computed from predictions (untuned references scored beside it),
+``split_scorer`` when it can score resamples of a split without running its models again (fast bootstrap intervals).
 ``load_family`` is the one way the service gets a family from a space's ``trainable``."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
@@ -57,6 +59,19 @@ class ScoringFamily(ServingFamily, Protocol):
     def score_predictions(self, data: Any, rows: Any, predicted: Any, split: str = "test") -> dict[str, float]: ...
 
 
+@runtime_checkable
+class ResamplingFamily(ModelFamily, Protocol):
+    """A family that scores resamples of a split without running inference again. ``split_scorer`` runs the
+    weights on ``split`` once and returns ``score(units)``: ``evaluate``'s figures (the loss included) of any
+    resample of the split's units (drawn from ``data.splits[split]``, repeats allowed), or of the split itself for
+    None. The evaluate phase's bootstrap intervals use it where present; without it each resample runs
+    ``evaluate`` again, within a time budget."""
+
+    def split_scorer(
+        self, config: dict[str, Any], data: Any, ctx: TrialContext, weights: Path, split: str = "test"
+    ) -> Callable[[Any], dict[str, float]]: ...
+
+
 def load_family(module: str) -> ModelFamily:
     """The family module named by a space's ``trainable``; one that lacks ``train`` or ``evaluate`` is an error
     naming what is missing (caught when a space is first used, not in the middle of a study)."""
@@ -67,4 +82,4 @@ def load_family(module: str) -> ModelFamily:
     return family  # type: ignore[return-value]  # a module satisfies the protocol structurally
 
 
-__all__ = ["EnsemblingFamily", "ModelFamily", "ScoringFamily", "ServingFamily", "load_family"]
+__all__ = ["EnsemblingFamily", "ModelFamily", "ResamplingFamily", "ScoringFamily", "ServingFamily", "load_family"]

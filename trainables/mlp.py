@@ -201,21 +201,35 @@ def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, spl
     folds, the mean predicted probabilities of the fold models (each with its own scaler). The weights say how
     many folds trained them (the baseline phase trains the report's config on its single split beside a K-fold
     search)."""
+    return split_scorer(config, data, ctx, weights, split)(None)
+
+
+def split_scorer(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test"):
+    """``evaluate``'s scores of ``split`` or of any resample of its rows, the fold models run once on the split
+    (trainables.family.ResamplingFamily): a row's logits do not depend on the other rows in eval mode."""
     saved = torch.load(weights, map_location=ctx.device, weights_only=True)
     states = saved["folds"] if isinstance(saved, dict) and "folds" in saved else [saved]
     folds = make_folds(config, data, ctx, k=len(states))
+    units = data.splits[split]
     probabilities = []
     for fold, state in zip(folds, states, strict=True):
         fold.model.load_state_dict(state)
         fold.model.eval()
         with torch.no_grad():
-            logits = fold.model(
-                torch.as_tensor(scaled_rows(data, data.splits[split], fold.scaler)["x"], device=ctx.device)
-            )
+            logits = fold.model(torch.as_tensor(scaled_rows(data, units, fold.scaler)["x"], device=ctx.device))
         probabilities.append(torch.sigmoid(logits) if fold.task.binary else logits.softmax(dim=1))
     mean = torch.stack(probabilities).mean(dim=0).clamp(1e-7, 1 - 1e-7)
     logits = torch.log(mean / (1 - mean)) if folds[0].task.binary else torch.log(mean)
-    return _scores_of(logits, folds[0].task, data.split(split), ctx.device, split)
+    order = np.argsort(units)
+
+    def score(rows: np.ndarray | None = None) -> dict[str, float]:
+        if rows is None:
+            return _scores_of(logits, folds[0].task, data.split(split), ctx.device, split)
+        at = torch.as_tensor(order[np.searchsorted(units, rows, sorter=order)], device=logits.device)
+        part = {key: value[rows] for key, value in data.arrays.items()}
+        return _scores_of(logits[at], folds[0].task, part, ctx.device, split)
+
+    return score
 
 
 def score_predictions(data, rows: np.ndarray, predicted: np.ndarray, split: str = "test") -> dict[str, float]:

@@ -47,6 +47,7 @@ _EXPORTS = {
     "ServingFamily": "trainables.family",
     "EnsemblingFamily": "trainables.family",
     "ScoringFamily": "trainables.family",
+    "ResamplingFamily": "trainables.family",
 }
 
 __all__ = ["PROCESS_START", *_EXPORTS]

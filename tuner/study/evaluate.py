@@ -4,8 +4,10 @@ report config's on the same split, each with a 95 % bootstrap interval; and, whe
 
 The interval resamples the test split's units (rows, or the subjects or beats a family's split holds) with
 replacement and scores each resample with the family's own ``evaluate``, so every metric a family reports gets
-one, computed as the family computes it. Each resample runs the family's inference again: resampling stops at
-``RESAMPLES`` or after ``RESAMPLE_BUDGET_S`` seconds per trial, and the count used is recorded beside it.
+one, computed as the family computes it. A family with a ``split_scorer`` (``trainables.family.ResamplingFamily``)
+runs its models on the split once and scores each resample from those outputs; for any other family each resample
+runs its ``evaluate`` again. Resampling stops at ``RESAMPLES`` or after ``RESAMPLE_BUDGET_S`` seconds per trial,
+and the count used is recorded beside it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from trainables.family import EnsemblingFamily, load_family
+from trainables.family import EnsemblingFamily, ResamplingFamily, load_family
 from trainables.reporting import CHECKPOINT_FILE
 from tuner.errors import TunerError
 from tuner.storage import local_checkpoint
@@ -85,15 +87,22 @@ def _test_figures(study: Study, trial) -> TestFigures | None:
         raise TunerError(f"trial {trial.trial_id} left no checkpoint; cannot evaluate it on the test split")
     family, ctx = load_family(study.plan.spec.trainable), trial_context(study)
     with local_checkpoint(study.plan.options.storage, trial.checkpoint_path) as folder:
-        weights = folder / CHECKPOINT_FILE
-
-        def score(rows: np.ndarray | None = None) -> dict[str, float]:
-            resampled = data if rows is None else dataclasses.replace(data, splits={**data.splits, "test": rows})
-            return family.evaluate(trial.config, resampled, ctx, weights, split="test")
-
-        values = score()
+        score = resample_scorer(family, trial.config, data, ctx, folder / CHECKPOINT_FILE)
+        values = score(None)
         interval, count = bootstrap_interval(score, data.splits["test"], study.plan.options.seed)
     return TestFigures(values, interval, count)
+
+
+def resample_scorer(family, config: dict[str, Any], data, ctx, weights):
+    """``score(units)``: the family's test figures of a resample of the test split's units (None: the split)."""
+    if isinstance(family, ResamplingFamily):
+        return family.split_scorer(config, data, ctx, weights, split="test")
+
+    def score(rows: np.ndarray | None) -> dict[str, float]:
+        resampled = data if rows is None else dataclasses.replace(data, splits={**data.splits, "test": rows})
+        return family.evaluate(config, resampled, ctx, weights, split="test")
+
+    return score
 
 
 def bootstrap_interval(score, units: np.ndarray, seed: int) -> tuple[dict[str, tuple[float, float]], int]:
@@ -144,4 +153,12 @@ def _ensemble(study: Study, search: SearchResult) -> dict[str, Any] | None:
     return {**figures, "trial_numbers": [o.number for o in complete]}
 
 
-__all__ = ["Evaluation", "TestFigures", "bootstrap_interval", "ensemble_members", "evaluate", "trial_context"]
+__all__ = [
+    "Evaluation",
+    "TestFigures",
+    "bootstrap_interval",
+    "ensemble_members",
+    "evaluate",
+    "resample_scorer",
+    "trial_context",
+]
