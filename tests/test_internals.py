@@ -101,6 +101,27 @@ def test_dashboard_url_reads_the_connected_node(ray_instance):
 # --- Ray Tune's objects ---
 
 
+def test_a_local_start_that_timed_out_is_recognised_and_is_one_line(monkeypatch):
+    import ray
+
+    from tuner import cluster
+
+    node_py = inspect.getsource(importlib.import_module("ray._private.node"))
+    assert "timed out during startup" in node_py and "raylet_start_wait_time_s = 30" in node_py
+    timed_out = Exception("The current node timed out during startup. This could happen because ...")
+    assert ray_core.local_start_timed_out(timed_out)
+    assert not ray_core.local_start_timed_out(RuntimeError("timed out during startup"))
+    assert not ray_core.local_start_timed_out(Exception("something else"))
+
+    def init(**_):
+        raise timed_out
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(TunerError, match=r"did not start within Ray's 30 s wait .*run the command again"):
+        cluster.connect(None, dashboard=False)
+
+
 def test_without_default_actor_env_drops_tunes_default_and_puts_it_back():
     from ray.tune.execution import class_cache
 

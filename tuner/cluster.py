@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tuner import PROJECT_ROOT
 from tuner.errors import TunerError, first_line
 from tuner.internals.ray_core import TOKEN_AUTH_LOGGER as TOKEN_AUTH_LOGGER  # the notice's logger, named here too
-from tuner.internals.ray_core import dashboard_url, preload_modules, token_auth_logger
+from tuner.internals.ray_core import dashboard_url, local_start_timed_out, preload_modules, token_auth_logger
 from tuner.session import RAY_START_SETTINGS, environment
 
 REACH_TIMEOUT_S = 5.0
@@ -174,7 +174,14 @@ def connect(
             # A local instance's processes (and so its workers) inherit this environment as ray.init starts them.
             with environment(RAY_START_SETTINGS):
                 ray.init(**_init_arguments(address, dashboard, num_cpus, num_gpus, preload, verbose, code))
-        except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
+        except Exception as exc:
+            if not address and local_start_timed_out(exc):
+                raise TunerError(
+                    "Ray's local instance did not start within Ray's 30 s wait (is the machine overloaded?); "
+                    "run the command again once it is less busy"
+                ) from None
+            if not isinstance(exc, (ConnectionError, TimeoutError, ValueError, RuntimeError)):
+                raise
             first = first_line(exc)
             hint = ""
             if address and os.environ.get("RAY_AUTH_MODE") != "token":

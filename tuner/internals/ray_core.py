@@ -41,4 +41,14 @@ def dashboard_url() -> str | None:
     return global_worker.node.address_info["webui_url"] or None
 
 
-__all__ = ["TOKEN_AUTH_LOGGER", "dashboard_url", "preload_modules", "token_auth_logger"]
+def local_start_timed_out(exc: BaseException) -> bool:
+    """Whether ``ray.init`` failed because a local instance's raylet did not register in time: on a busy machine
+    the raylet can take longer than Ray's fixed wait, and a second start usually succeeds.
+
+    Relies on: ``ray._private.node.Node.__init__`` raising a plain ``Exception`` whose message says "timed out
+    during startup" once ``raylet_start_wait_time_s`` (30 s, not configurable) has passed. Why not public: Ray
+    raises no exception class of its own for it. Checked against Ray 2.60.0."""
+    return type(exc) is Exception and "timed out during startup" in str(exc)
+
+
+__all__ = ["TOKEN_AUTH_LOGGER", "dashboard_url", "local_start_timed_out", "preload_modules", "token_auth_logger"]
