@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from trainables.reporting import TrialContext
 
 
@@ -72,6 +74,13 @@ class ResamplingFamily(ModelFamily, Protocol):
     ) -> Callable[[Any], dict[str, float]]: ...
 
 
+def unit_positions(units: Any, rows: Any) -> Any:
+    """Where each unit of a resample (``rows``, drawn from ``units`` with repeats) sits in ``units``: the index a
+    ``split_scorer`` picks its once-computed outputs with."""
+    order = np.argsort(units)
+    return order[np.searchsorted(units, rows, sorter=order)]
+
+
 def load_family(module: str) -> ModelFamily:
     """The family module named by a space's ``trainable``; one that lacks ``train`` or ``evaluate`` is an error
     naming what is missing (caught when a space is first used, not in the middle of a study)."""
@@ -82,4 +91,12 @@ def load_family(module: str) -> ModelFamily:
     return family  # type: ignore[return-value]  # a module satisfies the protocol structurally
 
 
-__all__ = ["EnsemblingFamily", "ModelFamily", "ResamplingFamily", "ScoringFamily", "ServingFamily", "load_family"]
+__all__ = [
+    "EnsemblingFamily",
+    "ModelFamily",
+    "ResamplingFamily",
+    "ScoringFamily",
+    "ServingFamily",
+    "load_family",
+    "unit_positions",
+]

@@ -23,6 +23,7 @@ from scipy.special import rel_entr
 from torch import nn
 
 from trainables import metrics as M
+from trainables.family import unit_positions
 from trainables.hms_inputs import Stats, build_images, fold_stats
 from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import CHECKPOINT_FILE, EpochReporter, TrialContext
@@ -271,14 +272,25 @@ def predict_rows(
 
 def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test") -> dict[str, float]:
     """The report's inference: average the trial's fold models on the held-out patients' windows."""
-    rows = data.splits[split]
-    probs = predict_rows(config, data, ctx.fixed, ctx.device, _load(weights), rows)
+    return split_scorer(config, data, ctx, weights, split)(None)
+
+
+def split_scorer(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test"):
+    """``evaluate``'s figures of ``split`` or of any resample of its windows, the fold models run once on the
+    split (trainables.family.ResamplingFamily): a window's images and probabilities do not depend on the others."""
+    units = data.splits[split]
+    probs = predict_rows(config, data, ctx.fixed, ctx.device, _load(weights), units)
     prior = data.arrays["y"][data.splits["train"]].mean(axis=0)
-    y = data.arrays["y"][rows]
-    return {
-        f"{split}_kl": kl_divergence(y, probs),
-        f"{split}_kl_prior": kl_divergence(y, np.broadcast_to(prior, y.shape)),
-    }
+
+    def score(rows: np.ndarray | None = None) -> dict[str, float]:
+        picked = probs if rows is None else probs[unit_positions(units, rows)]
+        y = data.arrays["y"][units if rows is None else rows]
+        return {
+            f"{split}_kl": kl_divergence(y, picked),
+            f"{split}_kl_prior": kl_divergence(y, np.broadcast_to(prior, y.shape)),
+        }
+
+    return score
 
 
 def ensemble(members: list[tuple[dict[str, Any], Path]], data, ctx: TrialContext) -> dict[str, float]:
