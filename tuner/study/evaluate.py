@@ -87,13 +87,13 @@ def _test_figures(study: Study, trial) -> TestFigures | None:
         raise TunerError(f"trial {trial.trial_id} left no checkpoint; cannot evaluate it on the test split")
     family, ctx = load_family(study.plan.spec.trainable), trial_context(study)
     with local_checkpoint(study.plan.options.storage, trial.checkpoint_path) as folder:
-        score = resample_scorer(family, trial.config, data, ctx, folder / CHECKPOINT_FILE)
+        score = _resample_scorer(family, trial.config, data, ctx, folder / CHECKPOINT_FILE)
         values = score(None)
         interval, count = bootstrap_interval(score, data.splits["test"], study.plan.options.seed)
     return TestFigures(values, interval, count)
 
 
-def resample_scorer(family, config: dict[str, Any], data, ctx, weights):
+def _resample_scorer(family, config: dict[str, Any], data, ctx, weights):
     """``score(units)``: the family's test figures of a resample of the test split's units (None: the split)."""
     if isinstance(family, ResamplingFamily):
         return family.split_scorer(config, data, ctx, weights, split="test")
@@ -159,6 +159,5 @@ __all__ = [
     "bootstrap_interval",
     "ensemble_members",
     "evaluate",
-    "resample_scorer",
     "trial_context",
 ]
