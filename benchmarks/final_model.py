@@ -69,7 +69,7 @@ def fold_probabilities(config, data, ctx, weights: Path) -> list[torch.Tensor]:
     saved = torch.load(weights, map_location="cpu", weights_only=True)
     states = saved["folds"] if isinstance(saved, dict) and "folds" in saved else [saved]
     out = []
-    for fold, state in zip(mlp.make_folds(config, data, ctx, k=len(states)), states, strict=True):
+    for fold, state in zip(mlp.make_folds(config, data, ctx, k=len(states), trains=False), states, strict=True):
         fold.model.load_state_dict(state)
         out.append(probabilities(fold.model, fold.task, mlp.scaled_rows(data, data.splits["test"], fold.scaler)["x"]))
     return out

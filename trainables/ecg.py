@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, recall_score
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
 from trainables import metrics as M
 from trainables.balancing import balance
+from trainables.class_scores import Confusion
 from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
@@ -76,10 +76,8 @@ def _scores(
 
 
 def _class_scores(y: np.ndarray, pred: np.ndarray, n_classes: int, prefix: str) -> dict[str, float]:
-    return {
-        f"{prefix}_accuracy": accuracy_score(y, pred),
-        f"{prefix}_macro_recall": recall_score(y, pred, labels=np.arange(n_classes), average="macro", zero_division=0),
-    }
+    counts = Confusion(y, pred, labels=range(n_classes))
+    return {f"{prefix}_accuracy": counts.accuracy(), f"{prefix}_macro_recall": float(np.mean(counts.recall()))}
 
 
 def score_predictions(data, rows: np.ndarray, predicted: np.ndarray, split: str = "test") -> dict[str, float]:

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_score
 from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScaler, StandardScaler
 from torch import nn
 
 from trainables import metrics as M
+from trainables.class_scores import Confusion
 from trainables.cv import BATCHED_FOLDS, fold_count, fold_indices, mean_row
 from trainables.family import unit_positions
 from trainables.loop import TrainingState, train_epoch
@@ -91,15 +91,16 @@ class Task:
 
 
 def _class_scores(binary: bool, y: np.ndarray, pred: np.ndarray, prefix: str) -> dict[str, float]:
+    counts = Confusion(y, pred)
     if binary:
         return {
-            f"{prefix}_accuracy": accuracy_score(y, pred),
-            f"{prefix}_precision_pos": precision_score(y, pred, pos_label=1, zero_division=0),
-            f"{prefix}_precision_neg": precision_score(y, pred, pos_label=0, zero_division=0),
+            f"{prefix}_accuracy": counts.accuracy(),
+            f"{prefix}_precision_pos": counts.label_precision(1),
+            f"{prefix}_precision_neg": counts.label_precision(0),
         }
     return {
-        f"{prefix}_macro_accuracy": balanced_accuracy_score(y, pred),
-        f"{prefix}_macro_precision": precision_score(y, pred, average="macro", zero_division=0),
+        f"{prefix}_macro_accuracy": counts.balanced_accuracy(),
+        f"{prefix}_macro_precision": float(np.mean(counts.precision())),
     }
 
 
@@ -120,7 +121,14 @@ class Fold:
     """One fold's model, scaler (fitted on the fold's training rows only), optimizer, schedule and shuffling."""
 
     def __init__(
-        self, k: int, rows: tuple[np.ndarray, np.ndarray], config: dict[str, Any], data, ctx: TrialContext, task: Task
+        self,
+        k: int,
+        rows: tuple[np.ndarray, np.ndarray],
+        config: dict[str, Any],
+        data,
+        ctx: TrialContext,
+        task: Task,
+        trains: bool = True,
     ):
         train_rows, val_rows = rows
         self.scaler = fitted_scaler(config, data.arrays["x"][train_rows])
@@ -129,8 +137,14 @@ class Fold:
         torch.manual_seed(ctx.seed + k)  # fold 0 (the single split) is seeded as a trial without folds
         model = MLP(data.meta["n_features"], hidden_widths(config), float(config["dropout"]), task.n_outputs)
         self.model = model.to(ctx.device)
+        if trains:
+            self._training_parts(k, config, ctx, task)
+
+    def _training_parts(self, k: int, config: dict[str, Any], ctx: TrialContext, task: Task) -> None:
+        """Optimizer, schedule, shuffling and the training rows as tensors. Scoring saved weights needs none of
+        them, and a process's first Adam imports torch's compiler (~2.5 s here)."""
         self.optimizer = torch.optim.Adam(
-            model.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"])
+            self.model.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"])
         )
         self.plateau = None
         if config["lr_schedule"] == "plateau":
@@ -166,11 +180,15 @@ class Fold:
         return row
 
 
-def make_folds(config: dict[str, Any], data, ctx: TrialContext, k: int | None = None) -> list[Fold]:
-    """The trial's ``k`` folds (default: its ``cv_folds``), each a fresh model with its own scaler."""
+def make_folds(
+    config: dict[str, Any], data, ctx: TrialContext, k: int | None = None, trains: bool = True
+) -> list[Fold]:
+    """The trial's ``k`` folds (default: its ``cv_folds``), each a fresh model with its own scaler; ``trains``:
+    with what training needs besides (optimizer, schedule, shuffling)."""
     task = Task(config, data, ctx.fixed, ctx.device)
     k = fold_count(ctx.fixed) if k is None else k
-    return [Fold(i, rows, config, data, ctx, task) for i, rows in enumerate(fold_indices(data, k, ctx.seed))]
+    indices = fold_indices(data, k, ctx.seed)
+    return [Fold(i, rows, config, data, ctx, task, trains) for i, rows in enumerate(indices)]
 
 
 def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
@@ -210,7 +228,7 @@ def split_scorer(config: dict[str, Any], data, ctx: TrialContext, weights: Path,
     (trainables.family.ResamplingFamily): a row's logits do not depend on the other rows in eval mode."""
     saved = torch.load(weights, map_location=ctx.device, weights_only=True)
     states = saved["folds"] if isinstance(saved, dict) and "folds" in saved else [saved]
-    folds = make_folds(config, data, ctx, k=len(states))
+    folds = make_folds(config, data, ctx, k=len(states), trains=False)
     units = data.splits[split]
     probabilities = []
     for fold, state in zip(folds, states, strict=True):

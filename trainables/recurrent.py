@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 from sklearn.feature_selection import VarianceThreshold
-from sklearn.metrics import accuracy_score, f1_score
 from sklearn.preprocessing import MinMaxScaler
 from torch import nn
 
 from trainables import metrics as M
+from trainables.class_scores import Confusion
 from trainables.loop import TrainingState
 from trainables.reporting import EpochReporter, TrialContext
 
@@ -151,12 +151,11 @@ def _scores(logits: torch.Tensor, subj: np.ndarray, data, subjects: np.ndarray, 
     target = torch.as_tensor(y[subj], device=logits.device)
     loss = nn.functional.cross_entropy(logits, target).item()
     pred = majority_vote(logits.argmax(dim=1).cpu().numpy(), subj, subjects, n_classes)
+    counts = Confusion(y[subjects], pred, labels=range(n_classes))
     return {
         f"{prefix}_loss": loss,
-        f"{prefix}_macro_f1": f1_score(
-            y[subjects], pred, labels=list(range(n_classes)), average="macro", zero_division=0
-        ),
-        f"{prefix}_accuracy": accuracy_score(y[subjects], pred),
+        f"{prefix}_macro_f1": float(np.mean(counts.f1())),
+        f"{prefix}_accuracy": counts.accuracy(),
     }
 
 
