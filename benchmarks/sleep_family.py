@@ -1,10 +1,10 @@
 """A model-free family for measuring the service itself: each epoch sleeps, then reports a known score.
 
 The score is a smooth function of the config (best at ``x = 0.7``), so searchers have something to find and
-tests can predict the best trial. ``fail_above`` makes trials raise and ``diverge_above`` makes them report
-NaN, to exercise the failed and diverged paths without a model. Every epoch also reports when the trial started
-and when that epoch ended (``STARTED_AT``, ``ENDED_AT``: epoch seconds of this host's clock), so tests can tell
-which trials ran at the same time.
+tests can predict the best trial; ``peak_epoch`` makes it fall after that epoch. ``fail_above`` makes trials
+raise and ``diverge_above`` makes them report NaN, to exercise the failed and diverged paths without a model.
+Every epoch also reports when the trial started and when that epoch ended (``STARTED_AT``, ``ENDED_AT``: epoch
+seconds of this host's clock), so tests can tell which trials ran at the same time.
 
 Ray worker processes import it by name (``benchmarks.sleep_family``), so the project root must be on their
 path: the driver's working directory is (Ray adds it), and the session's Ray and the tests' subprocesses also set
@@ -42,7 +42,9 @@ def train(config: dict[str, Any], data: Any, ctx: TrialContext) -> None:
             raise RuntimeError(f"x={x:.3f} is above fail_above={ctx.fixed['fail_above']}")
         # A config can be lucky with one seed: with the study's seed 0, x == lucky_x scores 0.5 more.
         luck = 0.5 if x == ctx.fixed.get("lucky_x") and ctx.seed == 0 else 0.0
-        score = score_of(x, epoch) + luck
+        # After ``peak_epoch`` the score falls: a trial's last epoch is then not its best (no new weights saved).
+        past_peak = max(0, epoch - ctx.fixed.get("peak_epoch", epoch))
+        score = score_of(x, epoch) + luck - 0.1 * past_peak
         loss = float("nan") if x > ctx.fixed.get("diverge_above", 2.0) else 1.0 - score
         times = {STARTED_AT: started, ENDED_AT: time.time()}
         if reporter.epoch(epoch, {"val_loss": loss, SCORE_METRIC: score, **times}, save, save_state):

@@ -5,8 +5,11 @@ sleep space where no data is needed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,7 +17,7 @@ from benchmarks.sleep_space import sleep_spec
 from tuner import spaces
 from tuner.cli import main as cli_main
 from tuner.errors import TunerError
-from tuner.monitor.janitor import keep_only
+from tuner.monitor.janitor import CheckpointJanitor, keep_only
 from tuner.options import RunOptions
 from tuner.study import run_study, verify_study
 from tuner.study.analyze import analyze_study
@@ -108,3 +111,73 @@ def test_keep_only_leaves_the_kept_trials_weights_and_every_trial_folder(tmp_pat
     assert checkpoints(tmp_path / "ray") == {"trial_a": [{"model.pt"}], "trial_b": []}
     assert checkpoints(tmp_path / "baseline") == {"trial_a": []}
     assert (tmp_path / "ray" / "experiment_state-1.json").is_file()
+
+
+def _checkpoint(folder: Path):
+    """A stand-in for ``tune.Checkpoint`` (its path and filesystem are all the janitor reads), with real files."""
+    import pyarrow.fs
+
+    folder.mkdir(parents=True)
+    for name in ("model.pt", "state.pt", "reporter.json"):
+        (folder / name).write_text(name)
+    return SimpleNamespace(path=str(folder), filesystem=pyarrow.fs.LocalFileSystem())
+
+
+def test_an_ended_trials_training_state_goes_once_three_snapshots_saw_it_ended(tmp_path):
+    janitor = CheckpointJanitor()
+    for trial in ("ended", "running", "failed"):
+        janitor.register(trial, _checkpoint(tmp_path / f"trial_{trial}" / "checkpoint_000001"))
+    janitor.snapshot_taken()
+    janitor.trial_ended("ended")  # "failed" ended by an error: Tune may retry it from its checkpoint
+    for _ in range(2):  # the newest snapshot may be half-written and the one before still uploading
+        janitor.snapshot_taken()
+        assert checkpoints(tmp_path)["trial_ended"] == [{"model.pt", "state.pt", "reporter.json"}]
+    janitor.snapshot_taken()
+    assert checkpoints(tmp_path) == {
+        "trial_ended": [{"model.pt"}],
+        "trial_running": [{"model.pt", "state.pt", "reporter.json"}],
+        "trial_failed": [{"model.pt", "state.pt", "reporter.json"}],
+    }
+
+
+def test_keep_checkpoints_keeps_an_ended_trials_training_state(tmp_path):
+    janitor = CheckpointJanitor()
+    janitor.drop_ended_states = False
+    janitor.register("ended", _checkpoint(tmp_path / "trial_ended" / "checkpoint_000001"))
+    janitor.trial_ended("ended")
+    for _ in range(5):
+        janitor.snapshot_taken()
+    assert checkpoints(tmp_path) == {"trial_ended": [{"model.pt", "state.pt", "reporter.json"}]}
+
+
+@pytest.mark.slow
+def test_trials_that_ended_lose_their_training_state_while_the_study_runs(ray_instance, tmp_path):
+    """One trial at a time, each 3 epochs of 1 s whose best is the first (so each ends on a checkpoint with its
+    training state, as a pruned trial does): Tune snapshots every 2 s, so the first trials' training states go
+    while the last one still trains (seen by a thread watching the run folder)."""
+    spec = sleep_spec(sleep_s=1.0, max_epochs=3, checkpoint=True)
+    spec = dataclasses.replace(spec, fixed={**spec.fixed, "peak_epoch": 1})
+    opts = RunOptions(trials=4, searcher="random", scheduler="fifo", seed=0, results_dir=tmp_path, name="lean",
+                      dashboard=False, progress_every=0, verify_top=0, max_concurrent=1)  # fmt: skip
+    seen: list[dict[str, list[set[str]]]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            seen.append(checkpoints(tmp_path / "sleep" / "lean" / "ray"))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        run_study(spec, opts, echo=lambda line: None)
+    finally:
+        done.set()
+        watcher.join()
+    # A moment when some trial's checkpoint held its weights only while another's still held its training state.
+    lean = [
+        found
+        for found in seen
+        if any(folders and folders[-1] == {"model.pt"} for folders in found.values())
+        and any(folders and "state.pt" in folders[-1] for folders in found.values())
+    ]
+    assert lean, seen[-3:]

@@ -155,6 +155,7 @@ class StudyMonitor(Callback):
         error = f"{last.get(END_MESSAGE)} {last.get(TRACEBACK)}"
         if last.get(END_REASON) == TrialStatus.FAILED and self.disk.trial_error(error):
             return  # its checkpoint could not be written: not the trial's failure, it runs again on resume
+        self.janitor.trial_ended(trial.trial_id)
         self.disk.write(self._ended, self.ledger.complete(trial))
 
     def on_trial_error(self, iteration, trials, trial, **info):

@@ -3,6 +3,8 @@
 Ray Tune keeps every checkpoint (its own ``num_to_keep`` deleted one before the snapshot that stopped pointing at
 it was saved, and a driver killed in that window left a study that could not resume). The janitor deletes a
 trial's superseded checkpoints once two newer snapshots exist, and after the search all but each trial's latest.
+A trial that ended keeps its best weights but not its training state (the optimizer's, ~2/3 of an HMS checkpoint)
+once three snapshots record it ended: no snapshot a resumed study can start from runs it again.
 Once the whole study has finished (``keep_only``), only the weights later commands read stay: no trial resumes
 any more, so their training states go too, and every other trial's checkpoint with them."""
 
@@ -24,6 +26,9 @@ those must still find its checkpoints."""
 
 class CheckpointJanitor:
     def __init__(self) -> None:
+        self.drop_ended_states = True
+        """Whether an ended trial's training state goes (``--keep-checkpoints`` keeps it; the search phase sets it,
+        on a resumed study's janitor too)."""
         self._checkpoints: dict[str, list[tuple[int, Any]]] = {}
         """trial id -> [(registration number, Checkpoint)] not deleted yet, oldest first."""
         self._registered: dict[str, int] = {}
@@ -35,6 +40,10 @@ class CheckpointJanitor:
         end, from Tune's trials (also those a resumed study restored)."""
         self._trial_ids: set[str] = set()
         """The study's trials, as Tune had them at its end."""
+        self._snapshots = 0
+        """Experiment snapshots taken by this driver."""
+        self._ended: dict[str, int] = {}
+        """trial id -> snapshots taken when it ended, for trials whose training state is not deleted yet."""
 
     def __reduce__(self) -> tuple[type, tuple]:
         # Ray Tune pickles the monitor into its experiment state: the checkpoints registered with this driver are
@@ -47,12 +56,25 @@ class CheckpointJanitor:
         self._checkpoints.setdefault(trial_id, []).append((number, checkpoint))
         self._latest[trial_id] = checkpoint
 
+    def trial_ended(self, trial_id: str) -> None:
+        """The trial ended on its own or was stopped by the scheduler (not failed: a failed trial may be retried)."""
+        if self.drop_ended_states:
+            self._ended[trial_id] = self._snapshots
+
     def snapshot_taken(self) -> None:
-        """Tune is saving an experiment snapshot: checkpoints older than those of the snapshot two before it go."""
+        """Tune is saving an experiment snapshot: checkpoints older than those of the snapshot two before it go, and
+        the training state of the trials that snapshot (or an older one) saw ended."""
+        self._snapshots += 1
         self._snapshot_marks = [*self._snapshot_marks, dict(self._registered)][-(SNAPSHOTS_KEPT + 1) :]
         if len(self._snapshot_marks) > SNAPSHOTS_KEPT:
             oldest = self._snapshot_marks[0]
             self._delete_checkpoints(lambda trial_id, number: number < oldest.get(trial_id, 0))
+        for trial_id, ended_at in list(self._ended.items()):
+            if self._snapshots - ended_at > SNAPSHOTS_KEPT and trial_id in self._latest:
+                latest = self._latest[trial_id]
+                for training_state in (STATE_FILE, REPORTER_FILE):
+                    _delete_file(latest.filesystem, f"{latest.path.rstrip('/')}/{training_state}")
+                del self._ended[trial_id]
 
     def study_ended(self, trials: list[Any]) -> None:
         """Remember the study's trials and their latest checkpoints, with those a resumed study restored."""

@@ -63,6 +63,7 @@ def search(study: Study, warm: list[tuple[dict[str, Any], float]] | None = None)
         monitor = new_monitor(study, prune_log, searcher.num_samples, scheduler)
         monitor.snapshots = SnapshotKeeper(_local_experiment(study))
         monitor.progress.note("search: starting the first trials (their workers load the model family) ...")
+        monitor.janitor.drop_ended_states = not opts.keep_checkpoints
         run_experiment(study, tuner_for(study, searcher, scheduler, monitor, SEARCH_EXPERIMENT), monitor)
     monitor.after_study()
     return SearchResult(monitor.ledger, searcher.note)
@@ -245,6 +246,7 @@ def _continue(study: Study):
         monitor.ledger.total = max(monitor.ledger.total, study.plan.options.trials)
     monitor.attach(study.tracker, study.echo, PROCESS_START)
     monitor.snapshots = SnapshotKeeper(folder)
+    monitor.janitor.drop_ended_states = not study.plan.options.keep_checkpoints
     run_experiment(study, tuner, monitor)
     return monitor
 
