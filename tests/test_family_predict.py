@@ -104,7 +104,17 @@ def test_predictions_scored_by_score_predictions_are_evaluates_figures(name, tra
     assert scored == pytest.approx({key: figures[key] for key in scored}, rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["steel_binary", "steel_multiclass", pytest.param("hms_b0", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "steel_binary",
+        "steel_multiclass",
+        "ecg_cnngru",
+        "ecg_cnn2d",
+        "usps_cnn",
+        pytest.param("hms_b0", marks=pytest.mark.slow),
+    ],
+)
 def test_split_scorer_scores_a_resample_as_evaluate_does(name, trained_one_epoch, one_torch_thread):
     """The bootstrap intervals score resamples from one inference pass (trainables.family.ResamplingFamily): each
     resample's figures, the loss included, must be ``evaluate``'s on that resample."""

@@ -88,6 +88,11 @@ def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, spl
     return ecg.evaluate(build, config, data, ctx, weights, split)
 
 
+def split_scorer(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test"):
+    """``evaluate``'s scores of any resample of ``split`` from one inference pass (``trainables.ecg.split_scorer``)."""
+    return ecg.split_scorer(build, config, data, ctx, weights, split)
+
+
 def score_predictions(data, rows: np.ndarray, predicted: np.ndarray, split: str = "test") -> dict[str, float]:
     """Figures of predicted class indices (see ``trainables.ecg.score_predictions``)."""
     return ecg.score_predictions(data, rows, predicted, split)

@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainables import metrics as M
+from trainables.family import unit_positions
 from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
@@ -92,17 +93,20 @@ def _build(config: dict[str, Any], data, ctx: TrialContext) -> DigitsCNN:
 
 
 def _scores(model: nn.Module, loss: str, part: dict[str, np.ndarray], device: str, prefix: str) -> dict[str, float]:
+    return _scores_of(_logits(model, part["x"], device), loss, part["y"], prefix)
+
+
+def _logits(model: nn.Module, x: np.ndarray, device: str) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
-        logits = torch.cat(
-            [
-                model(torch.as_tensor(part["x"][start : start + EVAL_BATCH], device=device))
-                for start in range(0, len(part["y"]), EVAL_BATCH)
-            ]
-        )
-        target = torch.as_tensor(part["y"], device=device)
-        value = loss_value(loss, logits, target).item()
-    return {f"{prefix}_loss": value, **_class_scores(part["y"], logits.argmax(dim=1).cpu().numpy(), prefix)}
+        chunks = range(0, len(x), EVAL_BATCH)
+        return torch.cat([model(torch.as_tensor(x[start : start + EVAL_BATCH], device=device)) for start in chunks])
+
+
+def _scores_of(logits: torch.Tensor, loss: str, y: np.ndarray, prefix: str) -> dict[str, float]:
+    with torch.no_grad():
+        value = loss_value(loss, logits, torch.as_tensor(y, device=logits.device)).item()
+    return {f"{prefix}_loss": value, **_class_scores(y, logits.argmax(dim=1).cpu().numpy(), prefix)}
 
 
 def _class_scores(y: np.ndarray, pred: np.ndarray, prefix: str) -> dict[str, float]:
@@ -148,9 +152,24 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
 
 def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test") -> dict[str, float]:
     """Load a trial's best-epoch weights and score them on ``split`` (``test`` for the held-out figures)."""
+    return split_scorer(config, data, ctx, weights, split)(None)
+
+
+def split_scorer(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test"):
+    """``evaluate``'s scores of ``split`` or of any resample of its rows, the model run once on the split
+    (trainables.family.ResamplingFamily): an image's logits do not depend on the other images in eval mode."""
     model = _build(config, data, ctx)
     model.load_state_dict(torch.load(weights, map_location=ctx.device, weights_only=True))
-    return _scores(model, config["loss"], data.split(split), ctx.device, split)
+    units = data.splits[split]
+    logits = _logits(model, data.arrays["x"][units], ctx.device)
+
+    def score(rows: np.ndarray | None = None) -> dict[str, float]:
+        if rows is None:
+            return _scores_of(logits, config["loss"], data.arrays["y"][units], split)
+        at = torch.as_tensor(unit_positions(units, rows), device=logits.device)
+        return _scores_of(logits[at], config["loss"], data.arrays["y"][rows], split)
+
+    return score
 
 
 def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:

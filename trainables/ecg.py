@@ -20,6 +20,7 @@ from torch import nn
 from trainables import metrics as M
 from trainables.balancing import balance
 from trainables.class_scores import Confusion
+from trainables.family import unit_positions
 from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
@@ -68,11 +69,14 @@ def _logits(model: nn.Module, x: np.ndarray, device: str) -> torch.Tensor:
 def _scores(
     model: nn.Module, loss_fn: nn.Module, part: dict[str, np.ndarray], n_classes: int, device: str, prefix: str
 ) -> dict[str, float]:
-    all_logits = _logits(model, part["x"], device)
+    return _scores_of(_logits(model, part["x"], device), loss_fn, part["y"], n_classes, prefix)
+
+
+def _scores_of(logits: torch.Tensor, loss_fn: nn.Module, y: np.ndarray, n_classes: int, prefix: str):
     with torch.no_grad():
-        loss = loss_fn(all_logits, torch.as_tensor(part["y"], device=device)).item()
-    pred = all_logits.argmax(dim=1).cpu().numpy()
-    return {f"{prefix}_loss": loss, **_class_scores(part["y"], pred, n_classes, prefix)}
+        loss = loss_fn(logits, torch.as_tensor(y, device=logits.device)).item()
+    pred = logits.argmax(dim=1).cpu().numpy()
+    return {f"{prefix}_loss": loss, **_class_scores(y, pred, n_classes, prefix)}
 
 
 def _class_scores(y: np.ndarray, pred: np.ndarray, n_classes: int, prefix: str) -> dict[str, float]:
@@ -119,12 +123,27 @@ def evaluate(
     build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test"
 ) -> dict[str, float]:
     """Load a trial's best-epoch weights and score them on ``split`` (the real class mix: never resampled)."""
+    return split_scorer(build, config, data, ctx, weights, split)(None)
+
+
+def split_scorer(build: ModelBuilder, config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str):
+    """``evaluate``'s scores of ``split`` or of any resample of its rows, the model run once on the split
+    (trainables.family.ResamplingFamily): a beat's logits do not depend on the other beats in eval mode."""
     n_classes = int(data.meta["n_classes"])
     model = build(config, int(data.meta["n_samples"]), n_classes).to(ctx.device)
     model.load_state_dict(torch.load(weights, map_location=ctx.device, weights_only=True))
     # class weights exist only with balancing "none", where the training labels are the split's own
     loss_fn = loss_function(config, data.split("train")["y"], n_classes, ctx.device)
-    return _scores(model, loss_fn, data.split(split), n_classes, ctx.device, split)
+    units = data.splits[split]
+    logits = _logits(model, data.arrays["x"][units], ctx.device)
+
+    def score(rows: np.ndarray | None = None) -> dict[str, float]:
+        if rows is None:
+            return _scores_of(logits, loss_fn, data.arrays["y"][units], n_classes, split)
+        at = torch.as_tensor(unit_positions(units, rows), device=logits.device)
+        return _scores_of(logits[at], loss_fn, data.arrays["y"][rows], n_classes, split)
+
+    return score
 
 
 def inference_state(data) -> dict[str, Any]:
