@@ -112,6 +112,7 @@ def test_predictions_scored_by_score_predictions_are_evaluates_figures(name, tra
         "ecg_cnngru",
         "ecg_cnn2d",
         "usps_cnn",
+        "house_mlp",
         pytest.param("hms_b0", marks=pytest.mark.slow),
     ],
 )

@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from trainables import metrics as M
+from trainables.family import unit_positions
 from trainables.loop import TrainingState
 from trainables.reporting import EpochReporter, TrialContext
 
@@ -125,14 +126,27 @@ class _Setup:
 
     def scores(self, name: str, prefix: str) -> dict[str, float]:
         """The loss in scaled units, errors in dollars, and the NLL of the price in dollars."""
-        _, target, prices = self.parts[name]
-        mean, log_var = self._outputs(name)
-        with torch.no_grad():
-            loss = self.loss(torch.stack([mean, log_var], dim=1), target).item()
-            nll_scaled = nn.GaussianNLLLoss(full=True, reduction="none")(mean, target, log_var.exp())
-        nll = nll_scaled.cpu().numpy().astype(np.float64) - self.target.log_jacobian(prices)
-        errors = _error_scores(self.target.inverse(mean.cpu().numpy()), prices, prefix)
-        return {f"{prefix}_loss": loss, **errors, f"{prefix}_nll": float(np.mean(nll))}
+        return self.scorer(name, prefix)(None)
+
+    def scorer(self, name: str, prefix: str):
+        """``score(at)``: ``scores`` of the rows at positions ``at`` of split ``name`` (repeats allowed; None: all
+        of them), the model run on the split once."""
+        _, all_targets, all_prices = self.parts[name]
+        all_means, all_log_vars = self._outputs(name)
+
+        def score(at: np.ndarray | None = None) -> dict[str, float]:
+            mean, log_var, target, prices = all_means, all_log_vars, all_targets, all_prices
+            if at is not None:
+                picked = torch.as_tensor(at, device=mean.device)
+                mean, log_var, target, prices = mean[picked], log_var[picked], target[picked], prices[at]
+            with torch.no_grad():
+                loss = self.loss(torch.stack([mean, log_var], dim=1), target).item()
+                nll_scaled = nn.GaussianNLLLoss(full=True, reduction="none")(mean, target, log_var.exp())
+            nll = nll_scaled.cpu().numpy().astype(np.float64) - self.target.log_jacobian(prices)
+            errors = _error_scores(self.target.inverse(mean.cpu().numpy()), prices, prefix)
+            return {f"{prefix}_loss": loss, **errors, f"{prefix}_nll": float(np.mean(nll))}
+
+        return score
 
 
 def _error_scores(predicted: np.ndarray, prices: np.ndarray, prefix: str) -> dict[str, float]:
@@ -175,9 +189,16 @@ def train(config: dict[str, Any], data, ctx: TrialContext) -> None:
 
 def evaluate(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test") -> dict[str, float]:
     """Load a trial's best-epoch weights and score them on ``split`` (``test`` for the held-out figures)."""
+    return split_scorer(config, data, ctx, weights, split)(None)
+
+
+def split_scorer(config: dict[str, Any], data, ctx: TrialContext, weights: Path, split: str = "test"):
+    """``evaluate``'s scores of ``split`` or of any resample of its rows, the model run once on the split
+    (trainables.family.ResamplingFamily): a house's prediction does not depend on the other houses in eval mode."""
     setup = _Setup(config, data, ctx)
     setup.model.load_state_dict(torch.load(weights, map_location=ctx.device, weights_only=True))
-    return setup.scores(split, split)
+    score, units = setup.scorer(split, split), data.splits[split]
+    return lambda rows=None: score(None if rows is None else unit_positions(units, rows))
 
 
 def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:
