@@ -85,8 +85,6 @@ def _quiet_start(verbose: bool) -> None:
 
 TRIAL_MODULES = ("ray.tune.trainable.function_trainable", "tuner.trial")
 """What every trial actor imports before its first epoch (Ray Tune's function trainable takes ~1.5 s here)."""
-TORCH_WARMUP = "tuner.torch_warmup"
-"""Imported after the family: torch's compiler package where the family uses torch (its first optimizer needs it)."""
 DRIVER_MODULES = ("starlette.datastructures", "tuner.monitor", "tuner.model_searchers")
 """Imported while ``ray.init`` waits for Ray's processes instead of afterwards: what the driver's first ``ray.put``
 imports (Ray's serializer hooks for starlette, installed with mlflow: ~1 s here), the study's Tune callback with
@@ -142,7 +140,7 @@ def _init_arguments(
         kwargs["num_cpus"] = num_cpus
     if num_gpus is not None:
         kwargs["num_gpus"] = num_gpus
-    kwargs.update(preload_modules(TRIAL_MODULES + preload + (TORCH_WARMUP,)))
+    kwargs.update(preload_modules(TRIAL_MODULES + preload))
     return kwargs
 
 
