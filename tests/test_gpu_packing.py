@@ -27,7 +27,7 @@ from tuner.tracking import default_tracking_uri
 
 FRACTIONS = (0.25, 0.5)
 TRIALS = 8
-SLEEP_S = 2.0
+SLEEP_S = 4.0  # long beside the spread of the actors' starts on a busy machine (2 s once saw 3 of 4 overlap)
 MARK = "STUDIES "
 
 # One process, one Ray start, both studies. The space itself asks for a whole GPU per trial: the per-trial value
