@@ -18,6 +18,8 @@ from trainables.reporting import REPORTER_FILE, STATE_FILE
 from tuner.internals.tune_files import is_checkpoint_folder
 from tuner.trial import TRIAL_DIR_PREFIX
 
+TRAINING_STATE = (STATE_FILE, REPORTER_FILE)
+"""The files of a checkpoint that only a trial continuing from it reads (its weights are ``model.pt``)."""
 SNAPSHOTS_KEPT = 2
 """A trial's checkpoints older than the one the third-newest experiment snapshot points at are deleted: the
 newest snapshot is being saved and the one before may still be uploading when the driver dies, so the one before
@@ -72,7 +74,7 @@ class CheckpointJanitor:
         for trial_id, ended_at in list(self._ended.items()):
             if self._snapshots - ended_at > SNAPSHOTS_KEPT and trial_id in self._latest:
                 latest = self._latest[trial_id]
-                for training_state in (STATE_FILE, REPORTER_FILE):
+                for training_state in TRAINING_STATE:
                     _delete_file(latest.filesystem, f"{latest.path.rstrip('/')}/{training_state}")
                 del self._ended[trial_id]
 
@@ -132,7 +134,7 @@ def keep_only(study_root: str, weights_of: dict[str, set[str]]) -> None:
                 continue
             for checkpoint in _folders(filesystem, trial):
                 if is_checkpoint_folder(posixpath.basename(checkpoint)):
-                    for training_state in (STATE_FILE, REPORTER_FILE):
+                    for training_state in TRAINING_STATE:
                         _delete_file(filesystem, f"{checkpoint}/{training_state}")
 
 
