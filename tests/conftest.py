@@ -72,12 +72,23 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def trained_one_epoch(tmp_path_factory):
+def data_cache(tmp_path_factory, worker_id) -> Path:
+    """The generated datasets' cache (``load_dataset``'s ``cache_dir``), one for the whole test run: with
+    pytest-xdist, its processes share it (``tests.helpers.smoke.load_shared`` lets one generate a dataset while the
+    others wait), as a user's studies share ``results/.data``. Generating the HMS folder takes ~40 s of CPU."""
+    if worker_id == "master":  # one process: its own temporary folder
+        return tmp_path_factory.mktemp("data_cache")
+    shared = tmp_path_factory.getbasetemp().parent / "data_cache"  # the run's root, above each process's folder
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
+@pytest.fixture(scope="session")
+def trained_one_epoch(data_cache):
     """``trained_one_epoch(name)``: space ``name`` after one epoch (tests.helpers.smoke.train_one_epoch), trained
     once for the session: the tests that need it only read the rows, predict and evaluate from the weights."""
     from tests.helpers.smoke import train_one_epoch
 
-    data_cache = tmp_path_factory.mktemp("one_epoch_data")
     done = {}
 
     def get(name: str):

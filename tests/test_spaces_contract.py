@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.smoke import smoke_spec
+from tests.helpers.smoke import load_shared, smoke_spec
 from trainables.family import ModelFamily, load_family
 from trainables.reporting import END_REASON, EPOCH, SCORE
 from tuner import spaces
-from tuner.datasets import dataset_names, load_dataset
+from tuner.datasets import dataset_names
 from tuner.errors import TunerError
 from tuner.search import grid_configs, tune_param_space
 from tuner.spec import SEARCHERS
@@ -82,12 +82,6 @@ def test_every_parameter_can_be_sampled_by_every_searcher(name, searcher):
         spec.validate_config(spec.active_config(config), source=f"{searcher} sample")
 
 
-@pytest.fixture(scope="module")
-def data_cache(tmp_path_factory):
-    """One cache for the module: each dataset's synthetic files are generated once, as in a user's results/."""
-    return tmp_path_factory.mktemp("data_cache")
-
-
 @pytest.mark.parametrize("name", _training_runs(SPACES))
 def test_trainable_runs_one_epoch_and_reports_the_declared_metric(name, trained_one_epoch, one_torch_thread):
     # One epoch (of every fold, for spaces that cross-validate inside a trial), on one thread like a 1-CPU trial;
@@ -124,7 +118,7 @@ def test_a_trial_continued_from_a_checkpoint_trains_as_if_never_interrupted(name
     from trainables.reporting import CHECKPOINT_FILE, RESUMED_FROM, STATE_FILE
 
     spec = smoke_spec(spaces.get(name))
-    data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
+    data = load_shared(spec, data_cache)
     steps = 2 * int(spec.fixed.get("folds", 1))  # two epochs of every fold
 
     def run(restore=None):

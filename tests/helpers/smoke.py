@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,17 @@ from tuner.spec import SpaceSpec
 def smoke_spec(spec: SpaceSpec) -> SpaceSpec:
     """The spec with its ``smoke`` overrides applied (checked like ``--set``): what tests run of a space."""
     return apply_settings(spec, tuple(f"{key}={json.dumps(value)}" for key, value in spec.smoke.items()))
+
+
+def load_shared(spec: SpaceSpec, data_cache: Path):
+    """``spec``'s generated dataset from a cache other test processes may be filling at the same moment: the first
+    to take the dataset's lock generates it, the others then read it (a loader's own write-then-rename guards a
+    reader, not two writers of the same folder)."""
+    from tuner.datasets import load_dataset
+
+    with open(data_cache / f".{spec.dataset}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return load_dataset(spec.dataset, None, spec.data_options, data_cache)
 
 
 @dataclass(frozen=True)
@@ -40,11 +52,10 @@ def train_one_epoch(name: str, data_cache: Path) -> OneEpoch:
     """Train space ``name`` (its smoke settings applied) for one epoch of every fold, as a 1-CPU trial would."""
     from trainables.family import load_family
     from tuner import spaces
-    from tuner.datasets import load_dataset
     from tuner.trial import make_context
 
     spec = smoke_spec(spaces.get(name))
-    data = load_dataset(spec.dataset, None, spec.data_options, data_cache)
+    data = load_shared(spec, data_cache)
     rows = []
     ctx = make_context(spec, seed=0, device="cpu", report=lambda row, ckpt: rows.append((row, ckpt)))
     ctx = type(ctx)(**{**ctx.__dict__, "max_epochs": int(spec.fixed.get("folds", 1))})
