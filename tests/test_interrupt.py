@@ -20,7 +20,7 @@ from tests.helpers.cli import run_cli, start_cli
 from tests.helpers.mlflow_runs import mlflow_runs
 from tests.helpers.progress import ended_trials
 
-TRIALS = 6
+TRIALS = 4
 
 
 @pytest.mark.slow
