@@ -43,6 +43,7 @@ from trainables.reporting import END_REASON, EPOCH  # noqa: E402
 from tuner import spaces  # noqa: E402
 from tuner.datasets import load_dataset  # noqa: E402
 from tuner.errors import TunerError  # noqa: E402
+from tuner.run_files import git_commit  # noqa: E402
 from tuner.settings import apply_settings  # noqa: E402
 from tuner.spec import SpaceSpec  # noqa: E402
 from tuner.trial import make_context  # noqa: E402
@@ -199,12 +200,14 @@ def record(args) -> Path:
             f"{spec.max_epochs} epochs each; table {path}",
             flush=True,
         )
+        # Each row names the code that trained it: a table is appended to over days, and a change to the family's
+        # arithmetic (a batched path, another kernel) changes the curves from that row on.
+        commit = git_commit()
         for n, (c, seed) in enumerate(todo, 1):
             curve = train_curve(spec, configs[c], data, seed)
+            row = {"kind": ROW, "config": c, "seed": seed, "load_avg": os.getloadavg()[0], "commit": commit, **curve}
             with path.open("a") as f:
-                f.write(
-                    json.dumps({"kind": ROW, "config": c, "seed": seed, "load_avg": os.getloadavg()[0], **curve}) + "\n"
-                )
+                f.write(json.dumps(row) + "\n")
             values = [v for v in curve["metrics"][spec.metric] if v is not None]
             best = (max if spec.mode == "max" else min)(values) if values else None
             print(
