@@ -39,14 +39,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainables import metrics as M
-from trainables.family import unit_positions
-from trainables.loop import TrainingState, train_epoch
+from trainables.family import resample_scorer
+from trainables.loop import TrainingState, eval_logits, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 LOSSES = ("cross_entropy", "mse")
-EVAL_BATCH = 1024
 HEAD_INPUT_SCALE = 0.1
 """Initial BatchNorm scale of the last conv block, whose output feeds the linear layer (see the docstring)."""
 
@@ -93,14 +92,7 @@ def _build(config: dict[str, Any], data, ctx: TrialContext) -> DigitsCNN:
 
 
 def _scores(model: nn.Module, loss: str, part: dict[str, np.ndarray], device: str, prefix: str) -> dict[str, float]:
-    return _scores_of(_logits(model, part["x"], device), loss, part["y"], prefix)
-
-
-def _logits(model: nn.Module, x: np.ndarray, device: str) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        chunks = range(0, len(x), EVAL_BATCH)
-        return torch.cat([model(torch.as_tensor(x[start : start + EVAL_BATCH], device=device)) for start in chunks])
+    return _scores_of(eval_logits(model, part["x"], device), loss, part["y"], prefix)
 
 
 def _scores_of(logits: torch.Tensor, loss: str, y: np.ndarray, prefix: str) -> dict[str, float]:
@@ -161,15 +153,10 @@ def split_scorer(config: dict[str, Any], data, ctx: TrialContext, weights: Path,
     model = _build(config, data, ctx)
     model.load_state_dict(torch.load(weights, map_location=ctx.device, weights_only=True))
     units = data.splits[split]
-    logits = _logits(model, data.arrays["x"][units], ctx.device)
-
-    def score(rows: np.ndarray | None = None) -> dict[str, float]:
-        if rows is None:
-            return _scores_of(logits, config["loss"], data.arrays["y"][units], split)
-        at = torch.as_tensor(unit_positions(units, rows), device=logits.device)
-        return _scores_of(logits[at], config["loss"], data.arrays["y"][rows], split)
-
-    return score
+    logits = eval_logits(model, data.arrays["x"][units], ctx.device)
+    return resample_scorer(
+        units, logits, lambda out, rows: _scores_of(out, config["loss"], data.arrays["y"][rows], split)
+    )
 
 
 def inference_state(config: dict[str, Any], data, ctx: TrialContext) -> dict[str, Any]:
@@ -189,8 +176,4 @@ def predict(config: dict[str, Any], state: dict[str, Any], weights: Path, inputs
         state["n_classes"],
     )
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    model.eval()
-    images = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
-    with torch.no_grad():
-        logits = torch.cat([model(images[start : start + EVAL_BATCH]) for start in range(0, len(images), EVAL_BATCH)])
-    return logits.argmax(dim=1).numpy()
+    return eval_logits(model, np.asarray(inputs, dtype=np.float32), "cpu").argmax(dim=1).numpy()

@@ -20,15 +20,14 @@ from torch import nn
 from trainables import metrics as M
 from trainables.balancing import balance
 from trainables.class_scores import Confusion
-from trainables.family import unit_positions
-from trainables.loop import TrainingState, train_epoch
+from trainables.family import resample_scorer
+from trainables.loop import TrainingState, eval_logits, train_epoch
 from trainables.reporting import EpochReporter, TrialContext
 
 ModelBuilder = Callable[[dict[str, Any], int, int], nn.Module]
 """``build(config, n_samples, n_classes)`` -> a module mapping beats [batch, n_samples] to class logits."""
 
 OPTIMIZERS = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}
-EVAL_BATCH = 1024
 """Rows per forward pass when scoring: the real test file (21,892 beats) does not fit one batch of a 2D CNN."""
 
 
@@ -59,17 +58,10 @@ def loss_function(config: dict[str, Any], y_train: np.ndarray, n_classes: int, d
     return nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device))
 
 
-def _logits(model: nn.Module, x: np.ndarray, device: str) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        chunks = range(0, len(x), EVAL_BATCH)
-        return torch.cat([model(torch.as_tensor(x[start : start + EVAL_BATCH], device=device)) for start in chunks])
-
-
 def _scores(
     model: nn.Module, loss_fn: nn.Module, part: dict[str, np.ndarray], n_classes: int, device: str, prefix: str
 ) -> dict[str, float]:
-    return _scores_of(_logits(model, part["x"], device), loss_fn, part["y"], n_classes, prefix)
+    return _scores_of(eval_logits(model, part["x"], device), loss_fn, part["y"], n_classes, prefix)
 
 
 def _scores_of(logits: torch.Tensor, loss_fn: nn.Module, y: np.ndarray, n_classes: int, prefix: str):
@@ -135,15 +127,10 @@ def split_scorer(build: ModelBuilder, config: dict[str, Any], data, ctx: TrialCo
     # class weights exist only with balancing "none", where the training labels are the split's own
     loss_fn = loss_function(config, data.split("train")["y"], n_classes, ctx.device)
     units = data.splits[split]
-    logits = _logits(model, data.arrays["x"][units], ctx.device)
-
-    def score(rows: np.ndarray | None = None) -> dict[str, float]:
-        if rows is None:
-            return _scores_of(logits, loss_fn, data.arrays["y"][units], n_classes, split)
-        at = torch.as_tensor(unit_positions(units, rows), device=logits.device)
-        return _scores_of(logits[at], loss_fn, data.arrays["y"][rows], n_classes, split)
-
-    return score
+    logits = eval_logits(model, data.arrays["x"][units], ctx.device)
+    return resample_scorer(
+        units, logits, lambda out, rows: _scores_of(out, loss_fn, data.arrays["y"][rows], n_classes, split)
+    )
 
 
 def inference_state(data) -> dict[str, Any]:
@@ -159,4 +146,4 @@ def predict(
     model = build(config, state["n_samples"], state["n_classes"])
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     x = np.asarray(inputs, dtype=np.float32)
-    return _logits(model, x, "cpu").argmax(dim=1).numpy()
+    return eval_logits(model, x, "cpu").argmax(dim=1).numpy()

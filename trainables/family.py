@@ -81,6 +81,25 @@ def unit_positions(units: Any, rows: Any) -> Any:
     return order[np.searchsorted(units, rows, sorter=order)]
 
 
+def resample_scorer(
+    units: Any, outputs: Any, score_of: Callable[[Any, Any], dict[str, float]]
+) -> Callable[[Any], dict[str, float]]:
+    """A ``split_scorer``'s ``score(rows)``: ``score_of(outputs, rows)`` for the split (``rows`` None: the outputs
+    computed once for ``units``) or for a resample of its units, whose outputs are picked from those."""
+
+    def score(rows: Any = None) -> dict[str, float]:
+        if rows is None:
+            return score_of(outputs, units)
+        at = unit_positions(units, rows)
+        if hasattr(outputs, "device"):  # a torch tensor: its index on its own device
+            import torch
+
+            at = torch.as_tensor(at, device=outputs.device)
+        return score_of(outputs[at], rows)
+
+    return score
+
+
 def load_family(module: str) -> ModelFamily:
     """The family module named by a space's ``trainable``; one that lacks ``train`` or ``evaluate`` is an error
     naming what is missing (caught when a space is first used, not in the middle of a study)."""
@@ -98,5 +117,6 @@ __all__ = [
     "ScoringFamily",
     "ServingFamily",
     "load_family",
+    "resample_scorer",
     "unit_positions",
 ]

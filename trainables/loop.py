@@ -1,4 +1,4 @@
-"""One epoch of mini-batch training: the loop every model family shares.
+"""One epoch of mini-batch training: the loop every model family shares, and the chunked forward pass that scores.
 
 Shuffled with the trial's seeded generator, batches of one skipped (BatchNorm cannot train on them), the loss
 averaged over the samples seen. What differs between families (the loss, a per-step LR schedule, mixed precision)
@@ -14,6 +14,16 @@ from typing import Any
 
 import torch
 from torch import nn
+
+EVAL_BATCH = 1024
+"""Rows per forward pass when scoring: a whole test split at once can outgrow a small GPU's memory."""
+
+
+def eval_logits(model: nn.Module, x: Any, device: str, batch: int = EVAL_BATCH) -> torch.Tensor:
+    """``model``'s outputs for the rows of ``x`` in eval mode, without gradients, ``batch`` rows at a time."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(torch.as_tensor(x[i : i + batch], device=device)) for i in range(0, len(x), batch)])
 
 
 def train_epoch(

@@ -18,7 +18,7 @@ from torch import nn
 from trainables import metrics as M
 from trainables.class_scores import Confusion
 from trainables.cv import BATCHED_FOLDS, fold_count, fold_indices, mean_row
-from trainables.family import unit_positions
+from trainables.family import resample_scorer
 from trainables.loop import TrainingState, train_epoch
 from trainables.mlp_batched import FoldBatch, batchable
 from trainables.reporting import EpochReporter, TrialContext
@@ -240,14 +240,11 @@ def split_scorer(config: dict[str, Any], data, ctx: TrialContext, weights: Path,
     mean = torch.stack(probabilities).mean(dim=0).clamp(1e-7, 1 - 1e-7)
     logits = torch.log(mean / (1 - mean)) if folds[0].task.binary else torch.log(mean)
 
-    def score(rows: np.ndarray | None = None) -> dict[str, float]:
-        if rows is None:
-            return _scores_of(logits, folds[0].task, data.split(split), ctx.device, split)
-        at = torch.as_tensor(unit_positions(units, rows), device=logits.device)
+    def score_of(outputs: torch.Tensor, rows: np.ndarray) -> dict[str, float]:
         part = {key: value[rows] for key, value in data.arrays.items()}
-        return _scores_of(logits[at], folds[0].task, part, ctx.device, split)
+        return _scores_of(outputs, folds[0].task, part, ctx.device, split)
 
-    return score
+    return resample_scorer(units, logits, score_of)
 
 
 def score_predictions(data, rows: np.ndarray, predicted: np.ndarray, split: str = "test") -> dict[str, float]:

@@ -28,11 +28,10 @@ from torch import nn
 
 from trainables import metrics as M
 from trainables.class_scores import Confusion
-from trainables.loop import TrainingState
+from trainables.loop import EVAL_BATCH, TrainingState
 from trainables.reporting import EpochReporter, TrialContext
 
 RNNS = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
-EVAL_BATCH = 1024
 
 
 class RecurrentClassifier(nn.Module):
