@@ -71,6 +71,21 @@ def machine() -> dict[str, Any]:
             "torch_threads": 1}  # fmt: skip
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+"""Instruction sets that choose torch's CPU kernels, and so the last bits of every float a curve holds."""
+
+
+def cpu_kind() -> str:
+    """The CPU's model name and which of ``CPU_FLAGS`` it has ("unknown" where /proc/cpuinfo is not readable)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    return " ".join([model or "unknown", *(flag for flag in CPU_FLAGS if flag in flags)])
+
+
 def train_curve(spec: SpaceSpec, config: dict[str, Any], data: Any, seed: int) -> dict[str, Any]:
     """One config trained on one seed to max_epochs: each epoch's metrics and seconds since the start."""
     rows: list[dict[str, Any]] = []
@@ -200,12 +215,13 @@ def record(args) -> Path:
             f"{spec.max_epochs} epochs each; table {path}",
             flush=True,
         )
-        # Each row names the code that trained it: a table is appended to over days, and a change to the family's
-        # arithmetic (a batched path, another kernel) changes the curves from that row on.
-        commit = git_commit()
+        # Each row names the code and the CPU that trained it: a table is appended to over days, on whichever
+        # machine is at hand, and either changes a curve (the same code on another instruction set rounds
+        # differently, and training amplifies the difference).
+        made_by = {"commit": git_commit(), "cpu": cpu_kind()}
         for n, (c, seed) in enumerate(todo, 1):
             curve = train_curve(spec, configs[c], data, seed)
-            row = {"kind": ROW, "config": c, "seed": seed, "load_avg": os.getloadavg()[0], "commit": commit, **curve}
+            row = {"kind": ROW, "config": c, "seed": seed, "load_avg": os.getloadavg()[0], **made_by, **curve}
             with path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             values = [v for v in curve["metrics"][spec.metric] if v is not None]
