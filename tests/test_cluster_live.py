@@ -108,7 +108,9 @@ def test_a_space_of_a_users_own_folder_runs_on_both_nodes_from_the_code_ray_ship
     folder is deleted once the driver joined the cluster, and every trial still imports the family."""
     address, _ = two_nodes
     project, imports = tmp_path / "proj", tmp_path / "imports.txt"
-    write_project(project, sleep_s=0.5, max_epochs=2)
+    # trials of 4 s: a worker-node actor that starts slowly on a loaded machine still finds trials left to run (at 1 s
+    # the head node's reused actor could run all four before it was up, as one loaded CI saw)
+    write_project(project, sleep_s=2.0, max_epochs=2)
     results = tmp_path / "results"
     run_dir = results / "outside" / "outside"
     cmd = [sys.executable, "-m", "tuner", "run", "proj/space.py", "--trials", "4", "--verify-top", "0", "--address",
