@@ -91,9 +91,9 @@ def resample_scorer(
         if rows is None:
             return score_of(outputs, units)
         at = unit_positions(units, rows)
-        if hasattr(outputs, "device"):  # a torch tensor: its index on its own device
-            import torch
+        import torch  # the families' outputs are torch tensors or numpy arrays (which have a .device too)
 
+        if isinstance(outputs, torch.Tensor):  # its index on its own device
             at = torch.as_tensor(at, device=outputs.device)
         return score_of(outputs[at], rows)
 

@@ -23,7 +23,7 @@ from scipy.special import rel_entr
 from torch import nn
 
 from trainables import metrics as M
-from trainables.family import unit_positions
+from trainables.family import resample_scorer
 from trainables.hms_inputs import Stats, build_images, fold_stats
 from trainables.loop import TrainingState, train_epoch
 from trainables.reporting import CHECKPOINT_FILE, EpochReporter, TrialContext
@@ -282,15 +282,14 @@ def split_scorer(config: dict[str, Any], data, ctx: TrialContext, weights: Path,
     probs = predict_rows(config, data, ctx.fixed, ctx.device, _load(weights), units)
     prior = data.arrays["y"][data.splits["train"]].mean(axis=0)
 
-    def score(rows: np.ndarray | None = None) -> dict[str, float]:
-        picked = probs if rows is None else probs[unit_positions(units, rows)]
-        y = data.arrays["y"][units if rows is None else rows]
+    def score_of(picked: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+        y = data.arrays["y"][rows]
         return {
             f"{split}_kl": kl_divergence(y, picked),
             f"{split}_kl_prior": kl_divergence(y, np.broadcast_to(prior, y.shape)),
         }
 
-    return score
+    return resample_scorer(units, probs, score_of)
 
 
 def ensemble(members: list[tuple[dict[str, Any], Path]], data, ctx: TrialContext) -> dict[str, float]:
